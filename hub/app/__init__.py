@@ -1,0 +1,1 @@
+"""The application layer: use cases built on the store (verify, demo, and later ingestion)."""

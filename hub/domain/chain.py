@@ -1,0 +1,70 @@
+"""The log's SHA-256 hash chain: ``hash(n) = sha256(hash(n-1) || canonical_bytes(event n))``.
+
+The canonical bytes are built from exactly what the log stores, with ``data`` and ``meta`` taken
+in PostgreSQL's own ``jsonb::text`` rendering. That rendering is deterministic (keys ordered,
+numbers normalised), so a verifier reading the row years later rebuilds the same bytes without
+having to reproduce how a client once spelled its JSON.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import orjson
+
+GENESIS_HASH = bytes(32)
+"""The 'previous hash' of position 1."""
+
+
+@dataclass(frozen=True, slots=True)
+class ChainLink:
+    """The stored fields of one event that its hash covers, plus the hash itself."""
+
+    position: int
+    id: uuid.UUID
+    tenant: str
+    source: str
+    external_id: str
+    type: str
+    stream: str
+    stream_version: int
+    occurred_at: datetime
+    recorded_at: datetime
+    data_json: str
+    meta_json: str
+    raw: bytes | None
+    hash: bytes = b""
+
+
+def _utc(ts: datetime) -> str:
+    return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def canonical_bytes(link: ChainLink) -> bytes:
+    """The bytes an event's hash covers: a JSON array in a fixed field order."""
+    return orjson.dumps(
+        [
+            link.position,
+            str(link.id),
+            link.tenant,
+            link.source,
+            link.external_id,
+            link.type,
+            link.stream,
+            link.stream_version,
+            _utc(link.occurred_at),
+            _utc(link.recorded_at),
+            orjson.Fragment(link.data_json),
+            orjson.Fragment(link.meta_json),
+            None if link.raw is None else base64.b64encode(link.raw).decode("ascii"),
+        ]
+    )
+
+
+def event_hash(previous: bytes, link: ChainLink) -> bytes:
+    """The hash of ``link`` chained onto ``previous``."""
+    return hashlib.sha256(previous + canonical_bytes(link)).digest()

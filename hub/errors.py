@@ -1,0 +1,105 @@
+"""Every error ledgerhub raises on purpose, grouped by how the caller handles it.
+
+The tree (catch a branch, not a leaf, unless you handle that leaf specially)::
+
+    LedgerhubError
+    ├── FatalError                 stop: the environment or configuration is wrong; an operator acts
+    │   ├── ConfigError            a setting or config file is invalid (names what and where)
+    │   ├── DatabaseSetupError     the embedded PostgreSQL cannot be initialised or started
+    │   └── SchemaError            the database schema is missing, newer than us, or was altered
+    ├── RetriableError             transient: the same call may succeed later (back off, retry)
+    │   └── StoreUnavailable       the database could not be reached or dropped the connection
+    ├── SkippableError             this one item cannot be processed; park or skip it and go on
+    └── RejectedError              the caller's input is refused and nothing was written
+        ├── InvalidInput           malformed input (HTTP 422); `errors` names item index and field
+        ├── BatchTooLarge          too many events or too many bytes (HTTP 413)
+        └── ConcurrencyConflict    a stream's `expected_version` did not match (HTTP 409)
+
+Library errors (asyncpg, OS errors) are translated into these at the boundary where they occur,
+with ``raise ... from exc`` so the cause stays in the traceback.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class LedgerhubError(Exception):
+    """Base of every error ledgerhub raises on purpose."""
+
+
+class FatalError(LedgerhubError):
+    """The environment or configuration is wrong; retrying will not help."""
+
+
+class ConfigError(FatalError):
+    """A setting, environment variable or configuration file is invalid."""
+
+
+class DatabaseSetupError(FatalError):
+    """The embedded PostgreSQL could not be initialised or started."""
+
+
+class SchemaError(FatalError):
+    """The database schema is missing, newer than this code, or was altered."""
+
+
+class RetriableError(LedgerhubError):
+    """A transient failure: the same operation may succeed if tried again later."""
+
+
+class StoreUnavailable(RetriableError):
+    """The database could not be reached, or the connection was lost mid-operation."""
+
+
+class SkippableError(LedgerhubError):
+    """This one item cannot be processed; park or skip it and continue with the rest."""
+
+
+class RejectedError(LedgerhubError):
+    """The caller's input was refused; nothing of it was written."""
+
+    status: int = 400
+
+    def __init__(self, detail: str, *, errors: list[dict[str, Any]] | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.errors = errors or []
+
+
+class InvalidInput(RejectedError):
+    """Malformed input. ``errors`` lists ``{"index", "field", "message"}`` per problem."""
+
+    status = 422
+
+
+class BatchTooLarge(RejectedError):
+    """A batch with too many events or too many bytes."""
+
+    status = 413
+
+
+class ConcurrencyConflict(RejectedError):
+    """A stream's ``expected_version`` did not match its current version."""
+
+    status = 409
+
+    def __init__(
+        self, *, tenant: str, stream: str, expected: int, actual: int, index: int | None = None
+    ) -> None:
+        where = f"event {index}: " if index is not None else ""
+        super().__init__(
+            f"{where}stream {stream!r} of tenant {tenant!r} is at version {actual}, "
+            f"expected {expected}",
+            errors=[
+                {
+                    "index": index,
+                    "field": "expected_version",
+                    "message": f"stream is at version {actual}, expected {expected}",
+                }
+            ],
+        )
+        self.tenant = tenant
+        self.stream = stream
+        self.expected = expected
+        self.actual = actual

@@ -1,0 +1,537 @@
+"""The event store: append with group commit, read in position order, walk the hash chain.
+
+Ordering — why positions are assigned under a lock
+---------------------------------------------------
+Readers page through the log with ``position > N``. That is only safe if positions become
+visible in order: a reader that has seen N must never later find a committed event below N.
+A sequence or identity column does not give this. Transaction A takes value 7, transaction B
+takes 8, B commits first; a reader now sees 8, moves its checkpoint past it, and never sees 7
+when A commits a moment later. (Marten's async daemon skipped events exactly this way: its
+issues #2370, #3503, #4964.)
+
+So every append transaction first takes one transaction-level advisory lock
+(``pg_advisory_xact_lock(EVENT_LOG_LOCK)``), then reads the current head, assigns ``head + 1 …``
+itself, inserts and commits. The lock is released only after the commit is visible, so
+transactions commit in position order and the numbers are contiguous (1, 2, 3 … with no holes,
+which also lets an auditor read a missing number as a removed row). Serialising appenders is
+cheap because this process coalesces every append waiting at that moment into one transaction
+(group commit): one lock, one round of inserts and one WAL flush for many requests.
+
+The head must be read by a statement issued *after* the lock statement returns: in READ
+COMMITTED each statement takes a fresh snapshot, and only a snapshot taken after the lock is
+granted sees the previous holder's rows.
+
+Group commit and isolation between requests
+-------------------------------------------
+Each request (a batch) is judged on its own inside the group: duplicates and ``expected_version``
+are checked in Python, under the lock, against the database plus the requests accepted before it
+in the same group. A rejected request is simply left out; it never fails its neighbours. If the
+group's transaction fails for a reason nobody predicted, every request in it is retried alone,
+so a bad request can only fail itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+import orjson
+
+from hub.domain.chain import GENESIS_HASH, ChainLink, event_hash
+from hub.domain.events import AppendResult, NewEvent, RecordedEvent
+from hub.errors import (
+    ConcurrencyConflict,
+    InvalidInput,
+    LedgerhubError,
+    SchemaError,
+    StoreUnavailable,
+)
+from hub.store.pool import Connection, create_pool
+from hub.store.schema import pending_migrations
+
+EVENT_LOG_LOCK = 0x4C48_4556  # "LHEV": held by every append transaction until it commits
+NOTIFY_CHANNEL = "ledgerhub_events"
+"""Each append transaction notifies this channel with the new head position (sent on commit)."""
+
+_COLUMNS = (
+    "position",
+    "id",
+    "tenant",
+    "source",
+    "external_id",
+    "type",
+    "stream",
+    "stream_version",
+    "occurred_at",
+    "recorded_at",
+    "data",
+    "meta",
+    "raw",
+    "hash",
+)
+_SELECT = (
+    "SELECT position, id, tenant, source, external_id, type, stream, stream_version, "
+    "occurred_at, recorded_at, data::text AS data, meta::text AS meta, raw, hash "
+    "FROM ledgerhub.events"
+)
+
+Key = tuple[str, str, str]
+StreamKey = tuple[str, str]
+
+
+@dataclass
+class AppendStats:
+    """Counters since this store was opened (exported as metrics)."""
+
+    groups: int = 0
+    """Append transactions committed (each holds one or more requests)."""
+    requests: int = 0
+    events_appended: int = 0
+    duplicates: int = 0
+    conflicts: int = 0
+
+
+@dataclass
+class _Request:
+    events: Sequence[NewEvent]
+    future: asyncio.Future[list[AppendResult]]
+
+
+@dataclass
+class _GroupState:
+    """What the database holds for a group's keys and streams, plus what the group adds."""
+
+    known: dict[Key, tuple[int, int]]  # idempotency key -> (position, stream_version)
+    versions: dict[StreamKey, int]  # stream -> current version
+    next_position: int
+    previous_hash: bytes
+    recorded_at: datetime
+    rows: list[tuple[Any, ...]] = field(default_factory=list)
+
+
+def _translate(exc: BaseException) -> LedgerhubError:
+    """A library error at the store boundary, as one of ours."""
+    if isinstance(exc, asyncpg.UndefinedTableError | asyncpg.InvalidSchemaNameError):
+        return SchemaError(f"the event log is missing ({exc}): run `ledgerhub migrate`")
+    if isinstance(exc, asyncpg.InsufficientPrivilegeError):
+        return SchemaError(f"the database refused the hub's role: {exc}")
+    if isinstance(exc, asyncpg.DataError):
+        return InvalidInput(f"the database refused a value: {exc}")
+    return StoreUnavailable(f"the event store failed: {type(exc).__name__}: {exc}")
+
+
+_DB_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, ConnectionError)
+
+
+class EventStore:
+    """The append-only event log (see the module docstring for how ordering is kept).
+
+    Use ``await EventStore.open(dsn)`` and ``await store.close()``, or ``async with``.
+    """
+
+    def __init__(
+        self, pool: asyncpg.Pool, *, owns_pool: bool = False, max_group_events: int = 20_000
+    ) -> None:
+        self._pool = pool
+        self._owns_pool = owns_pool
+        self._max_group_events = max_group_events
+        self._queue: list[_Request] = []
+        self._writer: asyncio.Task[None] | None = None
+        self.stats = AppendStats()
+
+    @classmethod
+    async def open(cls, dsn: str, *, max_connections: int = 10) -> EventStore:
+        """Connect to the log at ``dsn``; ``SchemaError`` if it needs ``ledgerhub migrate``."""
+        pool = await create_pool(dsn, max_size=max_connections)
+        try:
+            async with pool.acquire() as conn:
+                pending = await pending_migrations(conn)
+        except _DB_ERRORS as exc:
+            await pool.close()
+            raise _translate(exc) from exc
+        except BaseException:
+            await pool.close()
+            raise
+        if pending:
+            await pool.close()
+            raise SchemaError(
+                f"the database schema is behind ({len(pending)} migration(s) pending): "
+                "run `ledgerhub migrate`"
+            )
+        return cls(pool, owns_pool=True)
+
+    async def __aenter__(self) -> EventStore:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Finish queued appends, then release the pool if this store opened it."""
+        if self._writer is not None:
+            await asyncio.shield(self._writer)
+        if self._owns_pool:
+            await self._pool.close()
+
+    # ------------------------------------------------------------------ append
+
+    async def append(self, events: Sequence[NewEvent]) -> list[AppendResult]:
+        """Append a batch atomically; results in request order.
+
+        A duplicate (same tenant, source, external_id) answers ``duplicate`` with the original
+        position. Raises ``ConcurrencyConflict`` if an ``expected_version`` does not match, and
+        then nothing of the batch is written. A returned result means the batch is committed.
+        """
+        if not events:
+            return []
+        request = _Request(events, asyncio.get_running_loop().create_future())
+        self._queue.append(request)
+        if self._writer is None:
+            self._writer = asyncio.create_task(self._write_loop(), name="ledgerhub-group-commit")
+        # The commit goes on even if this caller is cancelled: a caller that retries will get
+        # `duplicate` for what did land.
+        return await asyncio.shield(request.future)
+
+    async def _write_loop(self) -> None:
+        try:
+            while self._queue:
+                group = self._take_group()
+                await self._commit_isolated(group)
+        finally:
+            self._writer = None
+
+    def _take_group(self) -> list[_Request]:
+        group = [self._queue.pop(0)]
+        size = len(group[0].events)
+        while self._queue and size + len(self._queue[0].events) <= self._max_group_events:
+            request = self._queue.pop(0)
+            size += len(request.events)
+            group.append(request)
+        return group
+
+    async def _commit_isolated(self, group: list[_Request]) -> None:
+        try:
+            outcomes = await self._commit_group(group)
+        except _DB_ERRORS as exc:
+            if len(group) == 1:
+                _settle(group[0], _translate(exc))
+                return
+            # Something in the group broke the transaction: retry each request alone so that
+            # only the request at fault fails. Idempotency makes the retry safe even if the
+            # failure hid a successful commit.
+            for request in group:
+                await self._commit_isolated([request])
+            return
+        except Exception as exc:  # a bug, not the database: fail this group, keep serving
+            for request in group:
+                _settle(request, exc)
+            return
+        except BaseException as exc:  # cancelled: tell the waiters, then stop
+            for request in group:
+                _settle(request, exc)
+            raise
+        self.stats.groups += 1
+        for request, outcome in zip(group, outcomes, strict=True):
+            self.stats.requests += 1
+            if isinstance(outcome, BaseException):
+                self.stats.conflicts += 1
+            else:
+                for result in outcome:
+                    if result.status == "appended":
+                        self.stats.events_appended += 1
+                    else:
+                        self.stats.duplicates += 1
+            _settle(request, outcome)
+
+    async def _commit_group(
+        self, group: list[_Request]
+    ) -> list[list[AppendResult] | LedgerhubError]:
+        events = [event for request in group for event in request.events]
+        async with self._pool.acquire() as conn, conn.transaction():
+            # PostgreSQL's own rendering of each payload is what the hash chain covers.
+            normalised = await conn.fetch(
+                "SELECT d::text AS data, m::text AS meta "
+                "FROM unnest($1::jsonb[], $2::jsonb[]) WITH ORDINALITY AS u(d, m, n) ORDER BY n",
+                [orjson.dumps(e.data).decode() for e in events],
+                [orjson.dumps(e.meta).decode() for e in events],
+            )
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", EVENT_LOG_LOCK)
+            # A new statement, so a new snapshot: it sees the previous lock holder's commit.
+            head = await conn.fetchrow(
+                "SELECT clock_timestamp() AS now, h.position, h.hash FROM (SELECT) AS one "
+                "LEFT JOIN LATERAL (SELECT position, hash FROM ledgerhub.events "
+                "ORDER BY position DESC LIMIT 1) AS h ON true"
+            )
+            assert head is not None
+            state = _GroupState(
+                known=await self._known_keys(conn, events),
+                versions=await self._stream_versions(conn, events),
+                next_position=(head["position"] or 0) + 1,
+                previous_hash=head["hash"] or GENESIS_HASH,
+                recorded_at=head["now"],
+            )
+            outcomes: list[list[AppendResult] | LedgerhubError] = []
+            offset = 0
+            for request in group:
+                texts = normalised[offset : offset + len(request.events)]
+                offset += len(request.events)
+                outcomes.append(_stage(request.events, texts, state))
+            if state.rows:
+                await conn.copy_records_to_table(
+                    "events", schema_name="ledgerhub", columns=_COLUMNS, records=state.rows
+                )
+                await conn.execute(
+                    "SELECT pg_notify($1, $2)", NOTIFY_CHANNEL, str(state.next_position - 1)
+                )
+        return outcomes
+
+    @staticmethod
+    async def _known_keys(conn: Connection, events: list[NewEvent]) -> dict[Key, tuple[int, int]]:
+        keys = {e.idempotency_key for e in events}
+        rows = await conn.fetch(
+            "SELECT e.tenant, e.source, e.external_id, e.position, e.stream_version "
+            "FROM unnest($1::text[], $2::text[], $3::text[]) AS k(tenant, source, external_id) "
+            "JOIN ledgerhub.events AS e USING (tenant, source, external_id)",
+            *(list(column) for column in zip(*keys, strict=True)),
+        )
+        return {
+            (r["tenant"], r["source"], r["external_id"]): (r["position"], r["stream_version"])
+            for r in rows
+        }
+
+    @staticmethod
+    async def _stream_versions(conn: Connection, events: list[NewEvent]) -> dict[StreamKey, int]:
+        streams = {(e.tenant, e.stream_name) for e in events}
+        rows = await conn.fetch(
+            "SELECT s.tenant, s.stream, (SELECT max(e.stream_version) FROM ledgerhub.events AS e "
+            "WHERE e.tenant = s.tenant AND e.stream = s.stream) AS version "
+            "FROM unnest($1::text[], $2::text[]) AS s(tenant, stream)",
+            *(list(column) for column in zip(*streams, strict=True)),
+        )
+        return {(r["tenant"], r["stream"]): r["version"] or 0 for r in rows}
+
+    # ------------------------------------------------------------------ read
+
+    async def head(self) -> int:
+        """The position of the last committed event (0 for an empty log)."""
+        try:
+            value = await self._pool.fetchval(
+                "SELECT coalesce(max(position), 0) FROM ledgerhub.events"
+            )
+        except _DB_ERRORS as exc:
+            raise _translate(exc) from exc
+        return int(value)
+
+    async def read_after(
+        self,
+        after: int = 0,
+        *,
+        limit: int = 1000,
+        tenant: str | None = None,
+        source: str | None = None,
+        type: str | None = None,
+        stream: str | None = None,
+    ) -> list[RecordedEvent]:
+        """Up to ``limit`` events with ``position > after``, in position order, optionally filtered.
+
+        Never skips: every event committed with a position above ``after`` is returned by this
+        or a later call (see the module docstring).
+        """
+        where = ["position > $1"]
+        args: list[Any] = [after]
+        for column, value in (
+            ("tenant", tenant),
+            ("source", source),
+            ("type", type),
+            ("stream", stream),
+        ):
+            if value is not None:
+                args.append(value)
+                where.append(f"{column} = ${len(args)}")
+        args.append(limit)
+        sql = f"{_SELECT} WHERE {' AND '.join(where)} ORDER BY position LIMIT ${len(args)}"
+        return [_recorded(row) for row in await self._fetch(sql, *args)]
+
+    async def read_stream(
+        self, tenant: str, stream: str, *, after_version: int = 0, limit: int = 1000
+    ) -> list[RecordedEvent]:
+        """A stream's events with ``stream_version > after_version``, in version order."""
+        rows = await self._fetch(
+            f"{_SELECT} WHERE tenant = $1 AND stream = $2 AND stream_version > $3 "
+            "ORDER BY stream_version LIMIT $4",
+            tenant,
+            stream,
+            after_version,
+            limit,
+        )
+        return [_recorded(row) for row in rows]
+
+    async def read_chain(self, after: int = 0, *, limit: int = 5000) -> list[ChainLink]:
+        """The stored fields the hash chain covers, for ``position > after`` in order."""
+        rows = await self._fetch(
+            f"{_SELECT} WHERE position > $1 ORDER BY position LIMIT $2", after, limit
+        )
+        return [
+            ChainLink(
+                position=r["position"],
+                id=r["id"],
+                tenant=r["tenant"],
+                source=r["source"],
+                external_id=r["external_id"],
+                type=r["type"],
+                stream=r["stream"],
+                stream_version=r["stream_version"],
+                occurred_at=r["occurred_at"],
+                recorded_at=r["recorded_at"],
+                data_json=r["data"],
+                meta_json=r["meta"],
+                raw=r["raw"],
+                hash=r["hash"],
+            )
+            for r in rows
+        ]
+
+    @contextlib.asynccontextmanager
+    async def notifications(self) -> AsyncIterator[asyncio.Queue[int]]:
+        """A queue of new head positions, fed by ``NOTIFY`` as append transactions commit."""
+        queue: asyncio.Queue[int] = asyncio.Queue()
+
+        def on_notify(_conn: Connection, _pid: int, _channel: str, payload: object) -> None:
+            queue.put_nowait(int(str(payload)))
+
+        try:
+            conn = await self._pool.acquire()
+            await conn.add_listener(NOTIFY_CHANNEL, on_notify)
+        except _DB_ERRORS as exc:
+            raise _translate(exc) from exc
+        try:
+            yield queue
+        finally:
+            with contextlib.suppress(*_DB_ERRORS):
+                await conn.remove_listener(NOTIFY_CHANNEL, on_notify)
+            await self._pool.release(conn)
+
+    async def _fetch(self, sql: str, *args: Any) -> list[asyncpg.Record]:
+        try:
+            return await self._pool.fetch(sql, *args)
+        except _DB_ERRORS as exc:
+            raise _translate(exc) from exc
+
+
+def _stage(
+    events: Sequence[NewEvent], texts: Sequence[asyncpg.Record], state: _GroupState
+) -> list[AppendResult] | LedgerhubError:
+    """Judge one request against ``state``; if accepted, add its rows and advance ``state``."""
+    known: dict[Key, tuple[int, int]] = {}
+    versions: dict[StreamKey, int] = {}
+    rows: list[tuple[Any, ...]] = []
+    results: list[AppendResult] = []
+    position = state.next_position
+    previous = state.previous_hash
+    for index, (event, text) in enumerate(zip(events, texts, strict=True)):
+        key = event.idempotency_key
+        hit = known.get(key) or state.known.get(key)
+        if hit is not None:
+            results.append(
+                AppendResult(
+                    external_id=event.external_id,
+                    status="duplicate",
+                    position=hit[0],
+                    stream_version=hit[1],
+                )
+            )
+            continue
+        stream_key = (event.tenant, event.stream_name)
+        current = versions.get(stream_key, state.versions.get(stream_key, 0))
+        if event.expected_version is not None and event.expected_version != current:
+            return ConcurrencyConflict(
+                tenant=event.tenant,
+                stream=event.stream_name,
+                expected=event.expected_version,
+                actual=current,
+                index=index,
+            )
+        link = ChainLink(
+            position=position,
+            id=event.id,
+            tenant=event.tenant,
+            source=event.source,
+            external_id=event.external_id,
+            type=event.type,
+            stream=event.stream_name,
+            stream_version=current + 1,
+            occurred_at=event.occurred_at,
+            recorded_at=state.recorded_at,
+            data_json=text["data"],
+            meta_json=text["meta"],
+            raw=event.raw,
+        )
+        previous = event_hash(previous, link)
+        rows.append(
+            (
+                link.position,
+                link.id,
+                link.tenant,
+                link.source,
+                link.external_id,
+                link.type,
+                link.stream,
+                link.stream_version,
+                link.occurred_at,
+                link.recorded_at,
+                link.data_json,
+                link.meta_json,
+                link.raw,
+                previous,
+            )
+        )
+        known[key] = (position, current + 1)
+        versions[stream_key] = current + 1
+        results.append(
+            AppendResult(
+                external_id=event.external_id,
+                status="appended",
+                position=position,
+                stream_version=current + 1,
+            )
+        )
+        position += 1
+    state.known.update(known)
+    state.versions.update(versions)
+    state.rows.extend(rows)
+    state.next_position = position
+    state.previous_hash = previous
+    return results
+
+
+def _settle(request: _Request, outcome: list[AppendResult] | BaseException) -> None:
+    if request.future.done():
+        return
+    if isinstance(outcome, BaseException):
+        request.future.set_exception(outcome)
+    else:
+        request.future.set_result(outcome)
+
+
+def _recorded(row: asyncpg.Record) -> RecordedEvent:
+    return RecordedEvent(
+        position=row["position"],
+        id=row["id"],
+        tenant=row["tenant"],
+        source=row["source"],
+        external_id=row["external_id"],
+        type=row["type"],
+        stream=row["stream"],
+        stream_version=row["stream_version"],
+        occurred_at=row["occurred_at"],
+        recorded_at=row["recorded_at"],
+        data=orjson.loads(row["data"]),
+        meta=orjson.loads(row["meta"]),
+        raw=row["raw"],
+        hash=row["hash"],
+    )

@@ -1,0 +1,220 @@
+"""The event store's append invariants: idempotency, expected_version, atomic batches, isolation."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+import asyncpg
+import pytest
+
+from hub.app.verify import verify_chain
+from hub.domain.events import NewEvent
+from hub.errors import ConcurrencyConflict, InvalidInput
+from hub.store import EventStore
+from hub.store.events import EVENT_LOG_LOCK
+from tests.factories import event
+
+pytestmark = pytest.mark.store
+
+
+async def count(dsn: str) -> int:
+    conn = await asyncpg.connect(dsn)
+    try:
+        return int(await conn.fetchval("SELECT count(*) FROM ledgerhub.events"))
+    finally:
+        await conn.close()
+
+
+async def test_positions_start_at_one_and_are_contiguous(store: EventStore) -> None:
+    first = await store.append([event("evt_1"), event("evt_2")])
+    second = await store.append([event("evt_3")])
+    assert [r.position for r in first + second] == [1, 2, 3]
+    assert all(r.status == "appended" for r in first + second)
+    assert await store.head() == 3
+    stored = await store.read_after(0)
+    assert [e.external_id for e in stored] == ["evt_1", "evt_2", "evt_3"]
+    assert stored[0].data == {"id": "evt_1", "amount": 1099, "currency": "usd"}
+    assert stored[0].occurred_at == datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+
+
+async def test_duplicate_returns_original_position_and_writes_nothing(
+    store: EventStore, dsn: str
+) -> None:
+    await store.append([event("evt_a"), event("evt_b")])
+    again = await store.append([event("evt_x"), event("evt_b", data={"changed": True})])
+    assert [(r.external_id, r.status, r.position) for r in again] == [
+        ("evt_x", "appended", 3),
+        ("evt_b", "duplicate", 2),
+    ]
+    assert await count(dsn) == 3
+    # the stored payload is the first delivery's, never rewritten
+    stored = await store.read_after(1, limit=1)
+    assert stored[0].data["id"] == "evt_b"
+
+
+async def test_duplicate_within_one_batch_is_stored_once(store: EventStore) -> None:
+    results = await store.append([event("evt_1"), event("evt_1")])
+    assert [(r.status, r.position) for r in results] == [("appended", 1), ("duplicate", 1)]
+    assert await store.head() == 1
+
+
+async def test_idempotency_is_per_tenant_and_source(store: EventStore) -> None:
+    results = await store.append(
+        [
+            event("same"),
+            event("same", source="shopify:acme"),
+            event("same", tenant="other-books"),
+        ]
+    )
+    assert [r.status for r in results] == ["appended"] * 3
+
+
+async def test_stream_versions_count_up_per_stream(store: EventStore) -> None:
+    results = await store.append(
+        [
+            event("e1", stream="stripe:acct_test/ch_1"),
+            event("e2", stream="stripe:acct_test/ch_1"),
+            event("e3", stream="stripe:acct_test/ch_2"),
+        ]
+    )
+    assert [r.stream_version for r in results] == [1, 2, 1]
+    later = await store.append([event("e4", stream="stripe:acct_test/ch_1")])
+    assert later[0].stream_version == 3
+    stream = await store.read_stream("default", "stripe:acct_test/ch_1")
+    assert [(e.external_id, e.stream_version) for e in stream] == [("e1", 1), ("e2", 2), ("e4", 3)]
+
+
+async def test_expected_version_conflict_rejects_whole_batch(store: EventStore, dsn: str) -> None:
+    await store.append([event("e1", stream="s/1"), event("e2", stream="s/1")])
+    with pytest.raises(ConcurrencyConflict) as info:
+        await store.append(
+            [
+                event("e3", stream="s/2"),  # fine on its own
+                event("e4", stream="s/1", expected_version=1),  # s/1 is at 2
+            ]
+        )
+    assert info.value.actual == 2
+    assert info.value.expected == 1
+    assert info.value.errors[0]["index"] == 1
+    assert await count(dsn) == 2  # nothing of the batch
+    ok = await store.append([event("e4", stream="s/1", expected_version=2)])
+    assert ok[0].stream_version == 3
+
+
+async def test_expected_version_zero_means_new_stream(store: EventStore) -> None:
+    await store.append([event("e1", stream="s/new", expected_version=0)])
+    with pytest.raises(ConcurrencyConflict):
+        await store.append([event("e2", stream="s/new", expected_version=0)])
+
+
+async def test_retry_of_a_committed_batch_with_expected_version_is_duplicate(
+    store: EventStore,
+) -> None:
+    batch = [event("e1", stream="s/1", expected_version=0)]
+    await store.append(batch)
+    again = await store.append(batch)  # a client retrying after a lost response
+    assert again[0].status == "duplicate"
+
+
+async def test_a_conflicting_request_never_fails_its_neighbours_in_a_group(
+    store: EventStore, dsn: str
+) -> None:
+    await store.append([event("e0", stream="s/1")])
+    # Hold the log lock so the next appends queue up and are committed as one group.
+    blocker = await asyncpg.connect(dsn)
+    tx = blocker.transaction()
+    await tx.start()
+    await blocker.execute("SELECT pg_advisory_xact_lock($1)", EVENT_LOG_LOCK)
+    try:
+        first = asyncio.create_task(store.append([event("first")]))
+        await asyncio.sleep(0.2)  # the writer is now waiting on the lock with `first`
+        good = asyncio.create_task(store.append([event("good-1"), event("good-2")]))
+        bad = asyncio.create_task(
+            store.append([event("bad-1"), event("bad-2", stream="s/1", expected_version=5)])
+        )
+        also_good = asyncio.create_task(store.append([event("good-3")]))
+        await asyncio.sleep(0.1)
+        assert not first.done()
+    finally:
+        await tx.rollback()
+        await blocker.close()
+    await first
+    with pytest.raises(ConcurrencyConflict):
+        await bad
+    assert [r.position for r in await good] == [3, 4]
+    assert [r.position for r in await also_good] == [5]
+    ids = [e.external_id for e in await store.read_after(0)]
+    assert ids == ["e0", "first", "good-1", "good-2", "good-3"]
+    assert (await verify_chain(store)).ok
+
+
+async def test_a_request_the_database_refuses_fails_alone(store: EventStore) -> None:
+    # Built without validation, as a buggy caller might: jsonb cannot hold \u0000.
+    poison = NewEvent.model_construct(
+        **event("poison").model_dump(exclude={"data"}), data={"note": "nul \x00 here"}
+    )
+    results = await asyncio.gather(
+        store.append([event("a")]),
+        store.append([event("b")]),
+        store.append([poison]),
+        store.append([event("c")]),
+        return_exceptions=True,
+    )
+    assert isinstance(results[2], InvalidInput)
+    assert sorted(e.external_id for e in await store.read_after(0)) == ["a", "b", "c"]
+    assert (await verify_chain(store)).ok
+
+
+async def test_concurrent_appends_are_group_committed(store: EventStore) -> None:
+    results = await asyncio.gather(*(store.append([event(f"e{i}")]) for i in range(200)))
+    positions = sorted(r[0].position for r in results)
+    assert positions == list(range(1, 201))
+    assert store.stats.groups < 50  # 200 requests, far fewer transactions
+    assert store.stats.events_appended == 200
+
+
+async def test_empty_batch_is_a_no_op(store: EventStore) -> None:
+    assert await store.append([]) == []
+    assert await store.head() == 0
+
+
+async def test_notify_on_append(store: EventStore) -> None:
+    async with store.notifications() as heads:
+        await store.append([event("e1"), event("e2")])
+        assert await asyncio.wait_for(heads.get(), timeout=5) == 2
+
+
+async def test_payload_numbers_and_unicode_survive_and_verify(store: EventStore) -> None:
+    data = {"rate": 1e20, "price": 1.5, "tiny": 1.5e-7, "big": 12345678901234567, "name": "Zoë ☕"}
+    await store.append([event("e1", data=data, meta={"request_id": "r-1"})])
+    stored = (await store.read_after(0))[0]
+    assert stored.data["name"] == "Zoë ☕"
+    assert stored.data["big"] == 12345678901234567
+    assert stored.data["price"] == 1.5
+    assert stored.meta == {"request_id": "r-1"}
+    assert (await verify_chain(store)).ok
+
+
+async def test_raw_bytes_kept_exactly(store: EventStore) -> None:
+    raw = b'{"id": "evt_1",  "amount":1099}\n'
+    await store.append([event("evt_1", raw=raw)])
+    assert (await store.read_after(0))[0].raw == raw
+    assert (await verify_chain(store)).ok
+
+
+async def test_read_filters(store: EventStore) -> None:
+    await store.append(
+        [
+            event("a1"),
+            event("b1", source="shopify:acme", type="shopify.orders.paid"),
+            event("a2", tenant="t2"),
+        ]
+    )
+    assert [e.external_id for e in await store.read_after(0, source="shopify:acme")] == ["b1"]
+    assert [e.external_id for e in await store.read_after(0, tenant="t2")] == ["a2"]
+    assert [e.external_id for e in await store.read_after(0, type="stripe.charge.succeeded")] == [
+        "a1",
+        "a2",
+    ]
+    assert [e.external_id for e in await store.read_after(1, limit=1)] == ["b1"]
