@@ -40,8 +40,7 @@ class ChainLink:
     hash: bytes = b""
 
 
-def _utc(ts: datetime) -> str:
-    return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+_UTC_OPTS = orjson.OPT_UTC_Z | orjson.OPT_NAIVE_UTC
 
 
 def canonical_bytes(link: ChainLink) -> bytes:
@@ -56,12 +55,14 @@ def canonical_bytes(link: ChainLink) -> bytes:
             link.type,
             link.stream,
             link.stream_version,
-            _utc(link.occurred_at),
-            _utc(link.recorded_at),
+            # orjson's RFC 3339 rendering (µs only when non-zero, "Z"), of the UTC instant
+            link.occurred_at.astimezone(UTC),
+            link.recorded_at.astimezone(UTC),
             orjson.Fragment(link.data_json),
             orjson.Fragment(link.meta_json),
             None if link.raw is None else base64.b64encode(link.raw).decode("ascii"),
-        ]
+        ],
+        option=_UTC_OPTS,
     )
 
 
