@@ -11,8 +11,8 @@ up front, so they are the ceiling for what the store could do on this machine:
 - raw executemany (one transaction per 1,000 rows)
 - raw COPY (one transaction per 1,000 rows)
 - raw 16-connection single INSERTs (one commit per event)
-- store batch append (1,000 events per batch)          -> ratio to raw executemany (target ≥ 0.8)
-- store 64 concurrent single-event appends             -> ratio to raw 16-conn singles (target ≥ 1.5)
+- store batch append (1,000 events per batch)   -> ratio to raw executemany (target ≥ 0.8)
+- store 64 concurrent single-event appends      -> ratio to raw 16-conn singles (target ≥ 1.5)
 """
 
 from __future__ import annotations
