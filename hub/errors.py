@@ -8,12 +8,14 @@ The tree (catch a branch, not a leaf, unless you handle that leaf specially)::
     │   ├── DatabaseSetupError     the embedded PostgreSQL cannot be initialised or started
     │   └── SchemaError            the database schema is missing, newer than us, or was altered
     ├── RetriableError             transient: the same call may succeed later (back off, retry)
-    │   └── StoreUnavailable       the database could not be reached or dropped the connection
+    │   ├── StoreUnavailable       the database could not be reached or dropped the connection
+    │   └── LeaseLost              another worker took over a projection; stop running it
     ├── SkippableError             this one item cannot be processed; park or skip it and go on
     └── RejectedError              the caller's input is refused and nothing was written
         ├── InvalidInput           malformed input (HTTP 422); `errors` names item index and field
         ├── BatchTooLarge          too many events or too many bytes (HTTP 413)
-        └── ConcurrencyConflict    a stream's `expected_version` did not match (HTTP 409)
+        ├── ConcurrencyConflict    a stream's `expected_version` did not match (HTTP 409)
+        └── NotFound               a named projection, job or parked event does not exist (404)
 
 Library errors (asyncpg, OS errors) are translated into these at the boundary where they occur,
 with ``raise ... from exc`` so the cause stays in the traceback.
@@ -50,6 +52,10 @@ class RetriableError(LedgerhubError):
 
 class StoreUnavailable(RetriableError):
     """The database could not be reached, or the connection was lost mid-operation."""
+
+
+class LeaseLost(RetriableError):
+    """This worker no longer holds a projection's lease: its last batch was not committed."""
 
 
 class SkippableError(LedgerhubError):
@@ -103,3 +109,9 @@ class ConcurrencyConflict(RejectedError):
         self.stream = stream
         self.expected = expected
         self.actual = actual
+
+
+class NotFound(RejectedError):
+    """A projection, job or parked event named by the caller does not exist."""
+
+    status = 404

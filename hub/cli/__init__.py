@@ -13,10 +13,10 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from hub.cli import demo, events, migrate, verify
+from hub.cli import demo, events, jobs, migrate, parked, status, verify, worker
 from hub.errors import LedgerhubError
 
-COMMANDS = (migrate, verify, events, demo)
+COMMANDS = (migrate, verify, events, demo, worker, status, jobs, parked)
 
 
 class _Parser(argparse.ArgumentParser):

@@ -1,0 +1,56 @@
+"""Shared by the projection commands: the store, and printing jobs and tables."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+import orjson
+from rich.console import Console
+from rich.table import Table
+
+from hub.cli.context import database_dsn
+from hub.domain.projections import Job
+from hub.store.projections import ProjectionStore
+
+
+@contextlib.asynccontextmanager
+async def open_projections() -> AsyncIterator[tuple[str, ProjectionStore]]:
+    """The DSN and a ``ProjectionStore`` on it."""
+    dsn = await database_dsn()
+    async with await ProjectionStore.open(dsn, max_connections=4) as store:
+        yield dsn, store
+
+
+def print_rows(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    """A table: drawn by rich on a terminal, tab-separated lines with a header otherwise."""
+    if sys.stdout.isatty():
+        table = Table(title=title)
+        for column in columns:
+            table.add_column(column)
+        for row in rows:
+            table.add_row(*("" if v is None else str(v) for v in row))
+        Console().print(table)
+        return
+    print("\t".join(columns))
+    for row in rows:
+        print("\t".join("-" if v is None else str(v) for v in row))
+
+
+def print_json(value: Any) -> None:
+    """``value`` as indented JSON on stdout."""
+    sys.stdout.buffer.write(orjson.dumps(value, option=orjson.OPT_INDENT_2) + b"\n")
+    sys.stdout.flush()
+
+
+def describe(job: Job) -> str:
+    """One line about a job."""
+    what = (
+        f"replay {job.projection} {job.from_position}..{job.to_position}"
+        if job.kind == "replay"
+        else f"rebuild {job.projection}"
+    )
+    send = " with --send" if job.send else ""
+    return f"job {job.id} ({what}{send}): {job.state}, {job.done}/{job.total}"

@@ -1,0 +1,134 @@
+"""The ``Projection`` base class that every read model and sync in ``projections/`` subclasses."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import ClassVar, Literal
+
+from hub.domain.events import RecordedEvent
+from hub.errors import ConfigError
+from hub.store.pool import Connection
+
+Mode = Literal["live", "replay", "rebuild", "retry"]
+"""Why the runtime is calling a handler: new events, an operator's replay or rebuild, or the
+retry of a parked event."""
+
+READ_MODEL_SCHEMA = "ledgerhub_projections"
+_NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+_TABLE = re.compile(r"^[a-z][a-z0-9_]{0,15}$")
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a handler gets with each batch.
+
+    - ``conn``: a connection inside the batch's transaction. Write your read model with it; the
+      runtime commits those writes together with the new checkpoint, or rolls all of it back.
+    - ``tables``: your logical table name -> the quoted, schema-qualified table to write for this
+      call (a rebuild writes fresh tables, so never hard-code a table name).
+    - ``mode``: ``live``, ``replay``, ``rebuild`` or ``retry``.
+    - ``sending``: whether ``send`` will be called for this batch.
+    """
+
+    conn: Connection
+    tables: Mapping[str, str]
+    mode: Mode
+    sending: bool
+
+
+class Projection:
+    """A named consumer of the event log with its own checkpoint and read-model tables.
+
+    Subclass it, set the class attributes and implement ``handle``; register the class under the
+    ``ledgerhub.projections`` entry-point group (or name it in ``LEDGERHUB_PROJECTIONS``).
+
+    Class attributes:
+
+    - ``name``: unique, ``[a-z][a-z0-9_]*`` (at most 40 characters).
+    - ``version``: bump it when ``handle`` or ``tables`` change meaning; a worker that finds a
+      stored generation of another version rebuilds the projection (blue/green).
+    - ``event_types``: the event types it wants (``None`` = all). Others never reach ``handle``,
+      but the checkpoint moves past them.
+    - ``tables``: logical name -> the column list of a ``CREATE TABLE`` (constraints included).
+      The runtime creates them per generation as
+      ``ledgerhub_projections."<name>__<table>__g<N>"`` and keeps a view
+      ``ledgerhub_projections."<name>__<table>"`` on the active generation: queries read the
+      view (see ``view``), handlers write ``ctx.tables[...]``.
+    - ``side_effects``: set to True if ``send`` calls outside systems.
+
+    The SQL boundary: only ``hub/store`` speaks SQL to the event log and to the runtime's own
+    tables (checkpoints, leases, parked events, jobs). A projection speaks SQL to its *own*
+    tables only, through ``ctx.conn``, inside the transaction the runtime gives it.
+
+    Contract of ``handle``:
+
+    - It is called with events in position order, in batches, inside one transaction whose
+      commit also stores the new checkpoint: in live mode each event is applied exactly once.
+    - It MUST be idempotent: applying an event it has already applied must leave the read model
+      as it was. Replay re-applies a range on purpose, and a retried parked event arrives after
+      later events, so do not assume positions only grow (key rows by position or by the
+      entity's own id, and upsert).
+    - Raise ``RetriableError`` for a transient failure (retried with backoff, then parked);
+      any other exception parks the offending event (``SkippableError`` says so on purpose) and
+      the projection goes on with the next one. Do not catch database errors to hide them.
+    - Keep it short: a transaction held longer than the lease's time to live is ended by the
+      server, and the batch is retried.
+
+    Side effects: ``send`` is where a projection may call outside systems. The runtime calls it
+    after ``handle`` in the same transaction in live mode and for a parked retry, and never in
+    replay or rebuild unless the operator passed ``--send``. ``handle`` itself must never call
+    outside systems. Sends are at least once (a crash before commit repeats them): key each call
+    with an idempotency key derived from the events.
+    """
+
+    name: ClassVar[str]
+    version: ClassVar[int] = 1
+    event_types: ClassVar[frozenset[str] | None] = None
+    tables: ClassVar[Mapping[str, str]] = {}
+    side_effects: ClassVar[bool] = False
+
+    async def handle(self, events: Sequence[RecordedEvent], ctx: Context) -> None:
+        """Apply ``events`` (position order) to the read model through ``ctx``."""
+        raise NotImplementedError
+
+    async def send(self, events: Sequence[RecordedEvent], ctx: Context) -> None:
+        """Call outside systems for ``events``; only for projections with ``side_effects``."""
+
+    @classmethod
+    def view(cls, table: str) -> str:
+        """The quoted name queries use for ``table``: a view on the active generation."""
+        if table not in cls.tables:
+            raise ConfigError(f"projection {cls.name!r} has no table {table!r}")
+        return f'{READ_MODEL_SCHEMA}."{cls.name}__{table}"'
+
+    @classmethod
+    def check(cls) -> None:
+        """Raise ``ConfigError`` if the class attributes are not a valid definition."""
+        name = getattr(cls, "name", None)
+        where = f"{cls.__module__}.{cls.__qualname__}"
+        if not isinstance(name, str) or not _NAME.match(name):
+            raise ConfigError(f"{where}: name must match [a-z][a-z0-9_]* (40 characters at most)")
+        if not isinstance(cls.version, int) or cls.version < 1:
+            raise ConfigError(f"{where}: version must be a positive integer")
+        for table in cls.tables:
+            if not _TABLE.match(table):
+                raise ConfigError(
+                    f"{where}: table {table!r} must match [a-z][a-z0-9_]* (16 characters at most)"
+                )
+        if cls.handle is Projection.handle:
+            raise ConfigError(f"{where}: handle() is not implemented")
+
+
+def generation_tables(projection: type[Projection], generation: int) -> dict[str, str]:
+    """Logical table -> quoted physical table of ``projection`` for ``generation``."""
+    return {
+        table: f'{READ_MODEL_SCHEMA}."{projection.name}__{table}__g{generation}"'
+        for table in projection.tables
+    }
+
+
+def wants(projection: type[Projection]) -> list[str] | None:
+    """The event types to read for ``projection`` (None = all), sorted for stable queries."""
+    return None if projection.event_types is None else sorted(projection.event_types)

@@ -1,0 +1,65 @@
+"""Which projections exist: the ``ledgerhub.projections`` entry points plus
+``LEDGERHUB_PROJECTIONS`` (comma-separated ``module:Class`` import paths, for tests and for an
+operator's own projection that is not packaged)."""
+
+from __future__ import annotations
+
+import importlib
+import os
+from collections.abc import Mapping
+from importlib.metadata import entry_points
+
+from hub.errors import ConfigError
+from hub.runtime.projection import Projection
+
+ENTRY_POINT_GROUP = "ledgerhub.projections"
+
+
+def _load(spec: str, origin: str) -> type[Projection]:
+    module_name, _, attr = spec.strip().partition(":")
+    if not module_name or not attr:
+        raise ConfigError(f"{origin}: {spec!r} is not of the form module:Class")
+    try:
+        found: object = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as exc:
+        raise ConfigError(f"{origin}: cannot load {spec!r}: {exc}") from exc
+    if not (isinstance(found, type) and issubclass(found, Projection)):
+        raise ConfigError(f"{origin}: {spec!r} is not a Projection subclass")
+    found.check()
+    return found
+
+
+def discover(environ: Mapping[str, str] | None = None) -> dict[str, type[Projection]]:
+    """Every installed projection by name; ``ConfigError`` on a broken one or a name clash."""
+    env = os.environ if environ is None else environ
+    specs = [(ep.value, f"entry point {ep.name!r}") for ep in entry_points(group=ENTRY_POINT_GROUP)]
+    specs += [
+        (spec, "LEDGERHUB_PROJECTIONS")
+        for spec in env.get("LEDGERHUB_PROJECTIONS", "").split(",")
+        if spec.strip()
+    ]
+    found: dict[str, type[Projection]] = {}
+    for spec, origin in specs:
+        projection = _load(spec, origin)
+        other = found.get(projection.name)
+        if other is not None and other is not projection:
+            raise ConfigError(
+                f"two projections are named {projection.name!r}: "
+                f"{other.__module__}.{other.__qualname__} and {spec}"
+            )
+        found[projection.name] = projection
+    return found
+
+
+def select(
+    available: Mapping[str, type[Projection]], names: list[str] | None
+) -> list[type[Projection]]:
+    """The projections named (all if ``names`` is empty); ``ConfigError`` for an unknown one."""
+    if not names:
+        return list(available.values())
+    unknown = sorted(set(names) - set(available))
+    if unknown:
+        raise ConfigError(
+            f"unknown projection {unknown[0]!r} (known: {', '.join(sorted(available)) or 'none'})"
+        )
+    return [available[name] for name in names]
