@@ -34,12 +34,10 @@ async def run(args: argparse.Namespace) -> int:
         report = await run_demo(store)
         recent = await store.read_after(max(0, report.head - 7), limit=7)
     table = Table(title="latest events in the log")
-    for column in ("position", "source", "type", "stream", "external_id"):
-        table.add_column(column)
+    for column in ("position", "source", "type", "external_id"):
+        table.add_column(column, overflow="fold")
     for event in recent:
-        table.add_row(
-            str(event.position), event.source, event.type, event.stream, event.external_id
-        )
+        table.add_row(str(event.position), event.source, event.type, event.external_id)
     console.print(table)
     console.print(
         f"delivered {report.appended + report.duplicates} events "
