@@ -6,8 +6,9 @@ events per type idempotently (``counts``), so tests can tell "applied exactly on
 
 - ``batch-<pid>-<first>-<last>``: written after a batch's rows are written, before it sleeps
   ``LEDGERHUB_TEST_BATCH_SLEEP`` seconds (so a test can kill a worker mid-batch);
-- ``active``: a directory that exists while a handler runs; finding it already there means two
-  processes were handling this projection at once, recorded as ``overlap-<pid>``;
+- ``active-<name>``: a file holding the pid of the process whose handler is running; finding it
+  held by another live process means two were handling the projection at once, recorded as
+  ``overlap-<pid>``;
 - an event with ``data.poison`` fails with ``SkippableError`` until a file ``fixed`` exists;
 - ``sent.log``: one line per event ``send`` was called for (``Mailer``).
 """
@@ -30,6 +31,27 @@ def _dir() -> Path | None:
     return Path(value) if value else None
 
 
+def _enter(marker: Path) -> Path | None:
+    """Claim ``marker`` for this process; record an overlap if a live process holds it."""
+    while True:
+        try:
+            fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            try:
+                text = marker.read_text()
+                if not text:
+                    continue  # its owner is still writing its pid
+                os.kill(int(text), 0)
+            except (ProcessLookupError, FileNotFoundError):
+                marker.unlink(missing_ok=True)  # left behind by a killed process
+                continue
+            (marker.parent / f"overlap-{os.getpid()}").write_text(text)
+            return None
+        with os.fdopen(fd, "w") as out:
+            out.write(str(os.getpid()))
+        return marker
+
+
 class CountByType(Projection):
     """Counts events per type; remembers how often each event was applied and by whom."""
 
@@ -43,18 +65,12 @@ class CountByType(Projection):
 
     async def handle(self, events: Sequence[RecordedEvent], ctx: Context) -> None:
         where = _dir()
-        active = where / f"active-{self.name}" if where else None
-        if active is not None:
-            try:
-                active.mkdir()
-            except FileExistsError:
-                (where / f"overlap-{os.getpid()}").touch()  # type: ignore[operator]
-                active = None
+        active = _enter(where / f"active-{self.name}") if where else None
         try:
             await self._apply(events, ctx, where)
         finally:
             if active is not None:
-                active.rmdir()
+                active.unlink()
 
     async def _apply(
         self, events: Sequence[RecordedEvent], ctx: Context, where: Path | None

@@ -1,0 +1,157 @@
+"""Worker processes dying, pausing and competing: every event applied exactly once."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from pathlib import Path
+
+from hub.store import EventStore
+from tests.factories import event
+from tests.runtime.harness import (
+    ReadModel,
+    Workers,
+    batch_markers,
+    overlaps,
+    pid_of,
+    wait_until,
+)
+
+SLOW_BATCHES = {"LEDGERHUB_BATCH_SIZE": "5", "LEDGERHUB_TEST_BATCH_SLEEP": "0.4"}
+
+
+def _types(n: int, offset: int = 0) -> list:
+    kinds = ("stripe.charge.succeeded", "stripe.refund.created", "stripe.payout.paid")
+    return [event(f"e{offset + i}", type=kinds[i % 3]) for i in range(n)]
+
+
+async def _caught_up_exactly_once(model: ReadModel, total: int) -> dict[int, int]:
+    await wait_until(model.caught_up, what="the projection to reach the head")
+    applications = await model.applications()
+    assert sorted(applications) == list(range(1, total + 1))
+    assert set(applications.values()) == {1}, "some event was applied more than once"
+    assert sum((await model.counts()).values()) == total
+    return applications
+
+
+async def test_kill_9_mid_batch_then_takeover_applies_every_event_exactly_once(
+    store: EventStore, workers: Workers, model: ReadModel, tmp_path: Path
+) -> None:
+    await store.append(_types(60))
+    first = workers.start(**SLOW_BATCHES)
+    second = workers.start(**SLOW_BATCHES)
+    holder = await wait_until(model.holder, what="a worker to take the lease")
+    victim = first if pid_of(holder) == first.pid else second
+    survivor = second if victim is first else first
+
+    # Wait until the holder has written a batch's rows and is sleeping before its commit.
+    async def uncommitted_batch() -> tuple[int, int] | None:
+        checkpoint = await model.checkpoint()
+        pending = [m for m in batch_markers(tmp_path, victim.pid) if m[0] > checkpoint]
+        return min(pending) if pending else None
+
+    await wait_until(model.checkpoint, what="a first committed batch")
+    batch = await wait_until(uncommitted_batch, what="a batch written but not committed")
+    os.kill(victim.pid, signal.SIGKILL)
+    victim.wait(timeout=10)
+
+    checkpoint = await model.checkpoint()
+    assert checkpoint < batch[1], "the killed batch must not have committed"
+    applications = await model.applications()
+    assert not [p for p in applications if batch[0] <= p <= batch[1]], "its writes rolled back"
+
+    async def survivor_holds() -> bool:
+        holder = await model.holder()
+        return holder is not None and pid_of(holder) == survivor.pid
+
+    await wait_until(survivor_holds, what="the survivor to take over", within=20)
+    await store.append(_types(10, offset=60))
+    await _caught_up_exactly_once(model, 70)
+    assert await model.handled_by(batch[1]) == survivor.pid
+
+
+async def test_a_killed_workers_projections_are_taken_over_and_spread(
+    store: EventStore, workers: Workers, model: ReadModel
+) -> None:
+    both = "tests.projections.count:CountByType,tests.projections.count:Mailer"
+    await store.append(_types(12))
+    one = workers.start(LEDGERHUB_PROJECTIONS=both)
+    two = workers.start(LEDGERHUB_PROJECTIONS=both)
+
+    async def spread() -> bool:
+        holders = {await model.holder("count_by_type"), await model.holder("mailer")}
+        return None not in holders and len(holders) == 2
+
+    await wait_until(spread, what="each worker to hold one projection")
+    os.kill(one.pid, signal.SIGKILL)
+    one.wait(timeout=10)
+
+    async def all_on_two() -> bool:
+        holders = {await model.holder("count_by_type"), await model.holder("mailer")}
+        return holders == {h for h in holders if h and pid_of(h) == two.pid} and len(holders) == 1
+
+    await wait_until(all_on_two, what="the survivor to take both projections", within=20)
+    await store.append(_types(5, offset=12))
+    await _caught_up_exactly_once(model, 17)
+    await wait_until(lambda: model.caught_up("mailer"), what="mailer to catch up")
+
+
+async def test_two_workers_never_run_the_same_projection_at_once(
+    store: EventStore, workers: Workers, model: ReadModel, tmp_path: Path
+) -> None:
+    settings = {"LEDGERHUB_BATCH_SIZE": "3", "LEDGERHUB_TEST_BATCH_SLEEP": "0.05"}
+    procs = [workers.start(**settings) for _ in range(3)]
+    total = 0
+    for round_ in range(6):
+        await store.append(_types(15, offset=total))
+        total += 15
+        await asyncio.sleep(0.3)
+        # Hand the lease around: stop whoever holds it, gracefully or not, and start another.
+        holder = await model.holder()
+        victim = next((p for p in procs if holder and p.pid == pid_of(holder)), None)
+        if victim is not None:
+            victim.send_signal(signal.SIGKILL if round_ % 2 else signal.SIGTERM)
+            victim.wait(timeout=10)
+            procs.remove(victim)
+            procs.append(workers.start(**settings))
+    await _caught_up_exactly_once(model, total)
+    assert not overlaps(tmp_path), "two processes ran the handler at once"
+    pids = {
+        r["pid"]
+        for r in await model.conn.fetch(
+            'SELECT DISTINCT pid FROM ledgerhub_projections."count_by_type__seen"'
+        )
+    }
+    assert len(pids) >= 3, "the lease should have changed hands"
+
+
+async def test_a_paused_worker_cannot_commit_after_its_lease_was_taken_over(
+    store: EventStore, workers: Workers, model: ReadModel, tmp_path: Path
+) -> None:
+    await store.append(_types(40))
+    first = workers.start(**SLOW_BATCHES)
+    holder = await wait_until(model.holder, what="the first worker to take the lease")
+    assert pid_of(holder) == first.pid
+
+    async def uncommitted_batch() -> tuple[int, int] | None:
+        checkpoint = await model.checkpoint()
+        pending = [m for m in batch_markers(tmp_path, first.pid) if m[0] > checkpoint]
+        return min(pending) if pending else None
+
+    batch = await wait_until(uncommitted_batch, what="a batch written but not committed")
+    os.kill(first.pid, signal.SIGSTOP)  # frozen mid-batch: not dead, its socket stays open
+    second = workers.start(**SLOW_BATCHES)
+
+    async def second_holds() -> bool:
+        holder = await model.holder()
+        return holder is not None and pid_of(holder) == second.pid
+
+    await wait_until(second_holds, what="the second worker to take over", within=20)
+    await _caught_up_exactly_once(model, 40)
+    assert await model.handled_by(batch[1]) == second.pid
+
+    os.kill(first.pid, signal.SIGCONT)  # it wakes up and tries to commit its stale batch
+    await store.append(_types(5, offset=40))
+    await asyncio.sleep(1.5)  # let the woken worker try; nothing it does may count twice
+    await _caught_up_exactly_once(model, 45)
