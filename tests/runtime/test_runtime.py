@@ -1,0 +1,256 @@
+"""The runtime in this process (real PostgreSQL): fencing, retries, the side-effect guard,
+version changes, discovery."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+from typing import ClassVar
+
+import pytest
+
+from hub.domain.events import RecordedEvent
+from hub.errors import ConfigError, LeaseLost, RetriableError
+from hub.runtime import Context
+from hub.runtime.operate import follow_job
+from hub.runtime.projection import Projection
+from hub.runtime.registry import discover
+from hub.runtime.settings import RuntimeSettings
+from hub.runtime.worker import Worker
+from hub.store import EventStore
+from hub.store.jobs import Jobs
+from hub.store.leases import Leases
+from hub.store.parked import Parked
+from hub.store.projections import ProjectionStore
+from tests.factories import event
+from tests.projections.count import CountByType, Mailer
+from tests.runtime.harness import ReadModel, wait_until
+
+FAST = RuntimeSettings(
+    lease_ttl=1, poll_interval=0.2, retry_attempts=3, retry_wait=0.01, backoff_max=0.5
+)
+
+
+@contextlib.asynccontextmanager
+async def running(dsn: str, *projections: type[Projection]) -> AsyncIterator[Worker]:
+    """A worker in this event loop for the duration of the block."""
+    worker = Worker(dsn, projections, FAST)
+    task = asyncio.create_task(worker.run())
+    try:
+        yield worker
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+@pytest.fixture
+async def projections(dsn: str) -> AsyncIterator[ProjectionStore]:
+    async with await ProjectionStore.open(dsn, lease_ttl=1) as store:
+        yield store
+
+
+async def test_a_stale_lease_holder_cannot_commit(
+    projections: ProjectionStore, model: ReadModel
+) -> None:
+    await projections.register(CountByType)
+    first = Leases(projections, "first", ttl=0.3)
+    second = Leases(projections, "second", ttl=5)
+    lease = await first.acquire("count_by_type")
+    assert lease is not None
+    assert await second.acquire("count_by_type") is None, "a live lease cannot be taken"
+    async with projections.batch(lease) as batch:
+        await batch.create_generation(CountByType, 1, active=True)
+
+    await asyncio.sleep(0.4)  # the first holder stalls past its lease's expiry
+
+    async def expired_batch() -> None:
+        async with projections.batch(lease) as batch:  # expired, even though nobody took it
+            await batch.advance(1, 7)
+
+    with pytest.raises(LeaseLost):
+        await expired_batch()
+    taken = await second.acquire("count_by_type")
+    assert taken is not None
+    assert taken.token == lease.token + 1
+
+    async def stale_batch() -> None:
+        async with projections.batch(lease) as batch:
+            await batch.conn.execute(
+                f"INSERT INTO {CountByType.view('counts')} (type, n) VALUES ('stale', 1)"
+            )
+            await batch.advance(1, 9)
+
+    with pytest.raises(LeaseLost):
+        await stale_batch()
+    assert await model.checkpoint() == 0
+    assert await model.counts() == {}, "the stale batch's writes rolled back"
+    assert await first.renew([lease]) == set(), "the stale holder learns it lost the lease"
+    async with projections.batch(taken) as batch:
+        await batch.advance(1, 3)
+    assert await model.checkpoint() == 3
+
+
+class Flaky(Projection):
+    """Fails with RetriableError: `flaky` events twice, `down` events always."""
+
+    name: ClassVar[str] = "flaky"
+    tables: ClassVar[dict[str, str]] = {"done": "position bigint PRIMARY KEY"}
+    calls: ClassVar[dict[str, int]] = {}
+
+    async def handle(self, events: Sequence[RecordedEvent], ctx: Context) -> None:
+        for e in events:
+            self.calls[e.external_id] = self.calls.get(e.external_id, 0) + 1
+            if e.external_id == "down" or (e.external_id == "flaky" and self.calls["flaky"] < 3):
+                raise RetriableError(f"{e.external_id} is unavailable")
+        await ctx.conn.execute(
+            f"INSERT INTO {ctx.tables['done']} SELECT unnest($1::bigint[]) ON CONFLICT DO NOTHING",
+            [e.position for e in events],
+        )
+
+
+async def test_retriable_errors_are_retried_then_parked(
+    dsn: str, store: EventStore, projections: ProjectionStore, model: ReadModel
+) -> None:
+    Flaky.calls.clear()
+    await store.append([event("ok-1"), event("flaky"), event("down"), event("ok-2")])
+    async with running(dsn, Flaky):
+        await wait_until(lambda: model.caught_up("flaky"), what="flaky to catch up")
+    done = await model.conn.fetch('SELECT position FROM ledgerhub_projections."flaky__done"')
+    assert sorted(r["position"] for r in done) == [1, 2, 4]
+    (parked,) = await Parked(projections).find(projection="flaky")
+    assert parked.position == 3
+    assert parked.error_type == "hub.errors.RetriableError"
+    assert parked.attempts == FAST.retry_attempts
+    assert "down is unavailable" in parked.message
+
+
+def _sent(workdir: Path) -> list[str]:
+    path = workdir / "sent.log"
+    return path.read_text().splitlines() if path.exists() else []
+
+
+async def test_side_effects_run_live_but_in_replay_or_rebuild_only_with_send(
+    dsn: str,
+    store: EventStore,
+    projections: ProjectionStore,
+    model: ReadModel,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("LEDGERHUB_TEST_DIR", str(tmp_path))
+    await store.append([event(f"m{i}") for i in range(4)])
+    jobs = Jobs(projections)
+    async with running(dsn, Mailer):
+        await wait_until(lambda: model.caught_up("mailer"), what="mailer to catch up")
+        assert _sent(tmp_path) == [f"{p} live" for p in range(1, 5)]
+
+        for kind, send in (("replay", False), ("rebuild", False)):
+            job = await (
+                jobs.enqueue("mailer", "replay", from_position=1, to_position=4, send=send)
+                if kind == "replay"
+                else jobs.enqueue("mailer", "rebuild", send=send)
+            )
+            assert (await asyncio.wait_for(follow_job(projections, job.id), 30)).state == "done"
+        assert _sent(tmp_path) == [f"{p} live" for p in range(1, 5)], "nothing sent by accident"
+
+        job = await jobs.enqueue("mailer", "replay", from_position=2, to_position=3, send=True)
+        assert (await asyncio.wait_for(follow_job(projections, job.id), 30)).state == "done"
+        job = await jobs.enqueue("mailer", "rebuild", send=True)
+        assert (await asyncio.wait_for(follow_job(projections, job.id), 30)).state == "done"
+    assert _sent(tmp_path)[4:] == ["2 replay", "3 replay"] + [f"{p} rebuild" for p in range(1, 5)]
+    outbox = await model.conn.fetchval(
+        'SELECT count(*) FROM ledgerhub_projections."mailer__outbox"'
+    )
+    assert outbox == 4
+
+
+class CountByTypeV2(CountByType):
+    """The same projection after a change that needs a rebuild."""
+
+    version: ClassVar[int] = 2
+
+
+async def test_a_new_version_is_rebuilt_and_swapped_in(
+    dsn: str, store: EventStore, projections: ProjectionStore, model: ReadModel
+) -> None:
+    await store.append([event(f"v{i}") for i in range(5)])
+    async with running(dsn, CountByType):
+        await wait_until(model.caught_up, what="version 1 to catch up")
+    (status,) = await projections.status()
+    assert (status.state, status.version, status.holder) == ("stopped", 1, None)
+
+    async with running(dsn, CountByTypeV2):
+
+        async def version_two() -> bool:
+            (status,) = await projections.status()
+            return status.version == 2 and status.lag_events == 0
+
+        await wait_until(version_two, what="version 2 to be rebuilt and swapped in")
+        (status,) = await projections.status()
+        assert status.generation == 2
+        assert status.state == "running"
+    assert await model.counts() == {"stripe.charge.succeeded": 5}
+    old = await model.conn.fetchval(
+        "SELECT to_regclass('ledgerhub_projections.\"count_by_type__counts__g1\"')"
+    )
+    assert old is None, "the old generation's tables are dropped after the swap"
+
+
+def test_discovery_finds_entry_points_and_import_paths() -> None:
+    found = discover({"LEDGERHUB_PROJECTIONS": "tests.projections.count:CountByType, "})
+    assert found["count_by_type"] is CountByType
+    assert "event_counts" in found, "the built-in is registered as an entry point"
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("tests.projections.count", "not of the form module:Class"),
+        ("tests.projections.nowhere:X", "cannot load"),
+        ("hub.errors:ConfigError", "not a Projection subclass"),
+        (
+            "tests.projections.count:CountByType,tests.runtime.test_runtime:CountByTypeV2",
+            "two projections are named 'count_by_type'",
+        ),
+    ],
+)
+def test_discovery_refuses_broken_projections(spec: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        discover({"LEDGERHUB_PROJECTIONS": spec})
+
+
+def test_a_projection_definition_is_checked() -> None:
+    class Bad(Projection):
+        name: ClassVar[str] = "Bad-Name"
+
+    with pytest.raises(ConfigError, match="name must match"):
+        Bad.check()
+
+
+class Broken(Projection):
+    """Its table definition is not SQL, so every attempt to set it up fails."""
+
+    name: ClassVar[str] = "broken"
+    tables: ClassVar[dict[str, str]] = {"t": "this is not a column list"}
+
+    async def handle(self, events: Sequence[RecordedEvent], ctx: Context) -> None:
+        raise AssertionError("never reached")
+
+
+async def test_a_projection_that_keeps_failing_backs_off_and_reports_failing(
+    dsn: str, projections: ProjectionStore
+) -> None:
+    async with running(dsn, Broken, CountByType):
+
+        async def states() -> dict[str, str] | None:
+            found = {s.name: s.state for s in await projections.status()}
+            return found if found.get("broken") == "failing" else None
+
+        found = await wait_until(states, what="broken to be reported failing")
+        assert found["count_by_type"] == "running", "one failing projection stops no other"
+    (broken,) = [s for s in await projections.status() if s.name == "broken"]
+    assert broken.last_error is not None
+    assert "syntax" in broken.last_error
