@@ -292,7 +292,7 @@ class Runner:
         sending = job.send and self.definition.side_effects
         await self._apply(events, building, "rebuild", sending, progress)
         if caught_up:
-            log.warning(
+            log.info(
                 "projection %s: rebuilt as generation %d at position %d",
                 self.name,
                 built.generation,
