@@ -62,8 +62,7 @@ class Leases:
             "FROM unnest($1::text[], $2::bigint[]) AS h(projection, token) "
             "WHERE l.projection = h.projection AND l.token = h.token AND l.holder = $3 "
             "RETURNING l.projection",
-            [lease.projection for lease in leases],
-            [lease.token for lease in leases],
+            *_columns(leases),
             self.holder,
             self.ttl,
         )
@@ -77,8 +76,7 @@ class Leases:
             "UPDATE ledgerhub.projection_leases AS l SET expires_at = clock_timestamp() "
             "FROM unnest($1::text[], $2::bigint[]) AS h(projection, token) "
             "WHERE l.projection = h.projection AND l.token = h.token AND l.holder = $3",
-            [lease.projection for lease in leases],
-            [lease.token for lease in leases],
+            *_columns(leases),
             self.holder,
         )
 
@@ -96,3 +94,8 @@ class Leases:
             projection,
         )
         return None if row is None else str(row["holder"])
+
+
+def _columns(leases: list[Lease]) -> tuple[list[str], list[int]]:
+    """``leases`` as the (projection, token) arrays the statements above unnest."""
+    return [lease.projection for lease in leases], [lease.token for lease in leases]
