@@ -179,8 +179,11 @@ async def test_a_new_version_is_rebuilt_and_swapped_in(
     await store.append([event(f"v{i}") for i in range(5)])
     async with running(dsn, CountByType):
         await wait_until(model.caught_up, what="version 1 to catch up")
+    await store.append([event(f"w{i}") for i in range(3)])
     (status,) = await projections.status()
     assert (status.state, status.version, status.holder) == ("stopped", 1, None)
+    assert (status.position, status.head, status.lag_events) == (5, 8, 3)
+    assert status.lag_seconds > 0
 
     async with running(dsn, CountByTypeV2):
 
@@ -192,7 +195,7 @@ async def test_a_new_version_is_rebuilt_and_swapped_in(
         (status,) = await projections.status()
         assert status.generation == 2
         assert status.state == "running"
-    assert await model.counts() == {"stripe.charge.succeeded": 5}
+    assert await model.counts() == {"stripe.charge.succeeded": 8}
     old = await model.conn.fetchval(
         "SELECT to_regclass('ledgerhub_projections.\"count_by_type__counts__g1\"')"
     )
@@ -254,3 +257,23 @@ async def test_a_projection_that_keeps_failing_backs_off_and_reports_failing(
     (broken,) = [s for s in await projections.status() if s.name == "broken"]
     assert broken.last_error is not None
     assert "syntax" in broken.last_error
+
+
+async def test_a_worker_survives_its_connections_being_killed(
+    dsn: str, store: EventStore, model: ReadModel
+) -> None:
+    await store.append([event(f"k{i}") for i in range(5)])
+    async with running(dsn, CountByType):
+        await wait_until(model.caught_up, what="the first events")
+        killed = await model.conn.fetchval(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND application_name = 'ledgerhub' "
+            "AND pid <> pg_backend_pid()"
+        )
+        assert killed > 0
+        async with await EventStore.open(dsn) as fresh:  # the fixture's connections died too
+            await fresh.append([event(f"k{i}") for i in range(5, 12)])
+        await wait_until(model.caught_up, what="the worker to recover and catch up")
+    applications = await model.applications()
+    assert sorted(applications) == list(range(1, 13))
+    assert set(applications.values()) == {1}
