@@ -8,6 +8,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from hub.store.projections import ProjectionStore
 from tests.runtime.harness import ReadModel, Workers
 
 
@@ -27,3 +28,10 @@ async def model(dsn: str) -> AsyncIterator[ReadModel]:
         yield ReadModel(conn)
     finally:
         await conn.close()
+
+
+@pytest.fixture
+async def projections(dsn: str) -> AsyncIterator[ProjectionStore]:
+    """The runtime's store on this test's database."""
+    async with await ProjectionStore.open(dsn, lease_ttl=1) as store:
+        yield store

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
 import sys
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import asyncpg
+
+from hub.runtime.projection import Projection
+from hub.runtime.settings import RuntimeSettings
+from hub.runtime.worker import Worker
 
 ROOT = Path(__file__).resolve().parents[2]
 COUNT = "tests.projections.count:CountByType"
@@ -25,6 +30,24 @@ FAST = {
     "LEDGERHUB_BACKOFF_MAX": "0.5",
 }
 """Short leases and polls so takeovers and retries happen within a test's patience."""
+
+FAST_SETTINGS = RuntimeSettings(
+    lease_ttl=1, poll_interval=0.2, retry_attempts=3, retry_wait=0.01, backoff_max=0.5
+)
+"""The same for a worker running inside the test's own event loop."""
+
+
+@contextlib.asynccontextmanager
+async def running(dsn: str, *projections: type[Projection]) -> AsyncIterator[Worker]:
+    """A worker in this event loop for the duration of the block."""
+    worker = Worker(dsn, projections, FAST_SETTINGS)
+    task = asyncio.create_task(worker.run())
+    try:
+        yield worker
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 def environment(dsn: str, workdir: Path, **extra: str) -> dict[str, str]:

@@ -182,3 +182,27 @@ async def test_no_event_is_missed_when_an_append_commits_late(
     applications = await model.applications()
     assert sorted(applications) == list(range(1, 9))
     assert set(applications.values()) == {1}
+
+
+async def test_a_job_can_be_queued_without_waiting_and_looked_up(
+    store: EventStore, workers: Workers, model: ReadModel, dsn: str, tmp_path: Path
+) -> None:
+    await store.append([event(f"q{i}") for i in range(4)])
+    workers.start()
+    await wait_until(model.caught_up, what="the projection to catch up")
+    queued = cli(dsn, tmp_path, "rebuild", "count_by_type", "--no-wait")
+    assert queued.returncode == 0, queued.stderr
+    job_id = queued.stdout.strip().splitlines()[-1]
+
+    async def finished() -> dict[str, object] | None:
+        shown = cli(dsn, tmp_path, "job", job_id, "--json")
+        assert shown.returncode == 0, shown.stderr
+        job: dict[str, object] = json.loads(shown.stdout)
+        return job if job["state"] == "done" else None
+
+    job = await wait_until(finished, what="the queued rebuild to be run by the worker")
+    assert (job["kind"], job["done"], job["total"]) == ("rebuild", 4, 4)
+    assert await model.counts() == {"stripe.charge.succeeded": 4}
+    unknown = cli(dsn, tmp_path, "job", "12345")
+    assert unknown.returncode == 1
+    assert unknown.stderr.strip() == "ledgerhub: no job 12345"

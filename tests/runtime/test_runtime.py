@@ -4,8 +4,7 @@ version changes, discovery."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import ClassVar
 
@@ -17,8 +16,6 @@ from hub.runtime import Context
 from hub.runtime.operate import follow_job
 from hub.runtime.projection import Projection
 from hub.runtime.registry import discover
-from hub.runtime.settings import RuntimeSettings
-from hub.runtime.worker import Worker
 from hub.store import EventStore
 from hub.store.jobs import Jobs
 from hub.store.leases import Leases
@@ -26,30 +23,8 @@ from hub.store.parked import Parked
 from hub.store.projections import ProjectionStore
 from tests.factories import event
 from tests.projections.count import CountByType, Mailer
-from tests.runtime.harness import ReadModel, wait_until
-
-FAST = RuntimeSettings(
-    lease_ttl=1, poll_interval=0.2, retry_attempts=3, retry_wait=0.01, backoff_max=0.5
-)
-
-
-@contextlib.asynccontextmanager
-async def running(dsn: str, *projections: type[Projection]) -> AsyncIterator[Worker]:
-    """A worker in this event loop for the duration of the block."""
-    worker = Worker(dsn, projections, FAST)
-    task = asyncio.create_task(worker.run())
-    try:
-        yield worker
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-
-@pytest.fixture
-async def projections(dsn: str) -> AsyncIterator[ProjectionStore]:
-    async with await ProjectionStore.open(dsn, lease_ttl=1) as store:
-        yield store
+from tests.runtime.harness import FAST_SETTINGS as FAST
+from tests.runtime.harness import ReadModel, running, wait_until
 
 
 async def test_a_stale_lease_holder_cannot_commit(
