@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Sequence
 
 from hub.domain.projections import Lease
-from hub.errors import LedgerhubError
+from hub.errors import LedgerhubError, RetriableError
 from hub.runtime.projection import Projection
 from hub.runtime.runner import Runner
 from hub.runtime.settings import RuntimeSettings
@@ -95,7 +95,7 @@ class Worker:
                 for projection in self.projections.values():
                     await store.register(projection)
                 return store
-            except LedgerhubError as exc:
+            except RetriableError as exc:
                 log.warning("worker %s: cannot start yet: %s", self.holder, exc)
                 await asyncio.sleep(delay)
                 delay = min(self.settings.backoff_max, delay * 2)

@@ -34,8 +34,15 @@ from hub.domain.events import RecordedEvent
 from hub.domain.projections import Generation, Job, Lease, ParkedEvent, ProjectionStatus
 from hub.errors import LeaseLost, NotFound
 from hub.runtime.projection import READ_MODEL_SCHEMA, Projection, generation_tables
-from hub.store.events import _DB_ERRORS, _SELECT, NOTIFY_CHANNEL, _recorded, _translate
-from hub.store.pool import Connection, create_pool
+from hub.store.events import (
+    _DB_ERRORS,
+    _SELECT,
+    NOTIFY_CHANNEL,
+    EventStore,
+    _recorded,
+    _translate,
+)
+from hub.store.pool import Connection
 
 CONTROL_CHANNEL = "ledgerhub_control"
 """Notified with a projection's name when an operator queues work for it (job, parked retry)."""
@@ -233,10 +240,10 @@ class ProjectionStore:
     async def open(
         cls, dsn: str, *, max_connections: int = 10, lease_ttl: float = 10
     ) -> ProjectionStore:
-        """Connect to the database at ``dsn`` as the hub's role."""
-        return cls(
-            await create_pool(dsn, max_size=max_connections), owns_pool=True, lease_ttl=lease_ttl
-        )
+        """Connect to the database at ``dsn`` as the hub's role; ``SchemaError`` if it needs
+        ``ledgerhub migrate`` (the same check, and the same pool, as ``EventStore.open``)."""
+        events = await EventStore.open(dsn, max_connections=max_connections)
+        return cls(events._pool, owns_pool=True, lease_ttl=lease_ttl)
 
     async def __aenter__(self) -> ProjectionStore:
         return self

@@ -11,6 +11,7 @@ import pytest
 
 from hub.store import EventStore
 from tests.factories import event
+from tests.pg import Databases
 from tests.runtime.harness import ReadModel, Workers, cli, wait_until
 
 COUNTS = 'ledgerhub_projections."count_by_type__counts"'
@@ -206,3 +207,16 @@ async def test_a_job_can_be_queued_without_waiting_and_looked_up(
     unknown = cli(dsn, tmp_path, "job", "12345")
     assert unknown.returncode == 1
     assert unknown.stderr.strip() == "ledgerhub: no job 12345"
+
+
+async def test_commands_on_an_unmigrated_database_say_to_migrate(
+    databases: Databases, tmp_path: Path
+) -> None:
+    bare = await databases.create(migrated=False)
+    try:
+        for args in (["status"], ["worker"], ["parked", "list"]):
+            done = cli(bare, tmp_path, *args)
+            assert done.returncode == 1, args
+            assert done.stderr.strip().endswith("run `ledgerhub migrate`"), done.stderr
+    finally:
+        await databases.drop(bare)
