@@ -1,0 +1,293 @@
+"""The canonical facts connectors map raw events to; the ledger books them.
+
+Every fact has a ``kind`` (the discriminator), a ``key`` naming the business object it is about
+within its source (``charge:ch_123``, ``sale:450789469``; a later event with the same key
+describes the same object and replaces it), and a ``business_date`` (the event's time in the
+tenant's time zone). Amounts are ``Money`` (integer minor units); signs are documented per field.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from hub.domain.money import Money, total
+
+
+class _Fact(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    key: str = Field(min_length=1)
+    business_date: date
+
+
+class SaleLine(BaseModel):
+    """One order line: ``amount`` is the line's price times quantity, before discounts."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    description: str
+    sku: str | None = None
+    quantity: int = 1
+    amount: Money
+
+
+class TaxLine(BaseModel):
+    """One tax charged on an order (``rate`` as the spoke wrote it, for display only)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    title: str
+    rate: str | None = None
+    amount: Money
+
+
+SaleStatus = Literal["paid", "open", "draft", "void"]
+"""``paid`` and ``open`` (owed) are booked; ``draft`` and ``void`` are not (yet)."""
+
+
+class Sale(_Fact):
+    """An order: lines, discounts, shipping and taxes that add up to ``total``.
+
+    ``total = Σ lines - discounts + shipping + (taxes unless taxes_included)``, checked.
+    """
+
+    kind: Literal["sale"] = "sale"
+    order_id: str
+    number: str | None = None
+    status: SaleStatus
+    currency: str
+    lines: list[SaleLine]
+    discounts: Money
+    shipping: Money
+    tax_lines: list[TaxLine]
+    taxes_included: bool = False
+    total: Money
+    customer: str | None = None
+
+    @property
+    def tax(self) -> Money:
+        """All taxes of the order."""
+        return total([t.amount for t in self.tax_lines], self.currency)
+
+    @property
+    def lines_total(self) -> Money:
+        """The order lines before discounts."""
+        return total([line.amount for line in self.lines], self.currency)
+
+    @model_validator(mode="after")
+    def _adds_up(self) -> Sale:
+        taxes = Money.zero(self.currency) if self.taxes_included else self.tax
+        expected = self.lines_total - self.discounts + self.shipping + taxes
+        if expected != self.total:
+            raise ValueError(
+                f"order {self.order_id}: lines - discounts + shipping + taxes = {expected}, "
+                f"but the total is {self.total}"
+            )
+        return self
+
+
+class Payment(_Fact):
+    """Money a processor collected for the merchant.
+
+    ``gross`` is in the presentment currency. ``settled`` is the gross in the settlement
+    currency when the processor converted it (``exchange_rate`` as the processor wrote it).
+    ``fee`` and ``net`` are in the settlement currency when known. ``order_ref`` names the sale
+    it pays, if any (then it settles the receivable; otherwise it is itself the sale).
+    """
+
+    kind: Literal["payment"] = "payment"
+    processor: str
+    payment_id: str
+    gross: Money
+    settled: Money | None = None
+    exchange_rate: str | None = None
+    fee: Money | None = None
+    net: Money | None = None
+    order_ref: str | None = None
+    balance_transaction: str | None = None
+    payout_id: str | None = None
+    description: str | None = None
+
+
+class Refund(_Fact):
+    """Money given back. ``processor`` None: the order-side refund (revenue and tax reduced);
+    else the processor returning it (its clearing account pays). ``tax`` is the tax portion."""
+
+    kind: Literal["refund"] = "refund"
+    processor: str | None
+    refund_id: str
+    amount: Money
+    tax: Money | None = None
+    settled: Money | None = None
+    order_ref: str | None = None
+    payment_ref: str | None = None
+
+
+DisputeMovement = Literal["withdrawn", "reinstated", "none"]
+
+
+class Dispute(_Fact):
+    """A chargeback. ``movement`` says what it did to the processor balance: ``withdrawn``
+    (``amount`` taken), ``reinstated`` (given back) or ``none`` (a status change only)."""
+
+    kind: Literal["dispute"] = "dispute"
+    processor: str
+    dispute_id: str
+    amount: Money
+    settled: Money | None = None
+    movement: DisputeMovement
+    status: str
+    payment_ref: str | None = None
+
+
+class Fee(_Fact):
+    """A processor fee taken from the balance (positive = a cost to the merchant)."""
+
+    kind: Literal["fee"] = "fee"
+    processor: str
+    fee_id: str
+    amount: Money
+    description: str | None = None
+    payout_id: str | None = None
+
+
+class Adjustment(_Fact):
+    """Any other processor balance movement (reserves, corrections); positive = credited to the
+    merchant's balance. ``fee`` (positive = a cost) is taken with it."""
+
+    kind: Literal["adjustment"] = "adjustment"
+    processor: str
+    adjustment_id: str
+    amount: Money
+    fee: Money | None = None
+    description: str | None = None
+    payout_id: str | None = None
+
+
+PayoutStatus = Literal["pending", "in_transit", "paid", "failed", "canceled"]
+
+
+class Payout(_Fact):
+    """The processor sending its balance to the bank. Only a ``paid`` payout moves money in the
+    books; ``settles`` lists the balance transactions it carries, when known."""
+
+    kind: Literal["payout"] = "payout"
+    processor: str
+    payout_id: str
+    amount: Money
+    arrival_date: date
+    status: PayoutStatus
+    settles: list[str] = Field(default_factory=list)
+    description: str | None = None
+
+
+class BankLine(_Fact):
+    """A bank statement line: ``amount`` positive = money in, negative = money out."""
+
+    kind: Literal["bank_line"] = "bank_line"
+    line_id: str
+    amount: Money
+    payee: str | None = None
+    description: str | None = None
+    account: str | None = None
+
+
+class PayrollEmployee(BaseModel):
+    """One employee's pay in a run: ``gross = withholdings + benefits_deductions + net_pay``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    employee_id: str
+    name: str | None = None
+    gross_wages: Money
+    employee_withholdings: Money
+    employer_taxes: Money
+    benefits_deductions: Money
+    net_pay: Money
+
+    @model_validator(mode="after")
+    def _adds_up(self) -> PayrollEmployee:
+        parts = self.employee_withholdings + self.benefits_deductions + self.net_pay
+        if parts != self.gross_wages:
+            raise ValueError(
+                f"employee {self.employee_id}: withholdings + deductions + net pay = {parts}, "
+                f"but gross wages are {self.gross_wages}"
+            )
+        return self
+
+
+_PAYROLL_TOTALS = (
+    "gross_wages",
+    "employee_withholdings",
+    "employer_taxes",
+    "benefits_deductions",
+    "net_pay",
+)
+
+
+class PayrollRun(_Fact):
+    """A payroll run: per employee and totals (each total = the sum over employees, checked)."""
+
+    kind: Literal["payroll_run"] = "payroll_run"
+    run_id: str
+    currency: str
+    pay_period_start: date | None = None
+    pay_period_end: date | None = None
+    employees: list[PayrollEmployee]
+    gross_wages: Money
+    employee_withholdings: Money
+    employer_taxes: Money
+    benefits_deductions: Money
+    net_pay: Money
+
+    @model_validator(mode="after")
+    def _totals(self) -> PayrollRun:
+        for name in _PAYROLL_TOTALS:
+            summed = total([getattr(e, name) for e in self.employees], self.currency)
+            if summed != getattr(self, name):
+                raise ValueError(
+                    f"payroll {self.run_id}: {name} is {getattr(self, name)} but the employees "
+                    f"add up to {summed}"
+                )
+        return self
+
+
+class Customer(_Fact):
+    """A customer record (no money: the ledger does not book it)."""
+
+    kind: Literal["customer"] = "customer"
+    customer_id: str
+    name: str | None = None
+    email: str | None = None
+
+
+class InventoryMovement(_Fact):
+    """Stock of an item changing at a location: ``quantity`` is the change (or, with
+    ``absolute``, the new level); ``unit_cost`` when the spoke knows it."""
+
+    kind: Literal["inventory_movement"] = "inventory_movement"
+    item_id: str
+    location_id: str | None = None
+    quantity: int
+    absolute: bool = False
+    unit_cost: Money | None = None
+
+
+Fact = Annotated[
+    Sale
+    | Payment
+    | Refund
+    | Dispute
+    | Fee
+    | Adjustment
+    | Payout
+    | BankLine
+    | PayrollRun
+    | Customer
+    | InventoryMovement,
+    Field(discriminator="kind"),
+]
+"""Any canonical fact (a tagged union on ``kind``)."""

@@ -1,0 +1,134 @@
+"""Money as integer minor units plus an ISO 4217 currency. Never a float.
+
+Each currency has an exponent (the number of minor-unit digits: JPY 0, USD 2, KWD 3).
+``Money.parse("409.94", "USD")`` reads a decimal string exactly with ``Decimal`` and refuses more
+precision than the currency has ("1.005" USD is an error, not 100 or 101 cents).
+``parse_decimal`` is the lenient reader for bank files (thousands separators, ``(12.00)``).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, StrictInt, field_validator
+
+# ISO 4217 minor-unit exponents that are not 2.
+_EXPONENTS = {
+    "BIF": 0, "CLP": 0, "DJF": 0, "GNF": 0, "ISK": 0, "JPY": 0, "KMF": 0, "KRW": 0, "PYG": 0,
+    "RWF": 0, "UGX": 0, "UYI": 0, "VND": 0, "VUV": 0, "XAF": 0, "XOF": 0, "XPF": 0,
+    "BHD": 3, "IQD": 3, "JOD": 3, "KWD": 3, "LYD": 3, "OMR": 3, "TND": 3,
+    "CLF": 4, "UYW": 4,
+}  # fmt: skip
+
+
+def _currency_code(value: str) -> str:
+    code = value.upper()
+    if len(code) != 3 or not code.isascii() or not code.isalpha():
+        raise ValueError(f"{value!r} is not an ISO 4217 currency code")
+    return code
+
+
+Currency = Annotated[str, AfterValidator(_currency_code)]
+"""An ISO 4217 code, upper-cased on the way in (Stripe sends ``usd``)."""
+
+
+def exponent(currency: str) -> int:
+    """Digits after the decimal point in ``currency`` (JPY 0, USD 2, KWD 3)."""
+    return _EXPONENTS.get(currency.upper(), 2)
+
+
+def to_minor(amount: Decimal | str | int, currency: str) -> int:
+    """``amount`` (major units) in minor units; ``ValueError`` if it has more precision than the
+    currency, or is a float, or a string that is not a plain decimal number (``"409.94"``)."""
+    if isinstance(amount, bool) or not isinstance(amount, Decimal | str | int):
+        raise ValueError(f"an amount must be a decimal string, not {type(amount).__name__}")
+    if isinstance(amount, str):
+        try:
+            amount = Decimal(amount.strip())
+        except InvalidOperation as exc:
+            raise ValueError(f"{amount!r} is not a decimal number") from exc
+    value = Decimal(amount)
+    if not value.is_finite():
+        raise ValueError(f"{amount} is not a finite amount")
+    scaled = value.scaleb(exponent(currency))
+    if scaled != scaled.to_integral_value():
+        raise ValueError(f"{amount} {currency} has more than {exponent(currency)} decimal places")
+    return int(scaled)
+
+
+def to_major(minor: int, currency: str) -> Decimal:
+    """Integer minor units as an exact ``Decimal`` in major units (1099 USD → 10.99)."""
+    return Decimal(minor).scaleb(-exponent(currency))
+
+
+def parse_decimal(text: str) -> Decimal:
+    """A decimal string (``-1,234.50``, ``(12.00)`` negative); ``ValueError`` if not one."""
+    cleaned = text.strip().replace(",", "").replace(" ", "")
+    negative = cleaned.startswith("(") and cleaned.endswith(")")
+    if negative:
+        cleaned = cleaned[1:-1]
+    try:
+        value = Decimal(cleaned)
+    except InvalidOperation as exc:
+        raise ValueError(f"{text!r} is not a decimal amount") from exc
+    if not value.is_finite():
+        raise ValueError(f"{text!r} is not a decimal amount")
+    return -value if negative else value
+
+
+class Money(BaseModel):
+    """An amount in integer minor units of ``currency``. Signed; the sign's meaning is the
+    field's (documented where used)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    minor: StrictInt
+    currency: Currency
+
+    @field_validator("minor", mode="before")
+    @classmethod
+    def _no_float(cls, value: Any) -> Any:
+        if isinstance(value, float):
+            raise ValueError("money is never a float: give integer minor units")
+        return value
+
+    @classmethod
+    def parse(cls, amount: str | Decimal | int, currency: str) -> Money:
+        """Money from a major-unit decimal string (Shopify ``"409.94"``), exactly."""
+        return cls(minor=to_minor(amount, currency), currency=currency)
+
+    @classmethod
+    def zero(cls, currency: str) -> Money:
+        """No money in ``currency``."""
+        return cls(minor=0, currency=currency)
+
+    def major(self) -> Decimal:
+        """The amount in major units, exact."""
+        return to_major(self.minor, self.currency)
+
+    def __str__(self) -> str:
+        return f"{self.major()} {self.currency}"
+
+    def _same(self, other: Money) -> None:
+        if other.currency != self.currency:
+            raise ValueError(f"cannot combine {self.currency} with {other.currency}")
+
+    def __add__(self, other: Money) -> Money:
+        self._same(other)
+        return Money(minor=self.minor + other.minor, currency=self.currency)
+
+    def __sub__(self, other: Money) -> Money:
+        self._same(other)
+        return Money(minor=self.minor - other.minor, currency=self.currency)
+
+    def __neg__(self) -> Money:
+        return Money(minor=-self.minor, currency=self.currency)
+
+
+def total(amounts: list[Money], currency: str) -> Money:
+    """The sum of ``amounts`` (all in ``currency``); zero for none."""
+    result = Money.zero(currency)
+    for amount in amounts:
+        result = result + amount
+    return result

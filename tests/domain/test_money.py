@@ -1,0 +1,66 @@
+"""Money: exact decimal parsing per currency exponent, never a float, never silent rounding."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from pydantic import ValidationError
+
+from hub.domain.money import Money, exponent, parse_decimal, to_major, to_minor
+
+
+@pytest.mark.parametrize(
+    ("text", "currency", "minor"),
+    [
+        ("409.94", "USD", 40994),
+        ("-3.45", "usd", -345),
+        ("1500", "JPY", 1500),
+        ("1.234", "KWD", 1234),
+        ("0.10", "EUR", 10),
+        ("12", "USD", 1200),
+    ],
+)
+def test_decimal_strings_become_exact_minor_units(text: str, currency: str, minor: int) -> None:
+    assert to_minor(text, currency) == minor
+    assert Money.parse(text, currency).minor == minor
+
+
+@pytest.mark.parametrize(
+    ("text", "currency"), [("1.005", "USD"), ("1.5", "JPY"), ("0.0001", "KWD")]
+)
+def test_more_precision_than_the_currency_has_is_refused(text: str, currency: str) -> None:
+    with pytest.raises(ValueError, match="decimal places"):
+        to_minor(text, currency)
+
+
+def test_floats_and_garbage_are_refused() -> None:
+    with pytest.raises(ValueError, match="decimal string"):
+        to_minor(10.99, "USD")  # type: ignore[arg-type]
+    with pytest.raises(ValidationError):
+        Money(minor=10.0, currency="USD")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="not a decimal"):
+        parse_decimal("12;50")
+    with pytest.raises(ValueError, match="decimal amount"):
+        parse_decimal("NaN")
+    with pytest.raises(ValidationError):
+        Money(minor=1, currency="US")
+
+
+def test_exponents_and_arithmetic() -> None:
+    assert (exponent("JPY"), exponent("usd"), exponent("KWD")) == (0, 2, 3)
+    assert Money.parse("10.99", "USD") + Money(minor=1, currency="USD") == Money.parse("11", "USD")
+    with pytest.raises(ValueError, match="cannot combine"):
+        _ = Money.zero("USD") + Money.zero("EUR")
+
+
+@given(
+    st.integers(min_value=-(10**15), max_value=10**15),
+    st.sampled_from(["USD", "JPY", "KWD", "EUR", "CLF"]),
+)
+def test_minor_units_round_trip_through_decimal_strings(minor: int, currency: str) -> None:
+    text = str(to_major(minor, currency))
+    assert to_minor(text, currency) == minor
+    assert Money.parse(text, currency).major() == Decimal(text)
