@@ -8,7 +8,7 @@ import sys
 from typing import Any
 
 from hub.cli.projections import open_projections, print_json, print_rows
-from hub.domain.projections import OPEN_PARKED, ParkedEvent
+from hub.domain.projections import ALL_PARKED, OPEN_PARKED, ParkedEvent
 from hub.runtime.operate import follow_parked, worker_for
 from hub.store.parked import Parked
 
@@ -44,7 +44,7 @@ def _line(event: ParkedEvent) -> str:
 
 
 async def run_list(args: argparse.Namespace) -> int:
-    statuses = ("parked", "retry", "resolved", "skipped", "superseded") if args.all else OPEN_PARKED
+    statuses = ALL_PARKED if args.all else OPEN_PARKED
     async with open_projections() as (_, store):
         events = await Parked(store).find(projection=args.projection, statuses=statuses)
     if args.json:

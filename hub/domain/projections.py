@@ -14,6 +14,7 @@ ProjectionState = Literal["running", "rebuilding", "stopped", "failing"]
 
 OPEN_PARKED: tuple[ParkedStatus, ...] = ("parked", "retry")
 """Parked events still waiting for an operator or a retry."""
+ALL_PARKED: tuple[ParkedStatus, ...] = ("parked", "retry", "resolved", "skipped", "superseded")
 
 
 class Lease(BaseModel):

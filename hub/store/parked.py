@@ -20,19 +20,24 @@ class Parked:
         *,
         projection: str | None = None,
         statuses: Sequence[ParkedStatus] = OPEN_PARKED,
+        tenant: str | None = None,
         after_id: int = 0,
         limit: int = 100,
     ) -> list[ParkedEvent]:
-        """Parked events of active generations, oldest first, optionally of one projection."""
+        """Parked events of active generations, oldest first, optionally of one projection or
+        of events of one tenant."""
         rows = await self._store.fetch(
             f"{_PARKED} AS x WHERE ($1::text IS NULL OR projection = $1) "
             "AND status = ANY($2::text[]) AND id > $3 "
             "AND generation = (SELECT active_generation FROM ledgerhub.projections "
-            "WHERE name = x.projection) ORDER BY id LIMIT $4",
+            "WHERE name = x.projection) "
+            "AND ($5::text IS NULL OR EXISTS (SELECT 1 FROM ledgerhub.events AS e "
+            "WHERE e.position = x.position AND e.tenant = $5)) ORDER BY id LIMIT $4",
             projection,
             list(statuses),
             after_id,
             limit,
+            tenant,
         )
         return [_parked(row) for row in rows]
 

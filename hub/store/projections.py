@@ -245,6 +245,11 @@ class ProjectionStore:
         events = await EventStore.open(dsn, max_connections=max_connections)
         return cls(events._pool, owns_pool=True, lease_ttl=lease_ttl)
 
+    @classmethod
+    def over(cls, events: EventStore, *, lease_ttl: float = 10) -> ProjectionStore:
+        """A store sharing ``events``' pool (closing it leaves the pool to ``events``)."""
+        return cls(events._pool, lease_ttl=lease_ttl)
+
     async def __aenter__(self) -> ProjectionStore:
         return self
 
