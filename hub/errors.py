@@ -11,11 +11,16 @@ The tree (catch a branch, not a leaf, unless you handle that leaf specially)::
     │   ├── StoreUnavailable       the database could not be reached or dropped the connection
     │   └── LeaseLost              another worker took over a projection; stop running it
     ├── SkippableError             this one item cannot be processed; park or skip it and go on
+    │   └── Unmappable             an event a mapper cannot turn into facts (counted as unmapped)
     └── RejectedError              the caller's input is refused and nothing was written
         ├── InvalidInput           malformed input (HTTP 422); `errors` names item index and field
         ├── BatchTooLarge          too many events or too many bytes (HTTP 413)
         ├── ConcurrencyConflict    a stream's `expected_version` did not match (HTTP 409)
-        └── NotFound               a named projection, job or parked event does not exist (404)
+        ├── NotFound               a named projection, job, key or connection does not exist (404)
+        ├── Unauthenticated        no valid key: missing, unknown, expired or revoked (HTTP 401)
+        │   └── SignatureInvalid   a webhook's provider signature is bad or stale (HTTP 401)
+        ├── Forbidden              a valid key outside its scope (HTTP 403)
+        └── UnsupportedMediaType   a body that is not the media type the route takes (HTTP 415)
 
 Library errors (asyncpg, OS errors) are translated into these at the boundary where they occur,
 with ``raise ... from exc`` so the cause stays in the traceback.
@@ -60,6 +65,13 @@ class LeaseLost(RetriableError):
 
 class SkippableError(LedgerhubError):
     """This one item cannot be processed; park or skip it and continue with the rest."""
+
+
+class Unmappable(SkippableError):
+    """An event its connector's mapper cannot turn into canonical facts (names why).
+
+    The ledger keeps and counts such events as unmapped; it never stops on one.
+    """
 
 
 class RejectedError(LedgerhubError):
@@ -115,3 +127,25 @@ class NotFound(RejectedError):
     """A projection, job or parked event named by the caller does not exist."""
 
     status = 404
+
+
+class Unauthenticated(RejectedError):
+    """No valid credential: the key is missing, unknown, expired or revoked."""
+
+    status = 401
+
+
+class SignatureInvalid(Unauthenticated):
+    """A webhook delivery's provider signature is missing, wrong or outside its tolerance."""
+
+
+class Forbidden(RejectedError):
+    """A valid key used outside its scope (another source, tenant or kind of access)."""
+
+    status = 403
+
+
+class UnsupportedMediaType(RejectedError):
+    """The request body is not of a media type the route accepts."""
+
+    status = 415

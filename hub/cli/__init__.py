@@ -13,10 +13,36 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from hub.cli import demo, events, jobs, migrate, parked, status, verify, worker
+from hub.cli import (
+    bank,
+    demo,
+    events,
+    jobs,
+    keys,
+    migrate,
+    parked,
+    serve,
+    status,
+    verify,
+    webhooks,
+    worker,
+)
 from hub.errors import LedgerhubError
 
-COMMANDS = (migrate, verify, events, demo, worker, status, jobs, parked)
+COMMANDS = (
+    migrate,
+    verify,
+    events,
+    demo,
+    worker,
+    status,
+    jobs,
+    parked,
+    serve,
+    keys,
+    bank,
+    webhooks,
+)
 
 
 class _Parser(argparse.ArgumentParser):

@@ -1,4 +1,8 @@
-"""``ledgerhub verify``: recompute the hash chain and name the first position where it breaks."""
+"""``ledgerhub verify``: recompute the hash chain and name the first position where it breaks.
+
+``--signatures`` also re-checks every stored webhook delivery against its connection's secret
+(from ``LEDGERHUB_CONFIG``).
+"""
 
 from __future__ import annotations
 
@@ -6,22 +10,34 @@ import argparse
 import sys
 from typing import Any
 
+from hub.app.signatures import verify_signatures
 from hub.app.verify import verify_chain
 from hub.cli.context import open_store
 from hub.cli.progress import progress
+from hub.config import Settings
+from hub.config_file import HubConfig, load_from_env
+from hub.store import EventStore
 
 
 def register(sub: Any) -> None:
     parser: argparse.ArgumentParser = sub.add_parser(
         "verify", help="check the event log's hash chain and positions"
     )
+    parser.add_argument(
+        "--signatures",
+        action="store_true",
+        help="also re-verify each stored webhook delivery with its connection's secret",
+    )
     parser.set_defaults(run=run)
 
 
 async def run(args: argparse.Namespace) -> int:
+    config = load_from_env(Settings.from_env().config_file) if args.signatures else None
     async with await open_store() as store:
         with progress("verifying") as update:
             report = await verify_chain(store, on_progress=update)
+        if report.ok and config is not None and not await _signatures_verify(store, config):
+            return 1
     if not report.ok:
         print(
             f"ledgerhub: chain broken at position {report.broken_at}: {report.reason}",
@@ -36,3 +52,20 @@ async def run(args: argparse.Namespace) -> int:
             f"head hash {report.head_hash.hex()}"
         )
     return 0
+
+
+async def _signatures_verify(store: EventStore, config: HubConfig) -> bool:
+    """Re-check stored deliveries; print the outcome; False if any does not verify."""
+    with progress("verifying signatures") as update:
+        report = await verify_signatures(store, config, on_progress=update)
+    problems = report.failures + report.unverifiable
+    if problems:
+        first = problems[0]
+        print(
+            f"ledgerhub: delivery at position {first.position} ({first.source}) does not verify: "
+            f"{first.reason} ({len(problems)} of {report.checked} deliveries fail)",
+            file=sys.stderr,
+        )
+        return False
+    print(f"signatures verify: {report.checked} webhook deliveries")
+    return True

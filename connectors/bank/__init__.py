@@ -1,0 +1,16 @@
+"""Bank statements: OFX/QFX files, CSV with a column mapping, Plaid transactions JSON.
+
+Each statement line becomes one ``bank.line`` event (see ``connectors.bank.lines``).
+"""
+
+from __future__ import annotations
+
+from hub.connector import Connector
+
+
+class BankConnector(Connector):
+    """Bank accounts, imported from files (``ledgerhub import bank``)."""
+
+    name = "bank"
+    version = "1"
+    event_types = ("bank.line",)

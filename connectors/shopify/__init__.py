@@ -1,0 +1,17 @@
+"""Shopify: signed webhooks (``X-Shopify-Hmac-Sha256``); topic and event id in headers."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from connectors.shopify.webhook import ShopifyVerifier
+from hub.connector import Connector, WebhookVerifier
+
+
+class ShopifyConnector(Connector):
+    """Shopify stores: orders, refunds, Shopify Payments payouts."""
+
+    name = "shopify"
+    version = "1"
+    event_types = ("shopify.*",)
+    verifier: ClassVar[WebhookVerifier | None] = ShopifyVerifier()

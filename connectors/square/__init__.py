@@ -1,0 +1,17 @@
+"""Square: signed webhooks (``x-square-hmacsha256-signature`` over notification URL + body)."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from connectors.square.webhook import SquareVerifier
+from hub.connector import Connector, WebhookVerifier
+
+
+class SquareConnector(Connector):
+    """Square sellers: payments, refunds, payouts."""
+
+    name = "square"
+    version = "1"
+    event_types = ("square.*",)
+    verifier: ClassVar[WebhookVerifier | None] = SquareVerifier()

@@ -1,0 +1,65 @@
+"""Square's webhook scheme.
+
+``x-square-hmacsha256-signature`` is base64 HMAC-SHA256 of the notification URL (exactly as
+registered with Square) followed by the raw body, under the subscription's signature key. The
+body carries ``event_id`` (the external id), ``type`` and ``created_at``, all covered by the
+signature. Square retries a delivery with the same signature, so freshness is not judged; the
+event id absorbs replays.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import ClassVar
+
+from hub.connector import DeliveredEvent, WebhookDelivery, WebhookVerifier, event_type, json_object
+from hub.errors import InvalidInput, SignatureInvalid
+from hub.signing import hmac_sha256_base64, same_text
+
+SIGNATURE_HEADER = "x-square-hmacsha256-signature"
+
+
+class SquareVerifier(WebhookVerifier):
+    """Verifies ``x-square-hmacsha256-signature``; one event per delivery."""
+
+    signature_headers: ClassVar[tuple[str, ...]] = (
+        SIGNATURE_HEADER,
+        "square-initial-delivery-timestamp",
+        "square-retry-number",
+    )
+
+    def verify(self, delivery: WebhookDelivery, secret: bytes, *, now: datetime | None) -> None:
+        given = delivery.header(SIGNATURE_HEADER)
+        if not given:
+            raise SignatureInvalid("the x-square-hmacsha256-signature header is missing")
+        expected = hmac_sha256_base64(secret, delivery.url.encode() + delivery.body)
+        if not same_text(given.strip(), expected):
+            raise SignatureInvalid(
+                "x-square-hmacsha256-signature does not match this connection's signature key "
+                "and notification URL"
+            )
+
+    def events(self, delivery: WebhookDelivery) -> list[DeliveredEvent]:
+        body = json_object(delivery.body, what="the Square notification")
+        event_id, kind, created = body.get("event_id"), body.get("type"), body.get("created_at")
+        if not isinstance(event_id, str) or not event_id or not isinstance(kind, str):
+            raise InvalidInput("a Square notification needs event_id and type")
+        try:
+            occurred = datetime.fromisoformat(str(created).replace("Z", "+00:00"))
+        except ValueError as exc:
+            raise InvalidInput(
+                f"the Square notification's created_at is not a time: {created!r}"
+            ) from exc
+        if occurred.tzinfo is None:
+            raise InvalidInput("the Square notification's created_at has no UTC offset")
+        data = body.get("data")
+        entity = data.get("id") if isinstance(data, dict) else None
+        return [
+            DeliveredEvent(
+                external_id=event_id,
+                type=event_type("square", kind),
+                occurred_at=occurred,
+                data=body,
+                entity=entity if isinstance(entity, str) and entity else None,
+            )
+        ]

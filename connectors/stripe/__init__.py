@@ -1,0 +1,17 @@
+"""Stripe: signed webhooks (``Stripe-Signature``), one Stripe ``event`` object per delivery."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from connectors.stripe.webhook import StripeVerifier
+from hub.connector import Connector, WebhookVerifier
+
+
+class StripeConnector(Connector):
+    """Stripe payments: charges, refunds, disputes, payouts, balance transactions."""
+
+    name = "stripe"
+    version = "1"
+    event_types = ("stripe.*",)
+    verifier: ClassVar[WebhookVerifier | None] = StripeVerifier()

@@ -1,0 +1,77 @@
+"""Stripe's webhook scheme.
+
+``Stripe-Signature: t=<unix seconds>,v1=<hex>[,v1=<hex>…]``; each v1 is HMAC-SHA256 of
+``"{t}.{body}"`` under the endpoint secret. Several v1 values appear while a secret is rolled,
+so any one matching is enough. A timestamp older than the tolerance (300 s) is refused, which
+stops a captured delivery from being replayed later; Stripe re-signs each retry.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import ClassVar
+
+from hub.connector import DeliveredEvent, WebhookDelivery, WebhookVerifier, event_type, json_object
+from hub.errors import InvalidInput, SignatureInvalid
+from hub.signing import hmac_sha256, same_text
+
+TOLERANCE_SECONDS = 300
+HEADER = "stripe-signature"
+
+
+def signature_header(secret: bytes, body: bytes, timestamp: int) -> str:
+    """The ``Stripe-Signature`` value Stripe would send for ``body`` at ``timestamp``."""
+    digest = hmac_sha256(secret, str(timestamp).encode() + b"." + body).hex()
+    return f"t={timestamp},v1={digest}"
+
+
+class StripeVerifier(WebhookVerifier):
+    """Verifies ``Stripe-Signature`` and reads the Stripe ``event`` in the body."""
+
+    signature_headers: ClassVar[tuple[str, ...]] = (HEADER,)
+
+    def verify(self, delivery: WebhookDelivery, secret: bytes, *, now: datetime | None) -> None:
+        header = delivery.header(HEADER)
+        if not header:
+            raise SignatureInvalid("the Stripe-Signature header is missing")
+        timestamp: int | None = None
+        candidates: list[str] = []
+        for item in header.split(","):
+            key, _, value = item.strip().partition("=")
+            if key == "t" and value.isdigit():
+                timestamp = int(value)
+            elif key == "v1" and value:
+                candidates.append(value)
+        if timestamp is None or not candidates:
+            raise SignatureInvalid("the Stripe-Signature header has no t=… and v1=… values")
+        expected = hmac_sha256(secret, str(timestamp).encode() + b"." + delivery.body).hex()
+        matched = False
+        for candidate in candidates:  # check all of them: no early exit on a match
+            matched |= same_text(candidate, expected)
+        if not matched:
+            raise SignatureInvalid(
+                "no v1 signature in Stripe-Signature matches this endpoint's secret"
+            )
+        if now is not None and now.timestamp() - timestamp > TOLERANCE_SECONDS:
+            raise SignatureInvalid(
+                f"the Stripe-Signature timestamp is more than {TOLERANCE_SECONDS} s old (a replay?)"
+            )
+
+    def events(self, delivery: WebhookDelivery) -> list[DeliveredEvent]:
+        event = json_object(delivery.body, what="the Stripe event")
+        event_id, kind, created = event.get("id"), event.get("type"), event.get("created")
+        if not isinstance(event_id, str) or not event_id:
+            raise InvalidInput("the Stripe event has no id")
+        if not isinstance(kind, str) or not isinstance(created, int):
+            raise InvalidInput("the Stripe event needs a string type and an integer created")
+        obj = event.get("data", {}).get("object") if isinstance(event.get("data"), dict) else None
+        entity = obj.get("id") if isinstance(obj, dict) else None
+        return [
+            DeliveredEvent(
+                external_id=event_id,
+                type=event_type("stripe", kind),
+                occurred_at=datetime.fromtimestamp(created, UTC),
+                data=event,
+                entity=entity if isinstance(entity, str) and entity else None,
+            )
+        ]

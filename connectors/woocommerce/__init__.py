@@ -1,0 +1,17 @@
+"""WooCommerce: signed webhooks (``X-WC-Webhook-Signature``)."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from connectors.woocommerce.webhook import WooCommerceVerifier
+from hub.connector import Connector, WebhookVerifier
+
+
+class WooCommerceConnector(Connector):
+    """WooCommerce stores: orders, refunds, products."""
+
+    name = "woocommerce"
+    version = "1"
+    event_types = ("woocommerce.*",)
+    verifier: ClassVar[WebhookVerifier | None] = WooCommerceVerifier()

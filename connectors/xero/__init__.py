@@ -1,0 +1,17 @@
+"""Xero: signed webhooks (``x-xero-signature``) with the intent-to-receive handshake."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from connectors.xero.webhook import XeroVerifier
+from hub.connector import Connector, WebhookVerifier
+
+
+class XeroConnector(Connector):
+    """Xero organisations: change notices for invoices, contacts, credit notes, subscriptions."""
+
+    name = "xero"
+    version = "1"
+    event_types = ("xero.*",)
+    verifier: ClassVar[WebhookVerifier | None] = XeroVerifier()

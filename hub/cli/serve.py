@@ -1,0 +1,56 @@
+"""``ledgerhub serve``: the HTTP API (and, unless ``--no-workers``, the projection workers)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+from typing import Any
+
+from hub.api.app import BackgroundTask
+from hub.api.context import ApiLimits, HubContext
+from hub.api.server import open_hub, serving
+from hub.config import Settings
+from hub.config_file import load_from_env
+from hub.store.provision import resolve_dsn
+
+
+def register(sub: Any) -> None:
+    parser: argparse.ArgumentParser = sub.add_parser("serve", help="run the HTTP API (and workers)")
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8080, help="port (default 8080; 0 = any free)")
+    parser.add_argument(
+        "--no-workers",
+        action="store_true",
+        help="API only; run projections with `ledgerhub worker`",
+    )
+    parser.set_defaults(run=run)
+
+
+async def projection_workers(hub: HubContext) -> None:
+    """Run this process's share of the installed projections (the ``worker`` command's job)."""
+    from hub.runtime.registry import discover, select
+    from hub.runtime.settings import RuntimeSettings
+    from hub.runtime.worker import Worker
+
+    await Worker(hub.dsn, select(discover(), None), RuntimeSettings.from_env()).run()
+
+
+async def run(args: argparse.Namespace) -> int:
+    settings = Settings.from_env()
+    config = load_from_env(settings.config_file)  # a config mistake stops us before we bind
+    limits = ApiLimits.from_env()
+    background: list[BackgroundTask] = [] if args.no_workers else [projection_workers]
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    async with (
+        open_hub(await resolve_dsn(settings), config, limits) as hub,
+        serving(hub, args.host, args.port, background=background) as url,
+    ):
+        workers = "without workers" if args.no_workers else "with projection workers"
+        print(f"ledgerhub serving on {url} {workers}", file=sys.stderr, flush=True)
+        await stop.wait()
+    return 0

@@ -1,0 +1,132 @@
+"""The connector plugin interface: what a spoke's package declares so the hub can use it.
+
+A connector is a class with declared parts, like a singer-sdk ``Stream``::
+
+    class StripeConnector(Connector):
+        name = "stripe"
+        version = "1"
+        event_types = ("stripe.*",)
+        verifier = StripeVerifier()
+
+and an entry point in the ``ledgerhub.connectors`` group (the built-ins register the same way)::
+
+    [project.entry-points."ledgerhub.connectors"]
+    stripe = "connectors.stripe:StripeConnector"
+
+Parts this stage uses: ``verifier`` (webhook signature check, and the events a delivery holds).
+Slots for later stages, None until a connector fills them: ``parser`` (a raw event's payload to
+typed models), ``mapper`` (typed models to canonical facts, with the connection's mapping config),
+``puller`` (backfill or poll with an incremental cursor) and ``target`` (an accounting system the
+sync projection writes to).
+"""
+
+from __future__ import annotations
+
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, ClassVar
+
+from hub.errors import InvalidInput
+
+
+@dataclass(frozen=True)
+class WebhookDelivery:
+    """A provider's webhook request as received: ``headers`` keyed in lower case."""
+
+    url: str
+    """The URL the provider sent to (and, for Square, signed)."""
+    headers: Mapping[str, str]
+    body: bytes
+
+    def header(self, name: str) -> str | None:
+        """A header's value by case-insensitive name."""
+        return self.headers.get(name.lower())
+
+
+@dataclass(frozen=True)
+class DeliveredEvent:
+    """One event found in a verified delivery, before the hub adds tenant and source."""
+
+    external_id: str
+    type: str
+    occurred_at: datetime
+    data: dict[str, Any]
+    entity: str | None = None
+    """The entity it concerns (stream ``{source}/{entity}``); None: one stream per event."""
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+class WebhookVerifier(ABC):
+    """A provider's webhook scheme: check the signature, then read the events out of the body."""
+
+    signature_headers: ClassVar[tuple[str, ...]] = ()
+    """Headers (lower case) kept with each event so the signature can be re-checked later."""
+
+    @abstractmethod
+    def verify(self, delivery: WebhookDelivery, secret: bytes, *, now: datetime | None) -> None:
+        """Raise ``SignatureInvalid`` unless ``delivery`` is signed with ``secret``.
+
+        ``now`` is the time to judge a signed timestamp's freshness against; None skips the
+        freshness check (re-verifying a stored delivery long after it arrived).
+        """
+
+    @abstractmethod
+    def events(self, delivery: WebhookDelivery) -> list[DeliveredEvent]:
+        """The events a verified delivery carries (none for a handshake such as Xero's).
+
+        Raises ``InvalidInput`` when the body is not what the provider sends.
+        """
+
+
+class Connector:
+    """A spoke's plugin: subclass, fill the parts you have, register the entry point."""
+
+    name: ClassVar[str]
+    """The connector's name: the first part of its connections' ids (``stripe``)."""
+    version: ClassVar[str] = "0"
+    """Recorded in each event's ``meta`` so a mapping can tell payload generations apart."""
+    event_types: ClassVar[tuple[str, ...]] = ()
+    """The event types it produces, as patterns (``stripe.*``, ``bank.line``)."""
+    verifier: ClassVar[WebhookVerifier | None] = None
+    """Webhook verification, for spokes that push signed webhooks."""
+    parser: ClassVar[object | None] = None
+    """Slot (issue 5): a raw event's payload to typed models."""
+    mapper: ClassVar[object | None] = None
+    """Slot (issue 5): typed models to canonical facts, given the connection's mapping config."""
+    puller: ClassVar[object | None] = None
+    """Slot (issue 5): backfill or poll with an incremental cursor kept in PostgreSQL."""
+    target: ClassVar[object | None] = None
+    """Slot (issue 5): for accounting systems, the adapter the sync projection writes through."""
+
+
+_TYPE_PART = re.compile(r"[^a-z0-9_]+")
+
+
+def event_type(connector: str, *parts: str) -> str:
+    """``connector.part.part`` in the log's type alphabet (``orders/paid`` → ``orders.paid``)."""
+    words = [connector]
+    for part in parts:
+        words += [
+            w
+            for w in (_TYPE_PART.sub("_", p.lower()).strip("_") for p in re.split(r"[./]", part))
+            if w
+        ]
+    if len(words) < 2:
+        raise InvalidInput(f"the delivery names no event type for {connector}")
+    return ".".join(words)
+
+
+def json_object(body: bytes, *, what: str) -> dict[str, Any]:
+    """The body parsed as a JSON object, or ``InvalidInput`` naming ``what`` it should be."""
+    import orjson
+
+    try:
+        value = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidInput(f"{what} is not valid JSON: {exc}") from exc
+    if not isinstance(value, dict):
+        raise InvalidInput(f"{what} is not a JSON object")
+    return value
