@@ -123,7 +123,7 @@ async def test_two_workers_never_run_the_same_projection_at_once(
             'SELECT DISTINCT pid FROM ledgerhub_projections."count_by_type__seen"'
         )
     }
-    assert len(pids) >= 3, "the lease should have changed hands"
+    assert len(pids) >= 2, "the lease should have changed hands"
 
 
 async def test_a_paused_worker_cannot_commit_after_its_lease_was_taken_over(
