@@ -32,7 +32,7 @@ import orjson
 
 from hub.domain.events import RecordedEvent
 from hub.domain.projections import Generation, Job, Lease, ParkedEvent, ProjectionStatus
-from hub.errors import LeaseLost, NotFound
+from hub.errors import ConfigError, LeaseLost, NotFound
 from hub.runtime.projection import READ_MODEL_SCHEMA, Projection, generation_tables
 from hub.store.events import (
     _DB_ERRORS,
@@ -103,7 +103,12 @@ class Batch:
         tables = generation_tables(projection, generation)
         for logical, physical in tables.items():
             await self.conn.execute(f"DROP TABLE IF EXISTS {physical}")
-            await self.conn.execute(f"CREATE TABLE {physical} ({projection.tables[logical]})")
+            try:
+                await self.conn.execute(f"CREATE TABLE {physical} ({projection.tables[logical]})")
+            except asyncpg.SyntaxOrAccessError as exc:
+                raise ConfigError(
+                    f"projection {projection.name!r}: table {logical!r} cannot be created: {exc}"
+                ) from exc
         row = await self.conn.fetchrow(
             "INSERT INTO ledgerhub.projection_generations "
             "(projection, generation, version, tables, state) VALUES ($1, $2, $3, $4::jsonb, $5) "

@@ -11,6 +11,7 @@ from typing import ClassVar
 import pytest
 
 from hub.domain.events import RecordedEvent
+from hub.domain.projections import Job
 from hub.errors import ConfigError, LeaseLost, RetriableError
 from hub.runtime import Context
 from hub.runtime.operate import follow_job
@@ -252,3 +253,32 @@ async def test_a_worker_survives_its_connections_being_killed(
     applications = await model.applications()
     assert sorted(applications) == list(range(1, 13))
     assert set(applications.values()) == {1}
+
+
+class CountByTypeBrokenV2(CountByType):
+    """A new version whose tables cannot be created: its rebuild fails, live goes on."""
+
+    version: ClassVar[int] = 2
+    tables: ClassVar[dict[str, str]] = {**CountByType.tables, "extra": "not sql at all"}
+
+
+async def test_a_rebuild_that_cannot_work_fails_its_job_and_live_goes_on(
+    dsn: str, store: EventStore, projections: ProjectionStore, model: ReadModel
+) -> None:
+    await store.append([event(f"f{i}") for i in range(3)])
+    async with running(dsn, CountByType):
+        await wait_until(model.caught_up, what="version 1")
+    async with running(dsn, CountByTypeBrokenV2):
+
+        async def failed_job() -> Job | None:
+            jobs = await Jobs(projections).recent()
+            return jobs[0] if jobs and jobs[0].state == "failed" else None
+
+        job = await wait_until(failed_job, what="the automatic rebuild to fail")
+        assert job.kind == "rebuild"
+        assert job.error is not None
+        assert "'extra' cannot be created" in job.error
+        await store.append([event("after")])
+        await wait_until(model.caught_up, what="live processing on the old generation")
+    (status,) = await projections.status()
+    assert (status.generation, status.version, status.position) == (1, 1, 4)
