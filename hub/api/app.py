@@ -15,7 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
-from hub.api import events, health, webhooks
+from hub.api import events, health, operate, webhooks
 from hub.api.auth import auth_middleware
 from hub.api.context import CONTEXT, ROUTE_AUTH, HubContext
 from hub.api.events import json_response
@@ -28,7 +28,12 @@ log = logging.getLogger(__name__)
 BackgroundTask = Callable[[HubContext], Coroutine[Any, Any, None]]
 """Something ``serve`` runs beside the API for as long as it runs (e.g. projection workers)."""
 
-CORE_ROUTES: tuple[ApiRoute, ...] = (*health.ROUTES, *events.ROUTES, *webhooks.ROUTES)
+CORE_ROUTES: tuple[ApiRoute, ...] = (
+    *health.ROUTES,
+    *events.ROUTES,
+    *webhooks.ROUTES,
+    *operate.ROUTES,
+)
 
 
 def _openapi_route(routes: Sequence[ApiRoute]) -> ApiRoute:
