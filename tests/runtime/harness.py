@@ -72,10 +72,11 @@ class Workers:
         self.workdir = workdir
         self.procs: list[subprocess.Popen[bytes]] = []
 
-    def start(self, **extra: str) -> subprocess.Popen[bytes]:
+    def start(self, *command: str, **extra: str) -> subprocess.Popen[bytes]:
+        """``python -m hub worker`` (or ``command``) with this test's environment."""
         log = (self.workdir / f"worker-{len(self.procs)}.log").open("wb")
         proc = subprocess.Popen(
-            [sys.executable, "-m", "hub", "worker"],
+            [sys.executable, "-m", "hub", *(command or ("worker",))],
             env=environment(self.dsn, self.workdir, **extra),
             cwd=ROOT,
             stdout=log,

@@ -155,3 +155,29 @@ async def test_a_paused_worker_cannot_commit_after_its_lease_was_taken_over(
     await store.append(_types(5, offset=40))
     await asyncio.sleep(1.5)  # let the woken worker try; nothing it does may count twice
     await _caught_up_exactly_once(model, 45)
+
+
+async def test_serve_runs_workers_that_share_projections_with_worker_processes(
+    store: EventStore, workers: Workers, model: ReadModel
+) -> None:
+    await store.append(_types(8))
+    serve = workers.start("serve", "--port", "0")
+
+    async def serve_holds() -> bool:
+        holder = await model.holder()
+        return holder is not None and pid_of(holder) == serve.pid
+
+    await wait_until(serve_holds, what="the workers inside serve to take the projection")
+    await wait_until(model.caught_up, what="serve's workers to catch up")
+    standby = workers.start()
+    os.kill(serve.pid, signal.SIGKILL)
+    serve.wait(timeout=10)
+
+    async def standby_holds() -> bool:
+        holder = await model.holder()
+        return holder is not None and pid_of(holder) == standby.pid
+
+    await wait_until(standby_holds, what="a worker process to take over from serve", within=20)
+    await store.append(_types(4, offset=8))
+    applications = await _caught_up_exactly_once(model, 12)
+    assert len(applications) == 12
