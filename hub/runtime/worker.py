@@ -163,18 +163,3 @@ async def _until_closed(conn: Connection) -> None:
     closed = asyncio.Event()
     conn.add_termination_listener(lambda _conn: closed.set())
     await closed.wait()
-
-
-def start_workers(
-    dsn: str,
-    projections: Sequence[type[Projection]] | None = None,
-    settings: RuntimeSettings | None = None,
-) -> asyncio.Task[None]:
-    """Start a worker in this event loop (for ``ledgerhub serve``); cancel the task to stop it.
-
-    ``projections`` defaults to every installed one (``hub.runtime.registry.discover``).
-    """
-    from hub.runtime.registry import discover
-
-    chosen = list(discover().values()) if projections is None else list(projections)
-    return asyncio.create_task(Worker(dsn, chosen, settings).run(), name="ledgerhub-worker")
