@@ -22,7 +22,7 @@ import tomllib
 from datetime import date, datetime, time
 from decimal import Decimal
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -50,13 +50,17 @@ class CsvMapping(BaseModel):
     delimiter: str = Field(default=",", min_length=1, max_length=1)
     encoding: str = "utf-8-sig"
 
-    @model_validator(mode="after")
-    def _one_amount_style(self) -> CsvMapping:
-        if self.amount is None and self.debit is None and self.credit is None:
-            return self.model_copy(update={"amount": "Amount"})
-        if self.amount is not None and (self.debit or self.credit):
+    @model_validator(mode="before")
+    @classmethod
+    def _one_amount_style(cls, values: Any) -> Any:
+        if not isinstance(values, dict):
+            return values
+        styles = [k for k in ("amount", "debit", "credit") if values.get(k) is not None]
+        if not styles:
+            return {**values, "amount": "Amount"}
+        if "amount" in styles and len(styles) > 1:
             raise ValueError("give either amount, or debit and/or credit, not both")
-        return self
+        return values
 
     def columns(self) -> list[str]:
         """Every column this mapping reads."""

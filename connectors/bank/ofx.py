@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
-from decimal import Decimal
 
 from ofxtools.header import OFXHeaderError, parse_header
 from ofxtools.Parser import TreeBuilder
@@ -135,24 +135,17 @@ def parse_ofx(
 def _line(
     source: _Source, element: ET.Element, index: int, *, account: str, currency: str
 ) -> StatementLine:
-    def fail(tag: str, reason: str) -> BankFileError:
-        return BankFileError(source.name, f"line {source.field_line(index, tag)}", reason)
+    problems: list[BankFileError] = []
 
-    posted_text = _text(element, "DTPOSTED")
-    if posted_text is None:
-        raise fail("DTPOSTED", "transaction has no DTPOSTED (posting date)")
-    try:
-        posted_on, occurred_at = _posted(posted_text)
-    except (OFXSpecError, ValueError) as exc:
-        raise fail("DTPOSTED", f"DTPOSTED {posted_text!r} is not a valid date ({exc})") from exc
-    amount_text = _text(element, "TRNAMT")
-    if amount_text is None:
-        raise fail("TRNAMT", "transaction has no TRNAMT (amount)")
-    try:
-        amount: Decimal = parse_decimal(amount_text)
-        minor = to_minor(amount, currency)
-    except ValueError as exc:
-        raise fail("TRNAMT", f"TRNAMT {amount_text!r} is not a decimal amount ({exc})") from exc
+    def fail(tag: str, reason: str) -> None:
+        where = f"line {source.field_line(index, tag)}"
+        problems.append(BankFileError(source.name, where, reason))
+
+    posted = _date_field(_text(element, "DTPOSTED"), fail)
+    minor = _amount_field(_text(element, "TRNAMT"), currency, fail)
+    if problems or posted is None or minor is None:
+        raise BankFileError.combine(problems)
+    posted_on, occurred_at = posted
     fitid = _text(element, "FITID")
     name = _text(element, "NAME") or _text(element, "PAYEE/NAME")
     memo = _text(element, "MEMO")
@@ -171,3 +164,25 @@ def _line(
         check_number=_text(element, "CHECKNUM"),
         original=original,
     )
+
+
+def _date_field(text: str | None, fail: Callable[[str, str], None]) -> tuple[date, datetime] | None:
+    if text is None:
+        fail("DTPOSTED", "transaction has no DTPOSTED (posting date)")
+        return None
+    try:
+        return _posted(text)
+    except (OFXSpecError, ValueError) as exc:
+        fail("DTPOSTED", f"DTPOSTED {text!r} is not a valid date ({exc})")
+        return None
+
+
+def _amount_field(text: str | None, currency: str, fail: Callable[[str, str], None]) -> int | None:
+    if text is None:
+        fail("TRNAMT", "transaction has no TRNAMT (amount)")
+        return None
+    try:
+        return to_minor(parse_decimal(text), currency)
+    except ValueError as exc:
+        fail("TRNAMT", f"TRNAMT {text!r} is not a decimal amount ({exc})")
+        return None
