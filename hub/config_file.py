@@ -41,6 +41,8 @@ class TenantConfig(BaseModel):
     timezone: str = "UTC"
     currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
     sync: dict[str, Any] | None = None
+    ledger: dict[str, Any] | None = None
+    """The chart of accounts and bank rules (validated by ``hub.books``)."""
 
     @field_validator("timezone")
     @classmethod
@@ -69,6 +71,9 @@ class ConnectionConfig(BaseModel):
     notification_url: str | None = None
     """The URL the provider signs (Square): set it when the hub sits behind a proxy."""
     ledger_account: str | None = None
+    payout_account: str | None = None
+    mapping: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    """Field mapping overrides per kind of fact (validated by ``hub.books``)."""
 
     _secret: SecretBytes | None = PrivateAttr(default=None)
 
@@ -168,6 +173,9 @@ def load_config(path: Path) -> HubConfig:
             line = line_of(text, ("connections", index, "webhook_secret"))
             raise ConfigError(f"{path}:{line}: connections.{index}.webhook_secret: {exc}") from exc
         connection._secret = SecretBytes(value)
+    from hub.books import books_from_toml  # the books need the connector registry
+
+    books_from_toml(path, text, raw)
     return config
 
 

@@ -5,6 +5,9 @@ Each statement line becomes one ``bank.line`` event (see ``connectors.bank.lines
 
 from __future__ import annotations
 
+from typing import ClassVar
+
+from connectors.bank.mapping import BankMapper
 from hub.connector import Connector
 
 
@@ -14,3 +17,4 @@ class BankConnector(Connector):
     name = "bank"
     version = "1"
     event_types = ("bank.line",)
+    mapper: ClassVar[object | None] = BankMapper()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from connectors.shopify.mapping import ShopifyMapper
 from connectors.shopify.webhook import ShopifyVerifier
 from hub.connector import Connector, WebhookVerifier
 
@@ -15,3 +16,4 @@ class ShopifyConnector(Connector):
     version = "1"
     event_types = ("shopify.*",)
     verifier: ClassVar[WebhookVerifier | None] = ShopifyVerifier()
+    mapper: ClassVar[object | None] = ShopifyMapper()

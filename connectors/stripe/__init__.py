@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from connectors.stripe.mapping import StripeMapper
 from connectors.stripe.webhook import StripeVerifier
 from hub.connector import Connector, WebhookVerifier
 
@@ -15,3 +16,4 @@ class StripeConnector(Connector):
     version = "1"
     event_types = ("stripe.*",)
     verifier: ClassVar[WebhookVerifier | None] = StripeVerifier()
+    mapper: ClassVar[object | None] = StripeMapper()

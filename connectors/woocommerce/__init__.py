@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from connectors.woocommerce.mapping import WooCommerceMapper
 from connectors.woocommerce.webhook import WooCommerceVerifier
 from hub.connector import Connector, WebhookVerifier
 
@@ -15,3 +16,4 @@ class WooCommerceConnector(Connector):
     version = "1"
     event_types = ("woocommerce.*",)
     verifier: ClassVar[WebhookVerifier | None] = WooCommerceVerifier()
+    mapper: ClassVar[object | None] = WooCommerceMapper()

@@ -6,8 +6,10 @@ import argparse
 import sys
 from typing import Any
 
+from hub.books import load_books
 from hub.cli.progress import progress
 from hub.cli.projections import describe, open_projections, print_json
+from hub.config import Settings
 from hub.domain.projections import Job
 from hub.runtime.operate import follow_job, worker_for
 from hub.store.jobs import Jobs
@@ -71,6 +73,7 @@ async def _finish(dsn: str, store: ProjectionStore, job: Job, no_wait: bool) -> 
     if no_wait:
         print(job.id)
         return 0
+    load_books(Settings.from_env().config_file)  # before this process runs a worker
     async with worker_for(dsn, store, job.projection):
         with progress(f"{job.kind} {job.projection}") as update:
             job = await follow_job(store, job.id, update)

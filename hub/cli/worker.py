@@ -9,7 +9,9 @@ import signal
 import sys
 from typing import Any
 
+from hub.books import load_books
 from hub.cli.context import database_dsn
+from hub.config import Settings
 from hub.runtime.registry import discover, select
 from hub.runtime.settings import RuntimeSettings
 from hub.runtime.worker import Worker
@@ -30,6 +32,7 @@ def register(sub: Any) -> None:
 
 async def run(args: argparse.Namespace) -> int:
     projections = select(discover(), args.projection)
+    load_books(Settings.from_env().config_file)  # a config mistake stops us at start
     settings = RuntimeSettings.from_env()
     worker = Worker(await database_dsn(), projections, settings)
     task = asyncio.create_task(worker.run())

@@ -51,7 +51,9 @@ SaleStatus = Literal["paid", "open", "draft", "void"]
 class Sale(_Fact):
     """An order: lines, discounts, shipping and taxes that add up to ``total``.
 
-    ``total = Σ lines - discounts + shipping + (taxes unless taxes_included)``, checked.
+    ``total = subtotal - discounts + shipping + (taxes unless taxes_included)``, checked.
+    ``subtotal`` is the lines before discounts as the spoke states it; ``lines`` are the detail
+    (a spoke may list lines its subtotal no longer counts, e.g. removed ones).
     """
 
     kind: Literal["sale"] = "sale"
@@ -60,6 +62,7 @@ class Sale(_Fact):
     status: SaleStatus
     currency: str
     lines: list[SaleLine]
+    subtotal: Money
     discounts: Money
     shipping: Money
     tax_lines: list[TaxLine]
@@ -80,10 +83,10 @@ class Sale(_Fact):
     @model_validator(mode="after")
     def _adds_up(self) -> Sale:
         taxes = Money.zero(self.currency) if self.taxes_included else self.tax
-        expected = self.lines_total - self.discounts + self.shipping + taxes
+        expected = self.subtotal - self.discounts + self.shipping + taxes
         if expected != self.total:
             raise ValueError(
-                f"order {self.order_id}: lines - discounts + shipping + taxes = {expected}, "
+                f"order {self.order_id}: subtotal - discounts + shipping + taxes = {expected}, "
                 f"but the total is {self.total}"
             )
         return self
@@ -94,8 +97,9 @@ class Payment(_Fact):
 
     ``gross`` is in the presentment currency. ``settled`` is the gross in the settlement
     currency when the processor converted it (``exchange_rate`` as the processor wrote it).
-    ``fee`` and ``net`` are in the settlement currency when known. ``order_ref`` names the sale
-    it pays, if any (then it settles the receivable; otherwise it is itself the sale).
+    ``fee`` (a cost, in the settlement currency) when the event knows it; ``net`` is what
+    reaches the processor balance. ``order_ref`` names the sale it pays, if any (then it settles
+    the receivable; otherwise it is itself the sale).
     """
 
     kind: Literal["payment"] = "payment"
@@ -105,23 +109,35 @@ class Payment(_Fact):
     settled: Money | None = None
     exchange_rate: str | None = None
     fee: Money | None = None
-    net: Money | None = None
     order_ref: str | None = None
     balance_transaction: str | None = None
     payout_id: str | None = None
     description: str | None = None
 
+    @property
+    def net(self) -> Money:
+        """What reaches the processor balance: the settled gross less the fee."""
+        settled = self.settled or self.gross
+        return settled - self.fee if self.fee is not None else settled
+
+
+RefundStatus = Literal["succeeded", "pending", "failed", "canceled"]
+"""``succeeded`` and ``pending`` refunds are booked; ``failed`` and ``canceled`` are not."""
+
 
 class Refund(_Fact):
     """Money given back. ``processor`` None: the order-side refund (revenue and tax reduced);
-    else the processor returning it (its clearing account pays). ``tax`` is the tax portion."""
+    else the processor returning it (its clearing account pays). ``tax`` is the tax portion;
+    ``fee`` a cost the processor took with it (settlement currency)."""
 
     kind: Literal["refund"] = "refund"
     processor: str | None
     refund_id: str
+    status: RefundStatus = "succeeded"
     amount: Money
     tax: Money | None = None
     settled: Money | None = None
+    fee: Money | None = None
     order_ref: str | None = None
     payment_ref: str | None = None
 
@@ -140,6 +156,7 @@ class Dispute(_Fact):
     settled: Money | None = None
     movement: DisputeMovement
     status: str
+    fee: Money | None = None
     payment_ref: str | None = None
 
 

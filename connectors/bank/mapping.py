@@ -1,0 +1,62 @@
+"""``bank.line`` events (from ``ledgerhub import bank``) → ``BankLine`` facts.
+
+The event's ``data`` is ``connectors.bank.lines.StatementLine.data``: ``account``, ``date``
+(YYYY-MM-DD), ``amount_minor`` (positive = money in), ``currency``, ``description``, ``memo``,
+``fitid``, ``kind``, ``check_number``, ``format`` and the file's ``original`` fields. The payee
+the categorization rules match is the description by default (map ``payee`` from e.g.
+``line.original.merchant_name`` for Plaid files).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import ClassVar
+
+from hub.domain.facts import BankLine, Fact
+from hub.domain.mapping import KindSchema, spec
+from hub.mapper import FactMapper, Handler, MapContext, SourceEvent, money
+
+SCHEMA = {
+    "bank_line": KindSchema(
+        root="line",
+        fields={
+            "account": "text",
+            "date": "date",
+            "amount": "money",
+            "currency": "text",
+            "payee": "text",
+            "description": "text",
+        },
+        defaults={
+            "account": spec("line.account"),
+            "date": spec("line.date", "iso_to_date"),
+            "amount": spec("line.amount_minor", "cents"),
+            "currency": spec("line.currency"),
+            "payee": spec("line.description"),
+            "description": spec("concat(line.description, ' ', line.memo)"),
+        },
+        required=frozenset({"date", "amount", "currency"}),
+    )
+}
+
+
+def _line(event: SourceEvent, ctx: MapContext) -> list[Fact]:
+    f = ctx.fields("bank_line", event.data)
+    return [
+        BankLine(
+            key=f"line:{event.external_id}",
+            business_date=f["date"],
+            line_id=event.external_id,
+            amount=money(f, "amount"),
+            payee=(f["payee"] or "").strip() or None,
+            description=(f["description"] or "").strip() or None,
+            account=f["account"],
+        )
+    ]
+
+
+class BankMapper(FactMapper):
+    """Statement lines, whatever file they came from."""
+
+    schema = SCHEMA
+    handlers: ClassVar[Mapping[str, Handler]] = {"bank.line": _line}

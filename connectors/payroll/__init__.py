@@ -1,0 +1,18 @@
+"""Payroll: runs exported from a payroll provider (Gusto-style JSON), pushed as ``payroll.run``
+events through ``POST /v1/events`` (no webhooks); see ``connectors.payroll.mapping``."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from connectors.payroll.mapping import PayrollMapper
+from hub.connector import Connector
+
+
+class PayrollConnector(Connector):
+    """Payroll runs: gross wages, withholdings, employer taxes, deductions, net pay."""
+
+    name = "payroll"
+    version = "1"
+    event_types = ("payroll.run",)
+    mapper: ClassVar[object | None] = PayrollMapper()

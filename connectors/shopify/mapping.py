@@ -1,0 +1,323 @@
+"""Shopify events → canonical facts.
+
+Webhook events carry the webhook body as ``data`` with type ``shopify.<topic>`` (``orders/paid``
+→ ``shopify.orders.paid``). Pulled Shopify Payments objects are stored as the Admin API returns
+each one: ``shopify.payout`` (a payout) and ``shopify.balance_transaction`` (a payout balance
+transaction, which names its ``payout_id`` itself).
+
+Orders are sales (every order topic carries the whole order, so the latest one wins); a refund
+webhook reduces revenue and tax; balance transactions move money through the Shopify Payments
+clearing account (fees are ``amount - net``, so the clearing account follows the balance to the
+cent); a paid payout moves it to the bank.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from hub.domain.facts import (
+    Adjustment,
+    Dispute,
+    Fact,
+    InventoryMovement,
+    Payment,
+    Refund,
+    SaleLine,
+    TaxLine,
+)
+from hub.domain.mapping import KindSchema, spec
+from hub.domain.money import Money
+from hub.mapper import (
+    SALE_FIELDS,
+    FactMapper,
+    Handler,
+    MapContext,
+    SourceEvent,
+    customer_fact,
+    money,
+    payout_fact,
+    sale_fact,
+    text,
+)
+
+PROCESSOR = "shopify"
+
+ORDER_STATUS = {
+    "paid": "paid",
+    "partially_paid": "paid",
+    "partially_refunded": "paid",
+    "refunded": "paid",
+    "authorized": "open",
+    "pending": "open",
+    "voided": "void",
+}
+"""Default ``financial_status`` → sale status (anything else: draft, not booked)."""
+
+_MONEY = "decimal_string_to_minor"
+
+SCHEMA = {
+    "sale": KindSchema(
+        root="order",
+        fields=SALE_FIELDS,
+        defaults={
+            "id": spec("order.id"),
+            "number": spec("order.name"),
+            "status": spec("order.financial_status", "map", values=ORDER_STATUS, default="draft"),
+            "currency": spec("order.currency"),
+            "date": spec("order.created_at", "iso_to_date"),
+            "subtotal": spec("order.total_line_items_price", _MONEY),
+            "discounts": spec("order.total_discounts", _MONEY, default="0"),
+            "shipping": spec("sum(order.shipping_lines[*].price)", _MONEY, default="0"),
+            "total": spec("order.total_price", _MONEY),
+            "taxes_included": spec("order.taxes_included", default=False),
+            "customer": spec("concat(order.customer.first_name, ' ', order.customer.last_name)"),
+        },
+        required=frozenset({"id", "status", "currency", "date", "subtotal", "total"}),
+    ),
+    "refund": KindSchema(
+        root="refund",
+        fields={
+            "id": "text",
+            "order_id": "text",
+            "currency": "text",
+            "date": "date",
+            "amount": "money",
+            "tax": "money",
+        },
+        defaults={
+            "id": spec("refund.id"),
+            "order_id": spec("refund.order_id"),
+            "currency": spec("refund.transactions[0].currency"),
+            "date": spec("refund.created_at", "iso_to_date"),
+            "amount": spec("sum(refund.transactions[*].amount)", _MONEY),
+            "tax": spec("sum(refund.refund_line_items[*].total_tax)", _MONEY, default="0"),
+        },
+        required=frozenset({"id", "currency", "date", "amount"}),
+    ),
+    "balance_transaction": KindSchema(
+        root="transaction",
+        fields={
+            "id": "text",
+            "type": "text",
+            "currency": "text",
+            "date": "date",
+            "amount": "money",
+            "net": "money",
+            "payout_id": "text",
+            "order_ref": "text",
+            "source_id": "text",
+        },
+        defaults={
+            "id": spec("transaction.id"),
+            "type": spec("transaction.type"),
+            "currency": spec("transaction.currency"),
+            "date": spec("transaction.processed_at", "iso_to_date"),
+            "amount": spec("transaction.amount", _MONEY),
+            "net": spec("transaction.net", _MONEY),
+            "payout_id": spec("transaction.payout_id"),
+            "order_ref": spec("transaction.source_order_id"),
+            "source_id": spec("transaction.source_id"),
+        },
+        required=frozenset({"id", "type", "currency", "date", "amount", "net"}),
+    ),
+    "payout": KindSchema(
+        root="payout",
+        fields={
+            "id": "text",
+            "currency": "text",
+            "amount": "money",
+            "date": "date",
+            "status": "text",
+        },
+        defaults={
+            "id": spec("payout.id"),
+            "currency": spec("payout.currency"),
+            "amount": spec("payout.amount", _MONEY),
+            "date": spec("payout.date", "iso_to_date"),
+            "status": spec(
+                "payout.status",
+                "map",
+                values={
+                    "scheduled": "pending",
+                    "in_transit": "in_transit",
+                    "paid": "paid",
+                    "failed": "failed",
+                    "canceled": "canceled",
+                    "cancelled": "canceled",
+                },
+            ),
+        },
+        required=frozenset({"id", "currency", "amount", "date", "status"}),
+    ),
+    "customer": KindSchema(
+        root="customer",
+        fields={"id": "text", "name": "text", "email": "text", "date": "date"},
+        defaults={
+            "id": spec("customer.id"),
+            "name": spec("concat(customer.first_name, ' ', customer.last_name)"),
+            "email": spec("customer.email"),
+            "date": spec("customer.created_at", "iso_to_date"),
+        },
+        required=frozenset({"id", "date"}),
+    ),
+}
+
+
+def _body(event: SourceEvent, wrapper: str) -> dict[str, Any]:
+    """The object itself; Admin API fixtures wrap it (``{"order": {...}}``), webhooks do not."""
+    body = dict(event.data)
+    inner = body.get(wrapper)
+    return inner if isinstance(inner, dict) and len(body) == 1 else body
+
+
+def _sale(event: SourceEvent, ctx: MapContext) -> list[Fact]:
+    order = _body(event, "order")
+    f = ctx.fields("sale", order)
+    currency = f["currency"]
+    status = "void" if order.get("cancelled_at") else f["status"]
+    lines = [
+        SaleLine(
+            description=str(item.get("name") or item.get("title") or ""),
+            sku=text(item.get("sku")),
+            quantity=int(item.get("quantity") or 0),
+            amount=Money(
+                minor=Money.parse(item["price"], currency).minor * int(item.get("quantity") or 0),
+                currency=currency,
+            ),
+        )
+        for item in order.get("line_items") or []
+    ]
+    taxes = [
+        TaxLine(
+            title=str(tax.get("title") or "tax"),
+            rate=text(tax.get("rate")),
+            amount=Money.parse(tax["price"], currency),
+        )
+        for tax in order.get("tax_lines") or []
+    ]
+    return [sale_fact(f, lines, taxes, status=status)]
+
+
+def _refund(event: SourceEvent, ctx: MapContext) -> list[Fact]:
+    f = ctx.fields("refund", _body(event, "refund"))
+    return [
+        Refund(
+            key=f"refund:{f['id']}",
+            business_date=f["date"],
+            processor=None,
+            refund_id=f["id"],
+            amount=money(f, "amount"),
+            tax=money(f, "tax"),
+            order_ref=f["order_id"],
+        )
+    ]
+
+
+def _balance_transaction(event: SourceEvent, ctx: MapContext) -> list[Fact]:
+    """One payout balance transaction: ``net`` is what it did to the Shopify Payments balance,
+    ``amount - net`` the fee it cost."""
+    f = ctx.fields("balance_transaction", _body(event, "transaction"))
+    amount, net = money(f, "amount"), money(f, "net")
+    fee = amount - net
+    key, kind, date = f"transaction:{f['id']}", f["type"], f["date"]
+    if kind == "payout":
+        return []  # the payout itself is booked from the payout object
+    if kind == "charge" and amount.minor >= 0:
+        return [
+            Payment(
+                key=key,
+                business_date=date,
+                processor=PROCESSOR,
+                payment_id=f["id"],
+                gross=amount,
+                fee=fee,
+                order_ref=f["order_ref"],
+                balance_transaction=f["id"],
+                payout_id=f["payout_id"],
+            )
+        ]
+    if kind == "refund" and amount.minor <= 0:
+        return [
+            Refund(
+                key=key,
+                business_date=date,
+                processor=PROCESSOR,
+                refund_id=f["id"],
+                amount=-amount,
+                fee=fee,
+                order_ref=f["order_ref"],
+            )
+        ]
+    if kind == "dispute":
+        return [
+            Dispute(
+                key=key,
+                business_date=date,
+                processor=PROCESSOR,
+                dispute_id=f["source_id"] or f["id"],
+                amount=-amount if amount.minor <= 0 else amount,
+                movement="withdrawn" if amount.minor <= 0 else "reinstated",
+                status="lost" if amount.minor <= 0 else "won",
+                fee=fee,
+            )
+        ]
+    return [
+        Adjustment(
+            key=key,
+            business_date=date,
+            processor=PROCESSOR,
+            adjustment_id=f["id"],
+            amount=amount,
+            fee=fee,
+            description=kind,
+            payout_id=f["payout_id"],
+        )
+    ]
+
+
+def _payout(event: SourceEvent, ctx: MapContext) -> list[Fact]:
+    return [payout_fact(ctx.fields("payout", _body(event, "payout")), PROCESSOR)]
+
+
+def _customer(event: SourceEvent, ctx: MapContext) -> list[Fact]:
+    return [customer_fact(ctx.fields("customer", _body(event, "customer")))]
+
+
+def _inventory(event: SourceEvent, ctx: MapContext) -> list[Fact]:
+    level = event.data
+    return [
+        InventoryMovement(
+            key=f"inventory:{level['inventory_item_id']}:{level.get('location_id')}",
+            business_date=ctx.business_date(event.occurred_at),
+            item_id=str(level["inventory_item_id"]),
+            location_id=text(level.get("location_id")),
+            quantity=int(level["available"]),
+            absolute=True,
+        )
+    ]
+
+
+class ShopifyMapper(FactMapper):
+    """Orders, refunds, Shopify Payments balance transactions and payouts, customers, stock."""
+
+    schema = SCHEMA
+    handlers: ClassVar[Mapping[str, Handler]] = {
+        **dict.fromkeys(
+            (
+                "shopify.orders.create",
+                "shopify.orders.updated",
+                "shopify.orders.paid",
+                "shopify.orders.cancelled",
+                "shopify.orders.fulfilled",
+                "shopify.orders.partially_fulfilled",
+            ),
+            _sale,
+        ),
+        "shopify.refunds.create": _refund,
+        "shopify.balance_transaction": _balance_transaction,
+        "shopify.payout": _payout,
+        "shopify.customers.create": _customer,
+        "shopify.customers.update": _customer,
+        "shopify.inventory_levels.update": _inventory,
+    }

@@ -1,0 +1,200 @@
+"""``ledger``: a double-entry journal per tenant from the canonical facts.
+
+Each event goes through its connection's mapper (``hub.mapper``) to facts, and each fact is
+booked (``projections.ledger.posting``) as one journal entry keyed by ``{source}/{fact key}``:
+a later event about the same object (an order updated, a payout paid) replaces the entry, an
+older one replayed later changes nothing, and every entry lists the event positions it came from.
+An entry's postings are parallel arrays (account, currency, amount: debit positive) and the
+table's CHECK (``ledgerhub.postings_balanced``, migration 0008) refuses any row that does not
+balance per currency. Events no mapper understands, or that cannot be mapped or booked, are kept
+in ``unmapped`` with the reason, never an error.
+
+The chart, rules and mappings come from ``LEDGERHUB_CONFIG`` (``hub.books``), read when the
+projection starts: after changing them, ``ledgerhub rebuild ledger``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+from hub.books import BooksConfig, ConnectionBooks, load_books
+from hub.config import Settings
+from hub.domain.events import RecordedEvent
+from hub.errors import Unmappable
+from hub.mapper import MapContext, SourceEvent
+from hub.runtime import Context, Projection
+from projections.ledger.posting import Booking, Unbookable, book, payee_key
+
+_JOURNAL = (
+    "tenant text NOT NULL, entry_key text NOT NULL, source text NOT NULL, kind text NOT NULL, "
+    "business_date date NOT NULL, description text NOT NULL, payee text, "
+    "accounts text[] NOT NULL, currencies text[] NOT NULL, amounts bigint[] NOT NULL, "
+    "positions bigint[] NOT NULL, position bigint NOT NULL, "
+    "PRIMARY KEY (tenant, entry_key), "
+    "CHECK (cardinality(accounts) = cardinality(amounts) "
+    "AND cardinality(currencies) = cardinality(amounts) AND cardinality(amounts) <> 1), "
+    "CHECK (ledgerhub.postings_balanced(currencies, amounts))"
+)
+_ACCOUNTS = (
+    "tenant text NOT NULL, code text NOT NULL, name text NOT NULL, type text NOT NULL, "
+    "role text, PRIMARY KEY (tenant, code)"
+)
+_BANK_LINES = (
+    "tenant text NOT NULL, entry_key text NOT NULL, position bigint NOT NULL, "
+    "business_date date NOT NULL, currency text NOT NULL, amount bigint NOT NULL, payee text, "
+    "payee_key text, status text NOT NULL, account text, rule text, PRIMARY KEY (tenant, entry_key)"
+)
+_UNMAPPED = (
+    "position bigint PRIMARY KEY, tenant text NOT NULL, source text NOT NULL, "
+    "type text NOT NULL, reason text NOT NULL"
+)
+
+_UPSERT_ENTRY = """
+INSERT INTO {t} AS j (tenant, entry_key, source, kind, business_date, description, payee,
+                      accounts, currencies, amounts, positions, position)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, ARRAY[$11::bigint], $11)
+ON CONFLICT (tenant, entry_key) DO UPDATE SET
+    source = excluded.source, kind = excluded.kind, business_date = excluded.business_date,
+    description = excluded.description, payee = excluded.payee, accounts = excluded.accounts,
+    currencies = excluded.currencies, amounts = excluded.amounts, position = excluded.position,
+    positions = ARRAY(SELECT DISTINCT p FROM unnest(j.positions || excluded.positions) AS p
+                      ORDER BY p)
+WHERE j.position <= excluded.position
+"""
+_UPSERT_BANK_LINE = """
+INSERT INTO {t} AS b (tenant, entry_key, position, business_date, currency, amount, payee,
+                      payee_key, status, account, rule)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+ON CONFLICT (tenant, entry_key) DO UPDATE SET
+    position = excluded.position, business_date = excluded.business_date,
+    currency = excluded.currency, amount = excluded.amount, payee = excluded.payee,
+    payee_key = excluded.payee_key, status = excluded.status, account = excluded.account,
+    rule = excluded.rule
+WHERE b.position <= excluded.position
+"""
+_UPSERT_ACCOUNT = """
+INSERT INTO {t} (tenant, code, name, type, role) VALUES ($1, $2, $3, $4, $5)
+ON CONFLICT (tenant, code) DO UPDATE SET name = excluded.name, type = excluded.type,
+    role = excluded.role
+"""
+_UPSERT_UNMAPPED = """
+INSERT INTO {t} (position, tenant, source, type, reason) VALUES ($1, $2, $3, $4, $5)
+ON CONFLICT (position) DO UPDATE SET reason = excluded.reason
+"""
+
+
+class Ledger(Projection):
+    """The journal, chart of accounts, bank-line categorization and unmapped events."""
+
+    name: ClassVar[str] = "ledger"
+    version: ClassVar[int] = 1
+    tables: ClassVar[dict[str, str]] = {
+        "journal": _JOURNAL,
+        "accounts": _ACCOUNTS,
+        "bank_lines": _BANK_LINES,
+        "unmapped": _UNMAPPED,
+    }
+
+    def __init__(self, books: BooksConfig | None = None) -> None:
+        self.books = books if books is not None else load_books(Settings.from_env().config_file)
+        self._charted: set[tuple[str, str]] = set()
+
+    async def handle(self, events: Sequence[RecordedEvent], ctx: Context) -> None:
+        """Map and book each event (position order); idempotent by key and position."""
+        entries: list[tuple[Any, ...]] = []
+        bank_lines: list[tuple[Any, ...]] = []
+        unmapped: list[tuple[Any, ...]] = []
+        mapped: list[int] = []
+        for event in events:
+            await self._chart(event.tenant, ctx)
+            try:
+                bookings = self._bookings(event)
+            except (Unmappable, Unbookable) as exc:
+                unmapped.append((event.position, event.tenant, event.source, event.type, str(exc)))
+                continue
+            mapped.append(event.position)
+            for key, booking in bookings:
+                entries.append(_entry_row(event, key, booking))
+                if booking.bank is not None:
+                    bank_lines.append(_bank_row(event, key, booking))
+        tables = ctx.tables
+        if entries:
+            await ctx.conn.executemany(_UPSERT_ENTRY.format(t=tables["journal"]), entries)
+        if bank_lines:
+            await ctx.conn.executemany(_UPSERT_BANK_LINE.format(t=tables["bank_lines"]), bank_lines)
+        if unmapped:
+            await ctx.conn.executemany(_UPSERT_UNMAPPED.format(t=tables["unmapped"]), unmapped)
+        if mapped:
+            await ctx.conn.execute(
+                f"DELETE FROM {tables['unmapped']} WHERE position = ANY($1::bigint[])", mapped
+            )
+
+    def _bookings(self, event: RecordedEvent) -> list[tuple[str, Booking]]:
+        connection = self.books.connection(event.source)
+        if connection is None:
+            connector = event.source.split(":", 1)[0]
+            raise Unmappable(f"no installed connector maps {connector!r} events")
+        facts = self._map(event, connection)
+        books = self.books.tenant(event.tenant)
+        return [(f"{event.source}/{fact.key}", book(fact, books, connection)) for fact in facts]
+
+    def _map(self, event: RecordedEvent, connection: ConnectionBooks) -> list[Any]:
+        mapper = self.books.mappers[connection.connector]
+        context = MapContext(connection.mapping, self.books.tenant(event.tenant).timezone)
+        source = SourceEvent(
+            event.type, event.source, event.external_id, event.occurred_at, event.data
+        )
+        facts = mapper.map(source, context)
+        if facts is None:
+            raise Unmappable(f"the {connection.connector} mapper does not map {event.type}")
+        return facts
+
+    async def _chart(self, tenant: str, ctx: Context) -> None:
+        marker = (ctx.tables["accounts"], tenant)
+        if marker in self._charted:
+            return
+        accounts = sorted(self.books.tenant(tenant).accounts.values(), key=lambda a: a.code)
+        await ctx.conn.executemany(
+            _UPSERT_ACCOUNT.format(t=ctx.tables["accounts"]),
+            [(tenant, a.code, a.name, a.type, a.role) for a in accounts],
+        )
+        self._charted.add(marker)
+
+
+def _entry_row(event: RecordedEvent, key: str, booking: Booking) -> tuple[Any, ...]:
+    entry = booking.entry
+    if entry is None:  # books nothing (now): keep the key so an older event cannot revive it
+        return (event.tenant, key, event.source, "none", event.occurred_at.date(), "", None,
+                [], [], [], event.position)  # fmt: skip
+    return (
+        event.tenant,
+        key,
+        event.source,
+        entry.kind,
+        entry.business_date,
+        entry.description,
+        entry.payee,
+        [p.account for p in entry.postings],
+        [p.currency for p in entry.postings],
+        [p.amount for p in entry.postings],
+        event.position,
+    )
+
+
+def _bank_row(event: RecordedEvent, key: str, booking: Booking) -> tuple[Any, ...]:
+    note = booking.bank
+    assert note is not None
+    return (
+        event.tenant,
+        key,
+        event.position,
+        note.business_date,
+        note.amount.currency,
+        note.amount.minor,
+        note.payee,
+        payee_key(note.payee),
+        note.status,
+        note.account,
+        note.rule,
+    )
