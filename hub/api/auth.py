@@ -23,7 +23,7 @@ async def _authenticate(request: web.Request) -> ApiKey:
     header = request.headers.get("Authorization", "")
     if not header.lower().startswith(_BEARER) or not header[len(_BEARER) :].strip():
         raise Unauthenticated("this route needs an API key: Authorization: Bearer <key>")
-    key = await context(request).keys.find(key_digest(header[len(_BEARER) :].strip()))
+    key = await context(request).find_key(key_digest(header[len(_BEARER) :].strip()))
     if key is None:
         raise Unauthenticated("the API key is not known")
     state = key.state(datetime.now(UTC))

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from aiohttp import web
 from aiohttp.web_urldispatcher import AbstractRoute
 
+from hub.api.key_cache import KeyCache
 from hub.api.routing import Auth
 from hub.config_file import HubConfig
 from hub.domain.keys import ApiKey
@@ -46,6 +47,14 @@ class HubContext:
     keys: KeyStore
     config: HubConfig
     limits: ApiLimits = ApiLimits()
+    key_cache: KeyCache | None = None
+    """Cached key lookups (None: every request asks the database)."""
+
+    async def find_key(self, digest: bytes) -> ApiKey | None:
+        """The key with this hash, through the cache when there is one."""
+        if self.key_cache is not None:
+            return await self.key_cache.find(digest)
+        return await self.keys.find(digest)
 
 
 CONTEXT = web.AppKey("ledgerhub_context", HubContext)

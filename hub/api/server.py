@@ -9,6 +9,7 @@ from aiohttp import web
 
 from hub.api.app import BackgroundTask, build_app
 from hub.api.context import ApiLimits, HubContext
+from hub.api.key_cache import KeyCache, cache_seconds_from_env
 from hub.api.routing import ApiRoute
 from hub.config_file import HubConfig
 from hub.store.events import EventStore
@@ -24,7 +25,9 @@ async def open_hub(
     try:
         keys = await KeyStore.open(dsn)
         try:
-            yield HubContext(dsn, store, keys, config, limits or ApiLimits())
+            cache = KeyCache(keys, ttl=cache_seconds_from_env())
+            async with keys.revocations(cache.clear):
+                yield HubContext(dsn, store, keys, config, limits or ApiLimits(), cache)
         finally:
             await keys.close()
     finally:

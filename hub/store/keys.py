@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
+from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 
 import asyncpg
@@ -15,6 +17,8 @@ _SELECT = (
     "SELECT id, tenant, scope, prefix, label, created_at, expires_at, revoked_at "
     "FROM ledgerhub.api_keys"
 )
+REVOKE_CHANNEL = "ledgerhub_keys"
+"""Notified with a key's id when it is revoked, so caches of key lookups can be dropped."""
 _DB_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, ConnectionError)
 
 
@@ -43,6 +47,7 @@ class KeyStore:
     def __init__(self, pool: asyncpg.Pool, *, owns_pool: bool = False) -> None:
         self._pool = pool
         self._owns_pool = owns_pool
+        self._watchers: list[Callable[[], None]] = []
 
     @classmethod
     async def open(cls, dsn: str, *, max_connections: int = 4) -> KeyStore:
@@ -120,12 +125,39 @@ class KeyStore:
             rows = await self._pool.fetch(f"{_SELECT} WHERE id = $1 OR prefix = $2", key_id, ident)
             if len(rows) != 1:
                 return None
-            row = await self._pool.fetchrow(
-                "UPDATE ledgerhub.api_keys SET revoked_at = coalesce(revoked_at, now()) "
-                "WHERE id = $1 "
-                "RETURNING id, tenant, scope, prefix, label, created_at, expires_at, revoked_at",
-                rows[0]["id"],
-            )
+            async with self._pool.acquire() as conn, conn.transaction():
+                row = await conn.fetchrow(
+                    "UPDATE ledgerhub.api_keys SET revoked_at = coalesce(revoked_at, now()) "
+                    "WHERE id = $1 "
+                    "RETURNING id, tenant, scope, prefix, label, created_at, expires_at, "
+                    "revoked_at",
+                    rows[0]["id"],
+                )
+                # tell serving processes to drop cached lookups (delivered on commit)
+                await conn.execute("SELECT pg_notify($1, $2)", REVOKE_CHANNEL, str(rows[0]["id"]))
         except _DB_ERRORS as exc:
             raise _translate(exc) from exc
+        for watcher in self._watchers:  # this process's own caches, without waiting for NOTIFY
+            watcher()
         return None if row is None else _key(row)
+
+    @contextlib.asynccontextmanager
+    async def revocations(self, on_revoke: Callable[[], None]) -> AsyncIterator[None]:
+        """Call ``on_revoke`` whenever any process revokes a key, while inside this block."""
+
+        def handler(_conn: object, _pid: int, _channel: str, _payload: object) -> None:
+            on_revoke()
+
+        try:
+            conn = await self._pool.acquire()
+            await conn.add_listener(REVOKE_CHANNEL, handler)
+        except _DB_ERRORS as exc:
+            raise _translate(exc) from exc
+        self._watchers.append(on_revoke)
+        try:
+            yield
+        finally:
+            self._watchers.remove(on_revoke)
+            with contextlib.suppress(*_DB_ERRORS):
+                await conn.remove_listener(REVOKE_CHANNEL, handler)
+            await self._pool.release(conn)

@@ -1,0 +1,57 @@
+"""Key lookups cached for a few seconds, dropped at once when any process revokes a key.
+
+Every request needs its key looked up; caching the lookup saves a database round trip per
+request. A revocation (``ledgerhub keys revoke``, from any process) notifies the serving
+processes, which drop the whole cache; should that notice be lost with the connection, the
+time-to-live (``LEDGERHUB_KEY_CACHE_SECONDS``, default 5; 0 disables) bounds the delay.
+Expiry is judged on every request from the cached ``expires_at``.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from hub.domain.keys import ApiKey
+from hub.errors import ConfigError
+from hub.store.keys import KeyStore
+
+_MAX_ENTRIES = 10_000
+
+
+def cache_seconds_from_env() -> float:
+    """``LEDGERHUB_KEY_CACHE_SECONDS`` (default 5)."""
+    text = os.environ.get("LEDGERHUB_KEY_CACHE_SECONDS", "5")
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= 300:
+        raise ConfigError(f"LEDGERHUB_KEY_CACHE_SECONDS must be 0..300 seconds, got {text!r}")
+    return value
+
+
+class KeyCache:
+    """``find(digest)`` through a short-lived cache in front of ``KeyStore``."""
+
+    def __init__(self, keys: KeyStore, ttl: float) -> None:
+        self._keys = keys
+        self._ttl = ttl
+        self._entries: dict[bytes, tuple[float, ApiKey]] = {}
+
+    def clear(self) -> None:
+        """Forget every cached lookup (a key was revoked somewhere)."""
+        self._entries.clear()
+
+    async def find(self, digest: bytes) -> ApiKey | None:
+        """The key with this hash (or None), from the cache while it is fresh."""
+        now = time.monotonic()
+        hit = self._entries.get(digest)
+        if hit is not None and now - hit[0] < self._ttl:
+            return hit[1]
+        key = await self._keys.find(digest)
+        if key is not None and self._ttl > 0:  # unknown keys are not cached: they may appear
+            if len(self._entries) >= _MAX_ENTRIES:
+                self._entries.clear()
+            self._entries[digest] = (now, key)
+        return key
