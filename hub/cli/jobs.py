@@ -51,6 +51,7 @@ def _job_options(parser: argparse.ArgumentParser) -> None:
 
 
 async def run_replay(args: argparse.Namespace) -> int:
+    load_books(Settings.from_env().config_file)  # a config mistake: refused, nothing queued
     async with open_projections() as (dsn, store):
         job = await Jobs(store).enqueue(
             args.projection,
@@ -63,6 +64,7 @@ async def run_replay(args: argparse.Namespace) -> int:
 
 
 async def run_rebuild(args: argparse.Namespace) -> int:
+    load_books(Settings.from_env().config_file)  # a config mistake: refused, nothing queued
     async with open_projections() as (dsn, store):
         job = await Jobs(store).enqueue(args.projection, "rebuild", send=args.send)
         return await _finish(dsn, store, job, args.no_wait)
@@ -73,7 +75,6 @@ async def _finish(dsn: str, store: ProjectionStore, job: Job, no_wait: bool) -> 
     if no_wait:
         print(job.id)
         return 0
-    load_books(Settings.from_env().config_file)  # before this process runs a worker
     async with worker_for(dsn, store, job.projection):
         with progress(f"{job.kind} {job.projection}") as update:
             job = await follow_job(store, job.id, update)

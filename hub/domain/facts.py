@@ -23,6 +23,11 @@ class _Fact(BaseModel):
     business_date: date
 
 
+def _check_settled(amount: Money, settled: Money | None) -> None:
+    if settled is not None and settled.currency == amount.currency and settled != amount:
+        raise ValueError(f"settled {settled} differs from {amount} in the same currency")
+
+
 class SaleLine(BaseModel):
     """One order line: ``amount`` is the line's price times quantity, before discounts."""
 
@@ -114,6 +119,11 @@ class Payment(_Fact):
     payout_id: str | None = None
     description: str | None = None
 
+    @model_validator(mode="after")
+    def _settles(self) -> Payment:
+        _check_settled(self.gross, self.settled)
+        return self
+
     @property
     def net(self) -> Money:
         """What reaches the processor balance: the settled gross less the fee."""
@@ -141,6 +151,11 @@ class Refund(_Fact):
     order_ref: str | None = None
     payment_ref: str | None = None
 
+    @model_validator(mode="after")
+    def _settles(self) -> Refund:
+        _check_settled(self.amount, self.settled)
+        return self
+
 
 DisputeMovement = Literal["withdrawn", "reinstated", "none"]
 
@@ -158,6 +173,11 @@ class Dispute(_Fact):
     status: str
     fee: Money | None = None
     payment_ref: str | None = None
+
+    @model_validator(mode="after")
+    def _settles(self) -> Dispute:
+        _check_settled(self.amount, self.settled)
+        return self
 
 
 class Fee(_Fact):

@@ -69,6 +69,8 @@ def line_of(text: str, location: Location) -> int:
                         candidates.append((*first, *_keys(inner.group(1))))
         for candidate in candidates:
             length = _common(candidate, location)
-            if length == len(candidate) and length > best_len:
+            # the candidate encloses the location, or is inside it (a deeper header defines it)
+            related = length in (len(candidate), len(location))
+            if related and length > best_len:
                 best_len, best_line = length, number
     return best_line

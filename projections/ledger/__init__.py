@@ -10,21 +10,25 @@ balance per currency. Events no mapper understands, or that cannot be mapped or 
 in ``unmapped`` with the reason, never an error.
 
 The chart, rules and mappings come from ``LEDGERHUB_CONFIG`` (``hub.books``), read when the
-projection starts: after changing them, ``ledgerhub rebuild ledger``.
+projection starts and again when a rebuild starts: after changing them, ``ledgerhub rebuild
+ledger`` (live events keep using the config the rebuild read).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from hub.books import BooksConfig, ConnectionBooks, load_books
 from hub.config import Settings
 from hub.domain.events import RecordedEvent
-from hub.errors import Unmappable
+from hub.errors import ConfigError, Unmappable
 from hub.mapper import MapContext, SourceEvent
 from hub.runtime import Context, Projection
 from projections.ledger.posting import Booking, Unbookable, book, payee_key
+
+log = logging.getLogger(__name__)
 
 _JOURNAL = (
     "tenant text NOT NULL, entry_key text NOT NULL, source text NOT NULL, kind text NOT NULL, "
@@ -97,8 +101,23 @@ class Ledger(Projection):
     }
 
     def __init__(self, books: BooksConfig | None = None) -> None:
-        self.books = books if books is not None else load_books(Settings.from_env().config_file)
+        self._from_file = books is None
+        self.books = books if books is not None else _load()
         self._charted: set[tuple[str, str]] = set()
+        self._rebuilding: str | None = None
+
+    def _fresh_books(self, ctx: Context) -> None:
+        """A rebuild starts from the config file as it is now (the point of rebuilding after
+        changing a mapping), even in a worker started before the change."""
+        if ctx.mode != "rebuild" or not self._from_file:
+            return
+        if ctx.tables["journal"] == self._rebuilding:
+            return
+        self._rebuilding = ctx.tables["journal"]
+        try:
+            self.books = _load()
+        except ConfigError as exc:  # `ledgerhub rebuild` refuses a broken file before this
+            log.warning("ledger: rebuilding with the config loaded at start: %s", exc)
 
     async def handle(self, events: Sequence[RecordedEvent], ctx: Context) -> None:
         """Map and book each event (position order); idempotent by key and position."""
@@ -106,6 +125,7 @@ class Ledger(Projection):
         bank_lines: list[tuple[Any, ...]] = []
         unmapped: list[tuple[Any, ...]] = []
         mapped: list[int] = []
+        self._fresh_books(ctx)
         for event in events:
             await self._chart(event.tenant, ctx)
             try:
@@ -160,6 +180,10 @@ class Ledger(Projection):
             [(tenant, a.code, a.name, a.type, a.role) for a in accounts],
         )
         self._charted.add(marker)
+
+
+def _load() -> BooksConfig:
+    return load_books(Settings.from_env().config_file)
 
 
 def _entry_row(event: RecordedEvent, key: str, booking: Booking) -> tuple[Any, ...]:
