@@ -29,7 +29,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar
 
-from hub.errors import InvalidInput
+from hub.errors import InvalidInput, SignatureInvalid
+from hub.signing import hmac_sha256_base64, same_text
 
 
 @dataclass(frozen=True)
@@ -100,6 +101,20 @@ class Connector:
     """Slot (issue 5): backfill or poll with an incremental cursor kept in PostgreSQL."""
     target: ClassVar[object | None] = None
     """Slot (issue 5): for accounting systems, the adapter the sync projection writes through."""
+
+
+def require_base64_hmac(
+    delivery: WebhookDelivery, header: str, secret: bytes, *, message: bytes | None = None
+) -> None:
+    """``SignatureInvalid`` unless ``header`` holds the base64 HMAC-SHA256 of ``message`` (the
+    body by default) under ``secret``, compared in constant time (Shopify, WooCommerce, Square,
+    Xero)."""
+    given = delivery.header(header)
+    if not given:
+        raise SignatureInvalid(f"the {header} header is missing")
+    signed = delivery.body if message is None else message
+    if not same_text(given.strip(), hmac_sha256_base64(secret, signed)):
+        raise SignatureInvalid(f"{header} does not match this connection's secret")
 
 
 _TYPE_PART = re.compile(r"[^a-z0-9_]+")

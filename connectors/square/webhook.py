@@ -12,9 +12,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import ClassVar
 
-from hub.connector import DeliveredEvent, WebhookDelivery, WebhookVerifier, event_type, json_object
-from hub.errors import InvalidInput, SignatureInvalid
-from hub.signing import hmac_sha256_base64, same_text
+from hub.connector import (
+    DeliveredEvent,
+    WebhookDelivery,
+    WebhookVerifier,
+    event_type,
+    json_object,
+    require_base64_hmac,
+)
+from hub.errors import InvalidInput
 
 SIGNATURE_HEADER = "x-square-hmacsha256-signature"
 
@@ -29,15 +35,9 @@ class SquareVerifier(WebhookVerifier):
     )
 
     def verify(self, delivery: WebhookDelivery, secret: bytes, *, now: datetime | None) -> None:
-        given = delivery.header(SIGNATURE_HEADER)
-        if not given:
-            raise SignatureInvalid("the x-square-hmacsha256-signature header is missing")
-        expected = hmac_sha256_base64(secret, delivery.url.encode() + delivery.body)
-        if not same_text(given.strip(), expected):
-            raise SignatureInvalid(
-                "x-square-hmacsha256-signature does not match this connection's signature key "
-                "and notification URL"
-            )
+        # the URL exactly as registered with Square, then the body
+        message = delivery.url.encode() + delivery.body
+        require_base64_hmac(delivery, SIGNATURE_HEADER, secret, message=message)
 
     def events(self, delivery: WebhookDelivery) -> list[DeliveredEvent]:
         body = json_object(delivery.body, what="the Square notification")

@@ -13,9 +13,15 @@ import hashlib
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from hub.connector import DeliveredEvent, WebhookDelivery, WebhookVerifier, event_type, json_object
-from hub.errors import InvalidInput, SignatureInvalid
-from hub.signing import hmac_sha256_base64, same_text
+from hub.connector import (
+    DeliveredEvent,
+    WebhookDelivery,
+    WebhookVerifier,
+    event_type,
+    json_object,
+    require_base64_hmac,
+)
+from hub.errors import InvalidInput
 
 SIGNATURE_HEADER = "x-wc-webhook-signature"
 TOPIC_HEADER = "x-wc-webhook-topic"
@@ -35,11 +41,7 @@ class WooCommerceVerifier(WebhookVerifier):
     )
 
     def verify(self, delivery: WebhookDelivery, secret: bytes, *, now: datetime | None) -> None:
-        given = delivery.header(SIGNATURE_HEADER)
-        if not given:
-            raise SignatureInvalid("the X-WC-Webhook-Signature header is missing")
-        if not same_text(given.strip(), hmac_sha256_base64(secret, delivery.body)):
-            raise SignatureInvalid("X-WC-Webhook-Signature does not match this connection's secret")
+        require_base64_hmac(delivery, SIGNATURE_HEADER, secret)
 
     def events(self, delivery: WebhookDelivery) -> list[DeliveredEvent]:
         topic = delivery.header(TOPIC_HEADER)

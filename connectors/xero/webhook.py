@@ -14,9 +14,15 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from hub.connector import DeliveredEvent, WebhookDelivery, WebhookVerifier, event_type, json_object
-from hub.errors import InvalidInput, SignatureInvalid
-from hub.signing import hmac_sha256_base64, same_text
+from hub.connector import (
+    DeliveredEvent,
+    WebhookDelivery,
+    WebhookVerifier,
+    event_type,
+    json_object,
+    require_base64_hmac,
+)
+from hub.errors import InvalidInput
 
 SIGNATURE_HEADER = "x-xero-signature"
 
@@ -27,11 +33,7 @@ class XeroVerifier(WebhookVerifier):
     signature_headers: ClassVar[tuple[str, ...]] = (SIGNATURE_HEADER,)
 
     def verify(self, delivery: WebhookDelivery, secret: bytes, *, now: datetime | None) -> None:
-        given = delivery.header(SIGNATURE_HEADER)
-        if not given:
-            raise SignatureInvalid("the x-xero-signature header is missing")
-        if not same_text(given.strip(), hmac_sha256_base64(secret, delivery.body)):
-            raise SignatureInvalid("x-xero-signature does not match this connection's webhook key")
+        require_base64_hmac(delivery, SIGNATURE_HEADER, secret)
 
     def events(self, delivery: WebhookDelivery) -> list[DeliveredEvent]:
         body = json_object(delivery.body, what="the Xero webhook body")

@@ -39,6 +39,9 @@ class KeyCache:
         self._ttl = ttl
         self._entries: dict[bytes, tuple[float, ApiKey]] = {}
 
+    def __len__(self) -> int:
+        return len(self._entries)
+
     def clear(self) -> None:
         """Forget every cached lookup (a key was revoked somewhere)."""
         self._entries.clear()

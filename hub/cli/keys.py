@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -26,6 +28,15 @@ def parse_expiry(text: str, now: datetime) -> datetime:
     if when.tzinfo is None:
         raise InvalidInput(f"--expires {text!r}: give the time with its UTC offset")
     return when
+
+
+@contextlib.asynccontextmanager
+async def _key_store() -> AsyncIterator[KeyStore]:
+    keys = await KeyStore.open(await database_dsn())
+    try:
+        yield keys
+    finally:
+        await keys.close()
 
 
 def register(sub: Any) -> None:
@@ -60,8 +71,7 @@ async def run_create(args: argparse.Namespace) -> int:
     if expires is not None and expires <= now:
         raise InvalidInput("--expires is in the past")
     key = new_key()
-    keys = await KeyStore.open(await database_dsn())
-    try:
+    async with _key_store() as keys:
         stored = await keys.create(
             digest=key_digest(key),
             prefix=key_prefix(key),
@@ -70,8 +80,6 @@ async def run_create(args: argparse.Namespace) -> int:
             expires_at=expires,
             label=args.label,
         )
-    finally:
-        await keys.close()
     until = stored.expires_at.isoformat() if stored.expires_at else "never"
     print(f"key {stored.id} for tenant {stored.tenant}, scope {stored.scope}, expires {until}")
     print("store it now: it is not shown again")
@@ -88,11 +96,8 @@ def _row(key: ApiKey, now: datetime) -> str:
 
 
 async def run_list(args: argparse.Namespace) -> int:
-    keys = await KeyStore.open(await database_dsn())
-    try:
+    async with _key_store() as keys:
         found = await keys.list(args.tenant)
-    finally:
-        await keys.close()
     now = datetime.now(UTC)
     for key in found:
         print(_row(key, now))
@@ -100,11 +105,8 @@ async def run_list(args: argparse.Namespace) -> int:
 
 
 async def run_revoke(args: argparse.Namespace) -> int:
-    keys = await KeyStore.open(await database_dsn())
-    try:
+    async with _key_store() as keys:
         revoked = await keys.revoke(args.key)
-    finally:
-        await keys.close()
     if revoked is None:
         raise NotFound(f"no single key has id or prefix {args.key!r}")
     print(f"revoked {revoked.id} ({revoked.prefix}…)")

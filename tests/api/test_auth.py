@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from datetime import UTC, datetime, timedelta
 
@@ -11,6 +12,7 @@ import pytest
 from hub.api.app import build_app
 from hub.api.context import ROUTE_AUTH, HubContext
 from hub.api.routing import Auth
+from hub.store.keys import KeyStore
 from tests.api.conftest import bearer, event_body, make_key
 
 OPEN_ROUTES = {("GET", "/healthz"), ("GET", "/readyz")}
@@ -128,3 +130,23 @@ async def test_openapi_needs_any_valid_key(
     key = await make_key(hub, "ingest:stripe:acct_1")
     async with http.get(f"{api}/openapi.json", headers=bearer(key)) as r:
         assert r.status == 200
+
+
+async def test_a_revocation_in_another_process_reaches_the_key_cache(
+    api: str, hub: HubContext, http: aiohttp.ClientSession, dsn: str
+) -> None:
+    key = await make_key(hub, "read")
+    assert await status_of(http, api, key, "read") == 200
+    assert hub.key_cache is not None
+    assert len(hub.key_cache) == 1  # the lookup is cached
+    elsewhere = await KeyStore.open(dsn)  # another pool, as `ledgerhub keys revoke` would use
+    try:
+        assert await elsewhere.revoke(key[:9]) is not None
+    finally:
+        await elsewhere.close()
+    for _ in range(200):  # wait for the NOTIFY to arrive (not a timing assertion)
+        if len(hub.key_cache) == 0:
+            break
+        await asyncio.sleep(0.025)
+    assert len(hub.key_cache) == 0
+    assert await status_of(http, api, key, "read") == 401
