@@ -31,7 +31,7 @@ def register(sub: Any) -> None:
 
 
 async def run(args: argparse.Namespace) -> int:
-    projections = select(discover(), args.projection)
+    projections = select(discover(names=args.projection), args.projection)
     load_books(Settings.from_env().config_file)  # a config mistake stops us at start
     settings = RuntimeSettings.from_env()
     worker = Worker(await database_dsn(), projections, settings)

@@ -69,7 +69,7 @@ async def worker_for(
     if holder is not None:
         yield holder
         return
-    definition = discover().get(projection)
+    definition = discover(names=[projection]).get(projection)
     if definition is None:
         raise ConfigError(
             f"no worker runs projection {projection!r} and it is not installed here: "

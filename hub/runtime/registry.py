@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import importlib
 import os
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from importlib.metadata import entry_points
 
 from hub.errors import ConfigError
@@ -29,18 +29,33 @@ def _load(spec: str, origin: str) -> type[Projection]:
     return found
 
 
-def discover(environ: Mapping[str, str] | None = None) -> dict[str, type[Projection]]:
-    """Every installed projection by name; ``ConfigError`` on a broken one or a name clash."""
+def discover(
+    environ: Mapping[str, str] | None = None, *, names: Collection[str] | None = None
+) -> dict[str, type[Projection]]:
+    """Every installed projection by name; ``ConfigError`` on a broken one or a name clash.
+
+    With ``names``, only the entry points of those names are imported (an entry point's name
+    must be its projection's name); ``LEDGERHUB_PROJECTIONS`` entries are always imported.
+    """
     env = os.environ if environ is None else environ
-    specs = [(ep.value, f"entry point {ep.name!r}") for ep in entry_points(group=ENTRY_POINT_GROUP)]
+    specs: list[tuple[str, str, str | None]] = [
+        (ep.value, f"entry point {ep.name!r}", ep.name)
+        for ep in entry_points(group=ENTRY_POINT_GROUP)
+        if names is None or ep.name in names
+    ]
     specs += [
-        (spec, "LEDGERHUB_PROJECTIONS")
+        (spec, "LEDGERHUB_PROJECTIONS", None)
         for spec in env.get("LEDGERHUB_PROJECTIONS", "").split(",")
         if spec.strip()
     ]
     found: dict[str, type[Projection]] = {}
-    for spec, origin in specs:
+    for spec, origin, entry_name in specs:
         projection = _load(spec, origin)
+        if entry_name is not None and projection.name != entry_name:
+            raise ConfigError(
+                f"{origin}: names projection {projection.name!r}; the entry point's name must be "
+                "the projection's name"
+            )
         other = found.get(projection.name)
         if other is not None and other is not projection:
             raise ConfigError(

@@ -73,10 +73,16 @@ class Workers:
         self.procs: list[subprocess.Popen[bytes]] = []
 
     def start(self, *command: str, **extra: str) -> subprocess.Popen[bytes]:
-        """``python -m hub worker`` (or ``command``) with this test's environment."""
+        """``python -m hub worker`` for CountByType only (or ``command``), with this test's
+        environment."""
         log = (self.workdir / f"worker-{len(self.procs)}.log").open("wb")
         proc = subprocess.Popen(
-            [sys.executable, "-m", "hub", *(command or ("worker",))],
+            [
+                sys.executable,
+                "-m",
+                "hub",
+                *(command or ("worker", "--projection", "count_by_type")),
+            ],
             env=environment(self.dsn, self.workdir, **extra),
             cwd=ROOT,
             stdout=log,
