@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from importlib.metadata import EntryPoint
 from pathlib import Path
 from typing import ClassVar
 
@@ -282,3 +283,18 @@ async def test_a_rebuild_that_cannot_work_fails_its_job_and_live_goes_on(
         await wait_until(model.caught_up, what="live processing on the old generation")
     (status,) = await projections.status()
     assert (status.generation, status.version, status.position) == (1, 1, 4)
+
+
+def test_discovery_imports_only_the_named_entry_points(monkeypatch: pytest.MonkeyPatch) -> None:
+    group = "ledgerhub.projections"
+    installed = [
+        EntryPoint("count_by_type", "tests.projections.count:CountByType", group),
+        EntryPoint("broken", "tests.projections.nowhere:Broken", group),
+        EntryPoint("misnamed", "tests.projections.count:Mailer", group),
+    ]
+    monkeypatch.setattr("hub.runtime.registry.entry_points", lambda group: [e for e in installed])
+    assert list(discover({}, names=["count_by_type"])) == ["count_by_type"]
+    with pytest.raises(ConfigError, match="cannot load"):
+        discover({}, names=["count_by_type", "broken"])
+    with pytest.raises(ConfigError, match="entry point's name must be the projection's name"):
+        discover({}, names=["misnamed"])
