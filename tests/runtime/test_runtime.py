@@ -298,3 +298,31 @@ def test_discovery_imports_only_the_named_entry_points(monkeypatch: pytest.Monke
         discover({}, names=["count_by_type", "broken"])
     with pytest.raises(ConfigError, match="entry point's name must be the projection's name"):
         discover({}, names=["misnamed"])
+
+
+class RefundsOnly(Projection):
+    """Wants one event type; records the positions it was given."""
+
+    name: ClassVar[str] = "refunds_only"
+    event_types: ClassVar[frozenset[str]] = frozenset({"stripe.refund.created"})
+    tables: ClassVar[dict[str, str]] = {"given": "position bigint PRIMARY KEY, type text"}
+
+    async def handle(self, events: Sequence[RecordedEvent], ctx: Context) -> None:
+        await ctx.conn.executemany(
+            f"INSERT INTO {ctx.tables['given']} VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            [(e.position, e.type) for e in events],
+        )
+
+
+async def test_a_projection_gets_only_the_types_it_wants_and_its_checkpoint_reaches_the_head(
+    dsn: str, store: EventStore, projections: ProjectionStore, model: ReadModel
+) -> None:
+    kinds = ["stripe.refund.created", "stripe.charge.succeeded", "stripe.charge.succeeded"]
+    await store.append([event(f"t{i}", type=kinds[i % 3]) for i in range(11)])
+    async with running(dsn, RefundsOnly):
+        await wait_until(lambda: model.caught_up("refunds_only"), what="refunds_only")
+    rows = await model.conn.fetch(f"SELECT position, type FROM {RefundsOnly.view('given')}")
+    assert sorted(r["position"] for r in rows) == [1, 4, 7, 10]
+    assert {r["type"] for r in rows} == {"stripe.refund.created"}
+    (status,) = await projections.status()
+    assert (status.position, status.lag_events) == (11, 0)
