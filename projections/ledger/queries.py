@@ -55,30 +55,35 @@ async def trial_balance(conn: Connection, tenant: str, as_of: date | None = None
     }
 
 
+Cursor = tuple[date, str, int]
+"""Where a page of account postings ended: (business date, entry key, posting number)."""
+
+
 async def account_entries(
-    conn: Connection, tenant: str, code: str, *, limit: int = 100, after: str | None = None
+    conn: Connection, tenant: str, code: str, *, limit: int = 100, after: Cursor | None = None
 ) -> list[dict[str, Any]]:
     """The postings to account ``code``, oldest first, with the entry they belong to and the
-    event positions it came from; ``after`` is the last ``entry_key`` of the previous page."""
+    event positions it came from; ``after`` is the ``cursor`` of the previous page's last row."""
     rows = await conn.fetch(
         f"""
-        SELECT entry_key, business_date, kind, description, source, positions, currency,
+        SELECT entry_key, business_date, kind, description, source, positions, currency, n,
                greatest(amount, 0)::bigint AS debit_minor,
                greatest(-amount, 0)::bigint AS credit_minor
         FROM ({_POSTINGS}) AS p
-        WHERE tenant = $1 AND account = $2 AND ($3::text IS NULL OR entry_key > $3)
+        WHERE tenant = $1 AND account = $2
+          AND ($3::date IS NULL OR (business_date, entry_key, n) > ($3, $4, $5))
         ORDER BY business_date, entry_key, n
-        LIMIT $4
+        LIMIT $6
         """,
         tenant,
         code,
-        after,
+        *(after or (None, None, None)),
         limit,
     )
     return [
         {
             **dict(row),
-            "business_date": row["business_date"].isoformat(),
+            "cursor": (row["business_date"], row["entry_key"], row["n"]),
             "positions": list(row["positions"]),
         }
         for row in rows

@@ -1,0 +1,172 @@
+"""Ledger routes (keys with ``read``): the trial balance and an account's entries.
+
+The tenant is the key's; a key issued for every tenant names one with ``?tenant=`` (default:
+``default``). JSON, or CSV with ``Accept: text/csv``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Sequence
+from datetime import date
+from typing import Annotated, Any
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field
+
+from hub.api.auth import current_key
+from hub.api.bodies import validate
+from hub.api.context import context
+from hub.api.events import json_response
+from hub.api.routing import ApiRoute, requires
+from hub.domain.events import DEFAULT_TENANT
+from hub.domain.keys import ALL_TENANTS, Access
+from hub.errors import Forbidden, InvalidInput, NotFound
+from hub.store.projections import ProjectionStore
+from projections.ledger import queries
+
+READ = requires(Access.READ)
+
+
+class TrialBalanceQuery(BaseModel):
+    """``GET /v1/ledger/trial-balance`` query: entries dated on or before ``as_of``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    as_of: date | None = None
+    tenant: str | None = None
+
+
+class TrialBalanceLine(BaseModel):
+    """One account in one currency; ``balance_minor`` = debits - credits."""
+
+    code: str
+    name: str
+    role: str | None
+    currency: str
+    debit_minor: int
+    credit_minor: int
+    balance_minor: int
+
+
+class TrialBalanceOut(BaseModel):
+    """The trial balance; ``balanced`` when debits equal credits in every currency."""
+
+    as_of: date | None
+    lines: list[TrialBalanceLine]
+    balanced: bool
+
+
+class EntriesQuery(BaseModel):
+    """``GET /v1/ledger/accounts/{code}/entries`` query (``after``: the previous page's
+    ``next``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    tenant: str | None = None
+    after: str | None = None
+    limit: Annotated[int, Field(ge=1, le=1000)] = 100
+
+
+class AccountPosting(BaseModel):
+    """A posting to the account, with its entry and the event positions it came from."""
+
+    entry_key: str
+    business_date: date
+    kind: str
+    description: str
+    source: str
+    positions: list[int]
+    currency: str
+    debit_minor: int
+    credit_minor: int
+
+
+class EntriesOut(BaseModel):
+    """A page of postings; pass ``next`` as ``after`` for the next one (null at the end)."""
+
+    code: str
+    entries: list[AccountPosting]
+    next: str | None
+
+
+def _tenant(request: web.Request, asked: str | None) -> str:
+    key = current_key(request)
+    tenant = asked or (DEFAULT_TENANT if key.tenant == ALL_TENANTS else key.tenant)
+    if not key.may_access_tenant(tenant):
+        raise Forbidden(f"the key of tenant {key.tenant!r} may not read tenant {tenant!r}")
+    return tenant
+
+
+def _cursor(text: str | None) -> queries.Cursor | None:
+    """``YYYY-MM-DD|n|entry key`` (a page's ``next``) as a cursor; 422 when malformed."""
+    if text is None:
+        return None
+    day, _, rest = text.partition("|")
+    number, _, key = rest.partition("|")
+    try:
+        return date.fromisoformat(day), key, int(number)
+    except ValueError as exc:
+        raise InvalidInput(
+            f"after {text!r} is not a page cursor",
+            errors=[{"field": "after", "message": "use the previous page's next"}],
+        ) from exc
+
+
+def _wants_csv(request: web.Request) -> bool:
+    return "text/csv" in request.headers.get("Accept", "")
+
+
+def _csv(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> web.Response:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(columns), extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    return web.Response(text=out.getvalue(), content_type="text/csv")
+
+
+async def trial_balance(request: web.Request) -> web.StreamResponse:
+    """The trial balance of the key's tenant as of a date."""
+    query = validate(TrialBalanceQuery, dict(request.query))
+    tenant = _tenant(request, query.tenant)
+    async with ProjectionStore.over(context(request).store).pool.acquire() as conn:
+        found = await queries.trial_balance(conn, tenant, query.as_of)
+    body = TrialBalanceOut.model_validate(found)
+    if _wants_csv(request):
+        return _csv([line.model_dump() for line in body.lines], list(TrialBalanceLine.model_fields))
+    return json_response(body.model_dump(mode="json"))
+
+
+async def account_entries(request: web.Request) -> web.StreamResponse:
+    """The postings to one account of the key's tenant, oldest first."""
+    query = validate(EntriesQuery, dict(request.query))
+    tenant = _tenant(request, query.tenant)
+    code = request.match_info["code"]
+    async with ProjectionStore.over(context(request).store).pool.acquire() as conn:
+        if not await queries.account_exists(conn, tenant, code):
+            raise NotFound(f"tenant {tenant!r} has no account {code!r}")
+        rows = await queries.account_entries(
+            conn, tenant, code, limit=query.limit, after=_cursor(query.after)
+        )
+    last = rows[-1]["cursor"] if len(rows) == query.limit else None
+    page = EntriesOut(
+        code=code,
+        entries=[AccountPosting.model_validate(row) for row in rows],
+        next=None if last is None else f"{last[0].isoformat()}|{last[2]}|{last[1]}",
+    )
+    if _wants_csv(request):
+        return _csv([e.model_dump() for e in page.entries], list(AccountPosting.model_fields))
+    return json_response(page.model_dump(mode="json"))
+
+
+ROUTES: tuple[ApiRoute, ...] = (
+    ApiRoute(
+        "GET", "/v1/ledger/trial-balance", trial_balance, "The trial balance as of a date",
+        auth=READ, query=TrialBalanceQuery, response=TrialBalanceOut, errors=(422,),
+    ),
+    ApiRoute(
+        "GET", "/v1/ledger/accounts/{code}/entries", account_entries, "An account's entries",
+        auth=READ, query=EntriesQuery, response=EntriesOut, errors=(404, 422),
+    ),
+)  # fmt: skip

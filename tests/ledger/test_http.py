@@ -1,0 +1,94 @@
+"""``GET /v1/ledger/trial-balance`` and ``GET /v1/ledger/accounts/{code}/entries`` through a
+real server on 127.0.0.1, with scoped keys."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from hub.api.context import ApiLimits, HubContext
+from hub.api.server import open_hub, serving
+from hub.config_file import HubConfig
+from hub.store import EventStore
+from tests.api.conftest import bearer, make_key
+from tests.ledger.harness import Books, ledger_running
+from tests.ledger.scenarios import STRIPE_SOURCE, stripe_scenario
+
+
+@pytest.fixture
+async def hub(dsn: str, config: Path) -> AsyncIterator[HubContext]:
+    async with open_hub(dsn, HubConfig(), ApiLimits()) as context:
+        yield context
+
+
+@pytest.fixture
+async def api(hub: HubContext) -> AsyncIterator[str]:
+    async with serving(hub, "127.0.0.1", 0) as url:
+        yield url
+
+
+async def test_trial_balance_and_account_entries_over_http(
+    dsn: str, store: EventStore, books: Books, hub: HubContext, api: str
+) -> None:
+    scenario = stripe_scenario()
+    async with ledger_running(dsn):
+        await store.append([*scenario.before_payout, *scenario.payout_paid])
+        await books.settle()
+    read = bearer(await make_key(hub, "read"))
+    other = bearer(await make_key(hub, "read", tenant="t2"))
+    ingest = bearer(await make_key(hub, f"ingest:{STRIPE_SOURCE}"))
+    tb_url = f"{api}/v1/ledger/trial-balance"
+    async with aiohttp.ClientSession() as http:
+        async with http.get(tb_url, params={"as_of": "2024-03-01"}, headers=read) as response:
+            assert response.status == 200
+            body = await response.json()
+        async with http.get(tb_url, params={"as_of": "2024-02-29"}, headers=read) as response:
+            before = await response.json()
+        async with http.get(tb_url, headers=read) as response:
+            everything = await response.json()
+        statuses = []
+        for headers, params in [({}, {}), (ingest, {}), (other, {"tenant": "default"}),
+                                (read, {"as_of": "yesterday"})]:  # fmt: skip
+            async with http.get(tb_url, headers=headers, params=params) as response:
+                statuses.append(response.status)
+                assert response.content_type == "application/problem+json"
+        async with http.get(tb_url, headers={**read, "Accept": "text/csv"}) as response:
+            csv_text = await response.text()
+        entries_url = f"{api}/v1/ledger/accounts/1200/entries"
+        pages, after = [], None
+        while True:
+            params = {"limit": "2", **({"after": after} if after else {})}
+            async with http.get(entries_url, headers=read, params=params) as response:
+                assert response.status == 200
+                page = await response.json()
+            pages.append(page["entries"])
+            after = page["next"]
+            if after is None:
+                break
+        async with http.get(f"{api}/v1/ledger/accounts/9999/entries", headers=read) as response:
+            missing = response.status
+    assert statuses == [401, 403, 403, 422]
+    assert missing == 404
+    assert body["as_of"] == "2024-03-01"
+    assert body["balanced"] is True
+    assert set(body["lines"][0]) == {
+        "code", "name", "role", "currency", "debit_minor", "credit_minor", "balance_minor"
+    }  # fmt: skip
+    clearing = {line["role"]: line["balance_minor"] for line in body["lines"]}
+    assert clearing["clearing:stripe"] == sum(bt["net"] for bt in scenario.balance_transactions)
+    assert before["lines"] == []
+    final = {line["role"]: line["balance_minor"] for line in everything["lines"]}
+    assert final["clearing:stripe"] == 0  # the payout landed (dated after March 1st)
+    assert csv_text.splitlines()[0] == (
+        "code,name,role,currency,debit_minor,credit_minor,balance_minor"
+    )
+    postings = [e for page in pages for e in page]
+    assert len(pages) > 1
+    assert len({(e["entry_key"], e["debit_minor"], e["credit_minor"]) for e in postings}) == len(
+        postings
+    )
+    assert sum(e["debit_minor"] - e["credit_minor"] for e in postings) == 0
+    assert all(e["positions"] for e in postings)
