@@ -181,8 +181,9 @@ def sale_fact(
     )
 
 
-def payout_fact(f: Mapping[str, Any], processor: str) -> Payout:
-    """A ``Payout`` from evaluated fields (``arrival_date`` defaults to ``date``)."""
+def payout_fact(f: Mapping[str, Any], processor: str, settles: Any = None) -> Payout:
+    """A ``Payout`` from evaluated fields (``arrival_date`` defaults to ``date``) and the ids
+    of the balance transactions it settles, when the event lists them."""
     return Payout(
         key=f"payout:{f['id']}",
         business_date=f["date"],
@@ -191,6 +192,7 @@ def payout_fact(f: Mapping[str, Any], processor: str) -> Payout:
         amount=money(f, "amount"),
         arrival_date=f.get("arrival_date") or f["date"],
         status=f["status"],
+        settles=[str(item) for item in settles or []],
         description=f.get("description"),
     )
 

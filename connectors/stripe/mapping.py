@@ -3,7 +3,8 @@
 Every ``stripe.*`` event's ``data`` is the Stripe ``event`` object as delivered, so the object is
 at ``data.data.object``. Pulled objects are wrapped the same way: a balance transaction pulled
 for a payout is ``{"data": {"object": <balance_transaction>}, "payout": "po_…"}`` with type
-``stripe.balance_transaction``.
+``stripe.balance_transaction``; a pulled payout may list the balance transactions it settles,
+``{"data": {"object": <payout>}, "balance_transactions": ["txn_…", …]}``.
 
 Fees are booked from balance transactions (their ``fee``), never from charges, so a charge whose
 ``balance_transaction`` is expanded is not charged twice; an expanded balance transaction in
@@ -291,7 +292,8 @@ def _balance_transaction(event: SourceEvent, ctx: MapContext) -> list[Fact]:
 
 
 def _payout(event: SourceEvent, ctx: MapContext) -> list[Fact]:
-    return [payout_fact(ctx.fields("payout", _object(event)), PROCESSOR)]
+    settles = event.data.get("balance_transactions")  # a pulled payout, wrapped with its list
+    return [payout_fact(ctx.fields("payout", _object(event)), PROCESSOR, settles)]
 
 
 def _customer(event: SourceEvent, ctx: MapContext) -> list[Fact]:

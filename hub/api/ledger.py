@@ -6,12 +6,14 @@ The tenant is the key's; a key issued for every tenant names one with ``?tenant=
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import date
 from typing import Annotated, Any
 
+import asyncpg
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -23,6 +25,7 @@ from hub.api.routing import ApiRoute, requires
 from hub.domain.events import DEFAULT_TENANT
 from hub.domain.keys import ALL_TENANTS, Access
 from hub.errors import Forbidden, InvalidInput, NotFound
+from hub.store.pool import Connection
 from hub.store.projections import ProjectionStore
 from projections.ledger import queries
 
@@ -126,11 +129,21 @@ def _csv(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> web.Response
     return web.Response(text=out.getvalue(), content_type="text/csv")
 
 
+@contextlib.asynccontextmanager
+async def _books(request: web.Request) -> AsyncIterator[Connection]:
+    """A connection to read the ledger with; 404 while no worker has created its tables."""
+    try:
+        async with ProjectionStore.over(context(request).store).pool.acquire() as conn:
+            yield conn
+    except asyncpg.UndefinedTableError as exc:
+        raise NotFound("the ledger has not been built yet: no worker has run it") from exc
+
+
 async def trial_balance(request: web.Request) -> web.StreamResponse:
     """The trial balance of the key's tenant as of a date."""
     query = validate(TrialBalanceQuery, dict(request.query))
     tenant = _tenant(request, query.tenant)
-    async with ProjectionStore.over(context(request).store).pool.acquire() as conn:
+    async with _books(request) as conn:
         found = await queries.trial_balance(conn, tenant, query.as_of)
     body = TrialBalanceOut.model_validate(found)
     if _wants_csv(request):
@@ -143,7 +156,7 @@ async def account_entries(request: web.Request) -> web.StreamResponse:
     query = validate(EntriesQuery, dict(request.query))
     tenant = _tenant(request, query.tenant)
     code = request.match_info["code"]
-    async with ProjectionStore.over(context(request).store).pool.acquire() as conn:
+    async with _books(request) as conn:
         if not await queries.account_exists(conn, tenant, code):
             raise NotFound(f"tenant {tenant!r} has no account {code!r}")
         rows = await queries.account_entries(

@@ -340,3 +340,9 @@ def test_payroll_run_totals_and_a_run_that_does_not_add_up() -> None:
     broken["totals"].pop("net_pay")
     with pytest.raises(Unmappable, match="gross wages"):
         run("payroll", "payroll.run", broken)
+
+
+def test_a_pulled_stripe_payout_lists_what_it_settles() -> None:
+    payout = {**STRIPE["payout"], "status": "paid"}
+    wrapped = {"data": {"object": payout}, "balance_transactions": ["txn_1", "txn_2"]}
+    assert only(run("stripe", "stripe.payout.paid", wrapped), Payout).settles == ["txn_1", "txn_2"]

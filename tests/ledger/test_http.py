@@ -92,3 +92,14 @@ async def test_trial_balance_and_account_entries_over_http(
     )
     assert sum(e["debit_minor"] - e["credit_minor"] for e in postings) == 0
     assert all(e["positions"] for e in postings)
+
+
+async def test_before_any_worker_has_built_the_ledger_the_routes_answer_404(
+    hub: HubContext, api: str
+) -> None:
+    read = bearer(await make_key(hub, "read"))
+    async with aiohttp.ClientSession() as http:
+        for path in ("/v1/ledger/trial-balance", "/v1/ledger/accounts/1000/entries"):
+            async with http.get(f"{api}{path}", headers=read) as response:
+                assert response.status == 404
+                assert "not been built" in (await response.json())["detail"]
