@@ -10,12 +10,12 @@ from typing import ClassVar, Literal
 from hub.domain.events import RecordedEvent
 from hub.errors import ConfigError
 from hub.store.pool import Connection
+from hub.store.projections import view_name
 
 Mode = Literal["live", "replay", "rebuild", "retry"]
 """Why the runtime is calling a handler: new events, an operator's replay or rebuild, or the
 retry of a parked event."""
 
-READ_MODEL_SCHEMA = "ledgerhub_projections"
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 _TABLE = re.compile(r"^[a-z][a-z0-9_]{0,15}$")
 
@@ -101,7 +101,7 @@ class Projection:
         """The quoted name queries use for ``table``: a view on the active generation."""
         if table not in cls.tables:
             raise ConfigError(f"projection {cls.name!r} has no table {table!r}")
-        return f'{READ_MODEL_SCHEMA}."{cls.name}__{table}"'
+        return view_name(cls.name, table)
 
     @classmethod
     def check(cls) -> None:
@@ -119,14 +119,6 @@ class Projection:
                 )
         if cls.handle is Projection.handle:
             raise ConfigError(f"{where}: handle() is not implemented")
-
-
-def generation_tables(projection: type[Projection], generation: int) -> dict[str, str]:
-    """Logical table -> quoted physical table of ``projection`` for ``generation``."""
-    return {
-        table: f'{READ_MODEL_SCHEMA}."{projection.name}__{table}__g{generation}"'
-        for table in projection.tables
-    }
 
 
 def wants(projection: type[Projection]) -> list[str] | None:

@@ -100,7 +100,9 @@ class Runner:
         active, _ = await self.store.generations(self.name)
         if active is None:
             async with self.store.batch(self.lease) as batch:
-                active = await batch.create_generation(self.definition, 1, active=True)
+                active = await batch.create_generation(
+                    self.definition.version, self.definition.tables, 1, active=True
+                )
         elif (
             active.version != self.definition.version
             and await self.jobs.next_open(self.name) is None
@@ -271,7 +273,10 @@ class Runner:
             head = await self.store.head()
             async with self.store.batch(self.lease) as batch:
                 building = await batch.create_generation(
-                    self.definition, active.generation + 1, active=False
+                    self.definition.version,
+                    self.definition.tables,
+                    active.generation + 1,
+                    active=False,
                 )
                 await batch.start_job(job, total=head, generation=building.generation)
             return

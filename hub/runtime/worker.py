@@ -93,7 +93,7 @@ class Worker:
                     lease_ttl=self.settings.lease_ttl,
                 )
                 for projection in self.projections.values():
-                    await store.register(projection)
+                    await store.register(projection.name, side_effects=projection.side_effects)
                 return store
             except RetriableError as exc:
                 log.warning("worker %s: cannot start yet: %s", self.holder, exc)

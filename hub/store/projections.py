@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import traceback
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import asyncpg
@@ -33,7 +33,6 @@ import orjson
 from hub.domain.events import RecordedEvent
 from hub.domain.projections import Generation, Job, Lease, ParkedEvent, ProjectionStatus
 from hub.errors import ConfigError, LeaseLost, NotFound
-from hub.runtime.projection import READ_MODEL_SCHEMA, Projection, generation_tables
 from hub.store.events import (
     _DB_ERRORS,
     _SELECT,
@@ -44,6 +43,9 @@ from hub.store.events import (
 )
 from hub.store.pool import Connection
 
+READ_MODEL_SCHEMA = "ledgerhub_projections"
+"""Where projections' read-model tables, and the views queries use, live."""
+
 CONTROL_CHANNEL = "ledgerhub_control"
 """Notified with a projection's name when an operator queues work for it (job, parked retry)."""
 
@@ -53,6 +55,18 @@ _GENERATION = (
 )
 _JOB = "SELECT * FROM ledgerhub.projection_jobs"
 _PARKED = "SELECT * FROM ledgerhub.parked_events"
+
+
+def view_name(projection: str, table: str) -> str:
+    """The quoted view that queries read for ``projection``'s ``table``."""
+    return f'{READ_MODEL_SCHEMA}."{projection}__{table}"'
+
+
+def generation_tables(projection: str, tables: Iterable[str], generation: int) -> dict[str, str]:
+    """Logical table -> quoted physical table of ``projection``'s ``generation``."""
+    return {
+        table: f'{READ_MODEL_SCHEMA}."{projection}__{table}__g{generation}"' for table in tables
+    }
 
 
 def _generation(row: asyncpg.Record) -> Generation:
@@ -97,17 +111,19 @@ class Batch:
         )
 
     async def create_generation(
-        self, projection: type[Projection], generation: int, *, active: bool
+        self, version: int, columns: Mapping[str, str], generation: int, *, active: bool
     ) -> Generation:
-        """Create ``generation``'s empty tables and its checkpoint at 0 (views too if active)."""
-        tables = generation_tables(projection, generation)
+        """Create ``generation``'s empty tables (logical name -> column list) and its checkpoint
+        at 0, for this lease's projection at ``version`` (and point the views at it if active)."""
+        name = self.lease.projection
+        tables = generation_tables(name, columns, generation)
         for logical, physical in tables.items():
             await self.conn.execute(f"DROP TABLE IF EXISTS {physical}")
             try:
-                await self.conn.execute(f"CREATE TABLE {physical} ({projection.tables[logical]})")
+                await self.conn.execute(f"CREATE TABLE {physical} ({columns[logical]})")
             except asyncpg.SyntaxOrAccessError as exc:
                 raise ConfigError(
-                    f"projection {projection.name!r}: table {logical!r} cannot be created: {exc}"
+                    f"projection {name!r}: table {logical!r} cannot be created: {exc}"
                 ) from exc
         row = await self.conn.fetchrow(
             "INSERT INTO ledgerhub.projection_generations "
@@ -115,18 +131,18 @@ class Batch:
             "ON CONFLICT (projection, generation) DO UPDATE SET version = excluded.version, "
             "position = 0, tables = excluded.tables, state = excluded.state, updated_at = now() "
             "RETURNING projection, generation, version, position, tables::text AS tables, state",
-            projection.name,
+            name,
             generation,
-            projection.version,
+            version,
             orjson.dumps(tables).decode(),
             "active" if active else "building",
         )
         assert row is not None
         if active:
-            await self._point_views(projection.name, tables)
+            await self._point_views(name, tables)
             await self.conn.execute(
                 "UPDATE ledgerhub.projections SET active_generation = $2 WHERE name = $1",
-                projection.name,
+                name,
                 generation,
             )
         return _generation(row)
@@ -159,7 +175,7 @@ class Batch:
 
     async def _point_views(self, projection: str, tables: dict[str, str]) -> None:
         for logical, physical in tables.items():
-            view = f'{READ_MODEL_SCHEMA}."{projection}__{logical}"'
+            view = view_name(projection, logical)
             # Dropped and created (not replaced) because a new version may change the columns.
             await self.conn.execute(f"DROP VIEW IF EXISTS {view}")
             await self.conn.execute(f"CREATE VIEW {view} AS SELECT * FROM {physical}")
@@ -328,13 +344,13 @@ class ProjectionStore:
 
     # ------------------------------------------------------------------ projections
 
-    async def register(self, projection: type[Projection]) -> None:
-        """Make ``projection`` known (idempotent; its tables are created by its first runner)."""
+    async def register(self, name: str, *, side_effects: bool) -> None:
+        """Make projection ``name`` known (idempotent; its first runner creates its tables)."""
         await self.fetch(
             "INSERT INTO ledgerhub.projections (name, side_effects) VALUES ($1, $2) "
             "ON CONFLICT (name) DO UPDATE SET side_effects = excluded.side_effects",
-            projection.name,
-            projection.side_effects,
+            name,
+            side_effects,
         )
 
     async def names(self) -> list[str]:

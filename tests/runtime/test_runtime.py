@@ -32,14 +32,14 @@ from tests.runtime.harness import ReadModel, running, wait_until
 async def test_a_stale_lease_holder_cannot_commit(
     projections: ProjectionStore, model: ReadModel
 ) -> None:
-    await projections.register(CountByType)
+    await projections.register(CountByType.name, side_effects=False)
     first = Leases(projections, "first", ttl=0.3)
     second = Leases(projections, "second", ttl=5)
     lease = await first.acquire("count_by_type")
     assert lease is not None
     assert await second.acquire("count_by_type") is None, "a live lease cannot be taken"
     async with projections.batch(lease) as batch:
-        await batch.create_generation(CountByType, 1, active=True)
+        await batch.create_generation(1, CountByType.tables, 1, active=True)
 
     await asyncio.sleep(0.4)  # the first holder stalls past its lease's expiry
 
