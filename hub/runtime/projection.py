@@ -119,6 +119,11 @@ class Projection:
                 )
         if cls.handle is Projection.handle:
             raise ConfigError(f"{where}: handle() is not implemented")
+        if cls.side_effects != (cls.send is not Projection.send):
+            raise ConfigError(
+                f"{where}: a projection that calls outside systems implements send() and sets "
+                "side_effects = True; one without either"
+            )
 
 
 def wants(projection: type[Projection]) -> list[str] | None:

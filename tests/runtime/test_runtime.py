@@ -206,8 +206,20 @@ def test_a_projection_definition_is_checked() -> None:
     class Bad(Projection):
         name: ClassVar[str] = "Bad-Name"
 
+    class Undeclared(CountByType):
+        async def send(self, events: Sequence[RecordedEvent], ctx: Context) -> None:
+            """Calls outside without saying so."""
+
+    class Unsent(CountByType):
+        side_effects: ClassVar[bool] = True
+
     with pytest.raises(ConfigError, match="name must match"):
         Bad.check()
+    for sneaky in (Undeclared, Unsent):
+        with pytest.raises(ConfigError, match="side_effects = True"):
+            sneaky.check()
+    CountByType.check()
+    Mailer.check()
 
 
 class Broken(Projection):
