@@ -10,6 +10,7 @@ import asyncpg
 import pytest
 
 from hub.store import EventStore
+from hub.store.projections import ProjectionStore
 from tests.factories import event
 from tests.pg import Databases
 from tests.runtime.harness import ReadModel, Workers, cli, wait_until
@@ -106,7 +107,12 @@ async def test_replay_and_rebuild_refuse_what_they_cannot_do(
 
 
 async def test_rebuild_while_readers_query_shows_the_old_state_until_the_swap(
-    store: EventStore, workers: Workers, model: ReadModel, dsn: str, tmp_path: Path
+    store: EventStore,
+    workers: Workers,
+    model: ReadModel,
+    projections: ProjectionStore,
+    dsn: str,
+    tmp_path: Path,
 ) -> None:
     await store.append([event(f"b{i}") for i in range(30)])
     workers.start(LEDGERHUB_BATCH_SIZE="3", LEDGERHUB_TEST_BATCH_SLEEP="0.1")
@@ -116,17 +122,22 @@ async def test_rebuild_while_readers_query_shows_the_old_state_until_the_swap(
     old, new = {"stripe.charge.succeeded": 1030}, {"stripe.charge.succeeded": 30}
 
     seen: list[tuple[dict[str, int], int]] = []
+    reported: set[str] = set()
     stop = asyncio.Event()
 
     async def reader() -> None:
         conn = await asyncpg.connect(dsn)
         try:
             while not stop.is_set():
+                # In this order, so that "half built" is still true of what was read before.
+                states = {s.state for s in await projections.status()}
                 rows = await conn.fetch(f"SELECT type, n FROM {COUNTS}")
                 built = await conn.fetchval(
                     "SELECT coalesce(max(done), 0) FROM ledgerhub.projection_jobs"
                 )
                 seen.append(({r["type"]: r["n"] for r in rows}, built))
+                if 0 < built < 30:
+                    reported.update(states)
                 await asyncio.sleep(0.02)
         finally:
             await conn.close()
@@ -146,6 +157,7 @@ async def test_rebuild_while_readers_query_shows_the_old_state_until_the_swap(
     assert any(state == old and 0 < built < 30 for state, built in seen), (
         "readers should have queried the old tables while the new ones were half built"
     )
+    assert reported == {"rebuilding"}, "status says so while the new tables are built"
     assert await model.counts() == new
     assert set((await model.applications()).values()) == {1}, "fresh tables, applied once"
     generation = await model.conn.fetchval(
