@@ -29,6 +29,7 @@ from hub.domain.mapping import (
 )
 from hub.domain.money import Money
 from hub.errors import Unmappable
+from hub.parser import PayloadParser
 
 
 @dataclass(frozen=True)
@@ -64,10 +65,12 @@ Handler = Callable[[SourceEvent, MapContext], list[Fact]]
 
 class FactMapper:
     """Base of every connector's mapper. Subclasses set ``schema`` (declarative fields per
-    kind of fact, with defaults) and ``handlers`` (event type → method)."""
+    kind of fact, with defaults), ``handlers`` (event type → function) and ``parser``."""
 
     schema: ClassVar[MappingSchema] = {}
     handlers: ClassVar[Mapping[str, Handler]] = {}
+    parser: ClassVar[PayloadParser | None] = None
+    """The connector's parser: each event's payload is parsed (validated) before mapping."""
 
     def samples(self) -> list[SourceEvent]:
         """The sample events the connector ships (``samples.json`` beside its mapper module):
@@ -104,6 +107,8 @@ class FactMapper:
         if handler is None:
             return None
         try:
+            if self.parser is not None:
+                self.parser.parse(event.type, event.data)
             return handler(event, ctx)
         except (UnmappableValue, ValidationError, KeyError, TypeError, ValueError) as exc:
             raise Unmappable(f"{event.type} {event.external_id}: {_reason(exc)}") from exc

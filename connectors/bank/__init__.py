@@ -17,4 +17,5 @@ class BankConnector(Connector):
     name = "bank"
     version = "1"
     event_types = ("bank.line",)
+    parser: ClassVar[object | None] = BankMapper.parser
     mapper: ClassVar[object | None] = BankMapper()

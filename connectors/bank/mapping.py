@@ -12,9 +12,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import ClassVar
 
+from connectors.bank.models import BankParser
 from hub.domain.facts import BankLine, Fact
 from hub.domain.mapping import KindSchema, spec
 from hub.mapper import FactMapper, Handler, MapContext, SourceEvent, money
+from hub.parser import PayloadParser
 
 SCHEMA = {
     "bank_line": KindSchema(
@@ -59,4 +61,5 @@ class BankMapper(FactMapper):
     """Statement lines, whatever file they came from."""
 
     schema = SCHEMA
+    parser: ClassVar[PayloadParser | None] = BankParser()
     handlers: ClassVar[Mapping[str, Handler]] = {"bank.line": _line}

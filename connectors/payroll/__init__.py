@@ -15,4 +15,5 @@ class PayrollConnector(Connector):
     name = "payroll"
     version = "1"
     event_types = ("payroll.run",)
+    parser: ClassVar[object | None] = PayrollMapper.parser
     mapper: ClassVar[object | None] = PayrollMapper()

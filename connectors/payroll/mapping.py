@@ -15,10 +15,12 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any, ClassVar
 
+from connectors.payroll.models import PayrollParser
 from hub.domain.facts import Fact, PayrollEmployee, PayrollRun
 from hub.domain.mapping import KindSchema, UnmappableValue, spec
 from hub.domain.money import Money, total
 from hub.mapper import FactMapper, Handler, MapContext, SourceEvent, text
+from hub.parser import PayloadParser
 
 SCHEMA = {
     "payroll_run": KindSchema(
@@ -110,4 +112,5 @@ class PayrollMapper(FactMapper):
     """Payroll runs."""
 
     schema = SCHEMA
+    parser: ClassVar[PayloadParser | None] = PayrollParser()
     handlers: ClassVar[Mapping[str, Handler]] = {"payroll.run": _run}

@@ -16,4 +16,5 @@ class ShopifyConnector(Connector):
     version = "1"
     event_types = ("shopify.*",)
     verifier: ClassVar[WebhookVerifier | None] = ShopifyVerifier()
+    parser: ClassVar[object | None] = ShopifyMapper.parser
     mapper: ClassVar[object | None] = ShopifyMapper()

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
+from connectors.shopify.models import ShopifyParser
 from hub.domain.facts import (
     Adjustment,
     Dispute,
@@ -40,6 +41,7 @@ from hub.mapper import (
     sale_fact,
     text,
 )
+from hub.parser import PayloadParser
 
 PROCESSOR = "shopify"
 
@@ -302,6 +304,7 @@ class ShopifyMapper(FactMapper):
     """Orders, refunds, Shopify Payments balance transactions and payouts, customers, stock."""
 
     schema = SCHEMA
+    parser: ClassVar[PayloadParser | None] = ShopifyParser()
     handlers: ClassVar[Mapping[str, Handler]] = {
         **dict.fromkeys(
             (

@@ -16,4 +16,5 @@ class StripeConnector(Connector):
     version = "1"
     event_types = ("stripe.*",)
     verifier: ClassVar[WebhookVerifier | None] = StripeVerifier()
+    parser: ClassVar[object | None] = StripeMapper.parser
     mapper: ClassVar[object | None] = StripeMapper()

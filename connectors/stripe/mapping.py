@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
+from connectors.stripe.models import StripeParser
 from hub.domain.facts import (
     Adjustment,
     Dispute,
@@ -37,6 +38,7 @@ from hub.mapper import (
     payout_fact,
     text,
 )
+from hub.parser import PayloadParser
 
 PROCESSOR = "stripe"
 
@@ -304,6 +306,7 @@ class StripeMapper(FactMapper):
     """Charges, refunds, disputes, balance transactions (fees), payouts and customers."""
 
     schema = SCHEMA
+    parser: ClassVar[PayloadParser | None] = StripeParser()
     handlers: ClassVar[Mapping[str, Handler]] = {
         "stripe.charge.succeeded": _payment,
         "stripe.charge.captured": _payment,

@@ -16,4 +16,5 @@ class WooCommerceConnector(Connector):
     version = "1"
     event_types = ("woocommerce.*",)
     verifier: ClassVar[WebhookVerifier | None] = WooCommerceVerifier()
+    parser: ClassVar[object | None] = WooCommerceMapper.parser
     mapper: ClassVar[object | None] = WooCommerceMapper()

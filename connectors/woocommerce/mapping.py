@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import ClassVar
 
+from connectors.woocommerce.models import WooCommerceParser
 from hub.domain.facts import Fact, SaleLine, TaxLine
 from hub.domain.mapping import KindSchema, spec
 from hub.domain.money import Money
@@ -23,6 +24,7 @@ from hub.mapper import (
     sale_fact,
     text,
 )
+from hub.parser import PayloadParser
 
 ORDER_STATUS = {
     "completed": "paid",
@@ -89,6 +91,7 @@ class WooCommerceMapper(FactMapper):
     """Orders (created, updated): the latest state of each order is its sale."""
 
     schema = SCHEMA
+    parser: ClassVar[PayloadParser | None] = WooCommerceParser()
     handlers: ClassVar[Mapping[str, Handler]] = {
         "woocommerce.order.created": _sale,
         "woocommerce.order.updated": _sale,

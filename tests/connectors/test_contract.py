@@ -116,3 +116,14 @@ def test_default_mapping_compiles_and_names_only_declared_fields(connector: str)
         assert set(schema.defaults) <= set(schema.fields), kind
         assert schema.required <= set(schema.defaults), kind
         assert compiled.kinds[kind].root == schema.root
+
+
+def test_parses_every_sample_into_typed_models_of_the_providers_objects(connector: str) -> None:
+    mapper = MAPPERS[connector]
+    assert mapper.parser is not None, f"{connector} has no parser"
+    assert installed()[connector].parser is mapper.parser
+    assert sorted(mapper.parser.parsers) == mapper.event_types()
+    for sample in mapper.samples():
+        parsed = mapper.parser.parse(sample.type, sample.data)
+        assert isinstance(parsed, BaseModel), sample.type
+        assert parsed.model_dump(mode="json", exclude_unset=True)

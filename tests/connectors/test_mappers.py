@@ -346,3 +346,27 @@ def test_a_pulled_stripe_payout_lists_what_it_settles() -> None:
     payout = {**STRIPE["payout"], "status": "paid"}
     wrapped = {"data": {"object": payout}, "balance_transactions": ["txn_1", "txn_2"]}
     assert only(run("stripe", "stripe.payout.paid", wrapped), Payout).settles == ["txn_1", "txn_2"]
+
+
+def _order(**changes: Any) -> dict[str, Any]:
+    return {**shopify("order.json")["order"], **changes}
+
+
+@pytest.mark.parametrize(
+    ("connector", "event_type", "data"),
+    [
+        (
+            "stripe",
+            "stripe.charge.succeeded",
+            stripe_event("x", {**STRIPE["charge"], "amount": 1.5}),
+        ),
+        ("shopify", "shopify.orders.create", _order(total_price=409.94)),
+        ("shopify", "shopify.orders.create", _order(created_at="2008-01-10T11:00:00")),
+        ("bank", "bank.line", {**mappers()["bank"].samples()[0].data, "amount_minor": "12.00"}),
+    ],
+)
+def test_the_parser_refuses_floats_and_naive_times_as_unmappable(
+    connector: str, event_type: str, data: dict[str, Any]
+) -> None:
+    with pytest.raises(Unmappable):
+        run(connector, event_type, data)

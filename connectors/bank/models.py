@@ -1,0 +1,29 @@
+"""The typed ``bank.line`` payload (``connectors.bank.lines.StatementLine.data``)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date
+from typing import ClassVar
+
+from pydantic import StrictInt
+
+from hub.parser import Parse, PayloadParser, ProviderModel, model
+
+
+class BankLineData(ProviderModel):
+    """One statement line: ``amount_minor`` > 0 is money in."""
+
+    account: str
+    date: date
+    amount_minor: StrictInt
+    currency: str
+    description: str
+    memo: str | None = None
+    fitid: str | None = None
+
+
+class BankParser(PayloadParser):
+    """``bank.line`` → ``BankLineData``."""
+
+    parsers: ClassVar[Mapping[str, Parse]] = {"bank.line": model(BankLineData)}
