@@ -65,6 +65,8 @@ class WebhookVerifier(ABC):
 
     signature_headers: ClassVar[tuple[str, ...]] = ()
     """Headers (lower case) kept with each event so the signature can be re-checked later."""
+    empty_response: ClassVar[bool] = False
+    """True when the provider wants a bare ``200`` with no body (Xero); else the results."""
 
     @abstractmethod
     def verify(self, delivery: WebhookDelivery, secret: bytes, *, now: datetime | None) -> None:

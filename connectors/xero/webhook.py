@@ -31,6 +31,7 @@ class XeroVerifier(WebhookVerifier):
     """Verifies ``x-xero-signature``; zero (handshake) or more events per delivery."""
 
     signature_headers: ClassVar[tuple[str, ...]] = (SIGNATURE_HEADER,)
+    empty_response: ClassVar[bool] = True  # Xero: "there is no body in the response"
 
     def verify(self, delivery: WebhookDelivery, secret: bytes, *, now: datetime | None) -> None:
         require_base64_hmac(delivery, SIGNATURE_HEADER, secret)

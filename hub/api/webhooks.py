@@ -93,6 +93,8 @@ async def receive_webhook(request: web.Request) -> web.Response:
         "request_id": request[REQUEST_ID],
     }
     results = await hub.store.append([new_event(connection, f, delivery, meta) for f in found])
+    if verifier.empty_response:
+        return web.Response(status=200)
     return json_response(results_body(results))
 
 

@@ -44,7 +44,10 @@ async def test_valid_delivery_is_stored_with_its_raw_body_and_signature(
     delivery = PROVIDERS[connector]()
     status, body = await deliver(http, api, connector, delivery)
     assert status == 200, body
-    assert [r["status"] for r in body["results"]] == ["appended"]  # type: ignore[union-attr]
+    if connector == "xero":
+        assert body == {}  # Xero wants a 200 with no body
+    else:
+        assert [r["status"] for r in body["results"]] == ["appended"]  # type: ignore[union-attr]
     [event] = await hub.store.read_after(0)
     assert event.source == CONNECTIONS[connector]
     assert event.external_id == delivery.external_ids[0]
@@ -82,8 +85,9 @@ async def test_replayed_delivery_is_200_and_still_one_event(
     first = await deliver(http, api, connector, delivery)
     again = await deliver(http, api, connector, delivery)
     assert first[0] == again[0] == 200
-    assert [r["status"] for r in again[1]["results"]] == ["duplicate"]  # type: ignore[union-attr]
-    assert again[1]["results"][0]["position"] == first[1]["results"][0]["position"]  # type: ignore[index]
+    if connector != "xero":
+        assert [r["status"] for r in again[1]["results"]] == ["duplicate"]  # type: ignore[union-attr]
+        assert again[1]["results"][0]["position"] == first[1]["results"][0]["position"]  # type: ignore[index]
     assert await hub.store.head() == 1
 
 
@@ -108,7 +112,8 @@ async def test_stale_delivery_of_unsigned_time_schemes_adds_nothing(
     before = await hub.store.head()
     status, body = await deliver(http, api, connector, old)
     assert status == 200
-    assert {r["status"] for r in body["results"]} == {"duplicate"}  # type: ignore[union-attr]
+    if connector != "xero":
+        assert {r["status"] for r in body["results"]} == {"duplicate"}  # type: ignore[union-attr]
     assert await hub.store.head() == before
 
 
@@ -133,7 +138,7 @@ async def test_xero_intent_to_receive_handshake(
     api: str, hub: HubContext, http: aiohttp.ClientSession
 ) -> None:
     good = deliveries.xero(intent=True)
-    assert await deliver(http, api, "xero", good) == (200, {"results": []})
+    assert await deliver(http, api, "xero", good) == (200, {})  # 200, no body
     bad = deliveries.xero(b"wrong-key", intent=True)
     assert (await deliver(http, api, "xero", bad))[0] == 401
     assert await hub.store.head() == 0
