@@ -1,4 +1,5 @@
-"""Ledger routes (keys with ``read``): the trial balance and an account's entries.
+"""Ledger routes (keys with ``read``): the trial balance, an account's entries, suggestions for
+bank lines in suspense, and the events the ledger could not book.
 
 The tenant is the key's; a key issued for every tenant names one with ``?tenant=`` (default:
 ``default``). JSON, or CSV with ``Accept: text/csv``.
@@ -94,6 +95,48 @@ class EntriesOut(BaseModel):
     next: str | None
 
 
+class TenantQuery(BaseModel):
+    """The tenant to read (a key for every tenant must name one; default ``default``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    tenant: str | None = None
+
+
+class Suggestion(BaseModel):
+    """A bank line in suspense and the account most used before for its payee."""
+
+    entry_key: str
+    business_date: date
+    payee: str | None
+    currency: str
+    amount_minor: int
+    suggested_account: str
+    used_times: int
+
+
+class SuggestionsOut(BaseModel):
+    """Suggestions only: nothing is recategorized until a rule in the config says so."""
+
+    suggestions: list[Suggestion]
+
+
+class UnmappedEvent(BaseModel):
+    """An event the ledger keeps but could not book, and why."""
+
+    position: int
+    source: str
+    type: str
+    reason: str
+
+
+class UnmappedOut(BaseModel):
+    """``GET /v1/ledger/unmapped``: ``count`` and the events."""
+
+    count: int
+    events: list[UnmappedEvent]
+
+
 def _tenant(request: web.Request, asked: str | None) -> str:
     key = current_key(request)
     tenant = asked or (DEFAULT_TENANT if key.tenant == ALL_TENANTS else key.tenant)
@@ -173,6 +216,25 @@ async def account_entries(request: web.Request) -> web.StreamResponse:
     return json_response(page.model_dump(mode="json"))
 
 
+async def suggestions(request: web.Request) -> web.Response:
+    """Bank lines in suspense with the account history suggests for their payee."""
+    tenant = _tenant(request, validate(TenantQuery, dict(request.query)).tenant)
+    async with _books(request) as conn:
+        rows = await queries.suggestions(conn, tenant)
+    return json_response(
+        SuggestionsOut.model_validate({"suggestions": rows}).model_dump(mode="json")
+    )
+
+
+async def unmapped(request: web.Request) -> web.Response:
+    """Events the ledger kept but could not book (no mapper, or not mappable), with reasons."""
+    tenant = _tenant(request, validate(TenantQuery, dict(request.query)).tenant)
+    async with _books(request) as conn:
+        rows = await queries.unmapped(conn, tenant)
+    body = UnmappedOut.model_validate({"count": len(rows), "events": rows})
+    return json_response(body.model_dump(mode="json"))
+
+
 ROUTES: tuple[ApiRoute, ...] = (
     ApiRoute(
         "GET", "/v1/ledger/trial-balance", trial_balance, "The trial balance as of a date",
@@ -181,5 +243,13 @@ ROUTES: tuple[ApiRoute, ...] = (
     ApiRoute(
         "GET", "/v1/ledger/accounts/{code}/entries", account_entries, "An account's entries",
         auth=READ, query=EntriesQuery, response=EntriesOut, errors=(404, 422),
+    ),
+    ApiRoute(
+        "GET", "/v1/ledger/suggestions", suggestions, "Suggested accounts for suspense lines",
+        auth=READ, query=TenantQuery, response=SuggestionsOut, errors=(404, 422),
+    ),
+    ApiRoute(
+        "GET", "/v1/ledger/unmapped", unmapped, "Events the ledger could not book",
+        auth=READ, query=TenantQuery, response=UnmappedOut, errors=(404, 422),
     ),
 )  # fmt: skip

@@ -36,7 +36,7 @@ ledger_account = "1000"
 """
 
 
-def _line(external_id: str, day: str, amount: int, description: str) -> Any:
+def bank_line(external_id: str, day: str, amount: int, description: str) -> Any:
     data = {**sample("bank", "bank.line"), "date": day, "amount_minor": amount,
             "description": description, "memo": None, "fitid": external_id}  # fmt: skip
     return new(BANK, external_id, "bank.line", data, f"{day}T00:00:00-05:00")
@@ -47,10 +47,10 @@ async def test_rules_categorize_bank_lines_and_history_suggests_without_applying
 ) -> None:
     config.write_text(RULES)  # noqa: ASYNC240
     lines = [
-        _line("L1", "2024-01-05", -4999, "GITHUB INC 1234"),
-        _line("L2", "2024-02-05", -4999, "GitHub, Inc. #5678"),  # the rule is case-sensitive
-        _line("L3", "2024-02-06", 1100, "STRIPE PAYOUT"),  # booked from the payout itself
-        _line("L4", "2024-02-07", -450, "CORNER COFFEE"),
+        bank_line("L1", "2024-01-05", -4999, "GITHUB INC 1234"),
+        bank_line("L2", "2024-02-05", -4999, "GitHub, Inc. #5678"),  # the rule is case-sensitive
+        bank_line("L3", "2024-02-06", 1100, "STRIPE PAYOUT"),  # booked from the payout itself
+        bank_line("L4", "2024-02-07", -450, "CORNER COFFEE"),
     ]
     async with ledger_running(dsn):
         await store.append(lines)

@@ -14,8 +14,9 @@ from hub.api.server import open_hub, serving
 from hub.config_file import HubConfig
 from hub.store import EventStore
 from tests.api.conftest import bearer, make_key
-from tests.ledger.harness import Books, ledger_running
+from tests.ledger.harness import Books, ledger_running, new
 from tests.ledger.scenarios import STRIPE_SOURCE, stripe_scenario
+from tests.ledger.test_books import RULES, bank_line
 
 
 @pytest.fixture
@@ -103,3 +104,29 @@ async def test_before_any_worker_has_built_the_ledger_the_routes_answer_404(
             async with http.get(f"{api}{path}", headers=read) as response:
                 assert response.status == 404
                 assert "not been built" in (await response.json())["detail"]
+
+
+async def test_suggestions_and_unmapped_over_http(
+    dsn: str, store: EventStore, books: Books, config: Path, hub: HubContext, api: str
+) -> None:
+    config.write_text(RULES)  # noqa: ASYNC240
+    await store.append(
+        [
+            bank_line("L1", "2024-01-05", -4999, "GITHUB INC 1234"),
+            bank_line("L2", "2024-02-05", -4999, "GitHub, Inc. #5678"),
+            new("custom:erp", "e-1", "custom.thing", {"id": 1}, "2024-02-05T00:00:00+00:00"),
+        ]
+    )
+    async with ledger_running(dsn):
+        await books.settle()
+    read = bearer(await make_key(hub, "read"))
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"{api}/v1/ledger/suggestions", headers=read) as response:
+            suggested = (await response.json())["suggestions"]
+        async with http.get(f"{api}/v1/ledger/unmapped", headers=read) as response:
+            unmapped = await response.json()
+    assert [(s["entry_key"], s["suggested_account"]) for s in suggested] == [
+        ("bank:checking/line:L2", "6500")
+    ]
+    assert unmapped["count"] == 1
+    assert unmapped["events"][0]["source"] == "custom:erp"
