@@ -10,13 +10,12 @@ import argparse
 import sys
 from typing import Any
 
-from hub.app.signatures import verify_signatures
+from hub.app.signatures import SignatureReport, verify_signatures
 from hub.app.verify import verify_chain
 from hub.cli.context import open_store
 from hub.cli.progress import progress
 from hub.config import Settings
-from hub.config_file import HubConfig, load_from_env
-from hub.store import EventStore
+from hub.config_file import load_from_env
 
 
 def register(sub: Any) -> None:
@@ -36,8 +35,10 @@ async def run(args: argparse.Namespace) -> int:
     async with await open_store() as store:
         with progress("verifying") as update:
             report = await verify_chain(store, on_progress=update)
-        if report.ok and config is not None and not await _signatures_verify(store, config):
-            return 1
+        signatures = None
+        if report.ok and config is not None:
+            with progress("verifying signatures") as update:
+                signatures = await verify_signatures(store, config, on_progress=update)
     if not report.ok:
         print(
             f"ledgerhub: chain broken at position {report.broken_at}: {report.reason}",
@@ -51,13 +52,11 @@ async def run(args: argparse.Namespace) -> int:
             f"log verifies: {report.checked} events, positions 1..{report.checked} contiguous, "
             f"head hash {report.head_hash.hex()}"
         )
-    return 0
+    return 0 if signatures is None else _report_signatures(signatures)
 
 
-async def _signatures_verify(store: EventStore, config: HubConfig) -> bool:
-    """Re-check stored deliveries; print the outcome; False if any does not verify."""
-    with progress("verifying signatures") as update:
-        report = await verify_signatures(store, config, on_progress=update)
+def _report_signatures(report: SignatureReport) -> int:
+    """Print the re-verification's outcome; 1 if any stored delivery does not verify."""
     problems = report.failures + report.unverifiable
     if problems:
         first = problems[0]
@@ -66,6 +65,6 @@ async def _signatures_verify(store: EventStore, config: HubConfig) -> bool:
             f"{first.reason} ({len(problems)} of {report.checked} deliveries fail)",
             file=sys.stderr,
         )
-        return False
+        return 1
     print(f"signatures verify: {report.checked} webhook deliveries")
-    return True
+    return 0
