@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import uuid
 from typing import Any
 
 import orjson
@@ -60,7 +61,10 @@ async def append_events(request: web.Request) -> web.Response:
             )
         events.append(
             # EventIn has validated every field with NewEvent's own types: no second pass
+            # (id and raw given, so no default factory is consulted)
             NewEvent.model_construct(
+                id=uuid.uuid4(),
+                raw=None,
                 tenant=tenant,
                 source=item.source,
                 external_id=item.external_id,
