@@ -5,6 +5,8 @@
   ``ledgerhub.schema_migrations``.
 - ``pool``: connection pools that run as the hub's restricted role.
 - ``events``: the event store (append with group commit, reads, the chain walk).
+- ``keys``: API keys by SHA-256 (create, look up, list, revoke; revocations are notified).
+- ``health``: readiness (database reachable, schema current).
 """
 
 from hub.store.events import EventStore
