@@ -80,10 +80,15 @@ def _transactions(
 def parse_plaid(
     name: str, data: bytes, *, account: str, zone: ZoneInfo, select: str | None = None
 ) -> list[StatementLine]:
-    """Every transaction of the file's account, money in positive."""
+    """Every posted transaction of the file's account, money in positive.
+
+    Pending transactions are left out: Plaid sends them again, posted, under a new id.
+    """
     lines: list[StatementLine] = []
     problems: list[BankFileError] = []
     for where, tx in _transactions(name, _load(name, data), select):
+        if isinstance(tx, dict) and tx.get("pending") is True:
+            continue
         try:
             lines.append(_line(tx, account=account, zone=zone, where=where))
         except (ValueError, TypeError, KeyError) as exc:

@@ -196,3 +196,35 @@ def test_import_command_reports_counts(dsn: str) -> None:
     assert (
         date(2026, 8, 22).isoformat() in ledgerhub("events", "tail", "--after", "0", env=env).stdout
     )
+
+
+async def test_plaid_transactions_response_uses_transaction_ids_and_skips_pending(
+    store: EventStore, tmp_path: Path
+) -> None:
+    response = tmp_path / "transactions_get.json"
+    response.write_text(
+        """{"accounts": [{"account_id": "BxBXxLj1m4HMXBm9WZZmCWVbPjX16EHwv99vp"}],
+        "transactions": [
+          {"transaction_id": "lPNjeW1nR6CDn5okmGQ6hEpMo4lLNoSrzqDje", "pending": false,
+           "account_id": "BxBXxLj1m4HMXBm9WZZmCWVbPjX16EHwv99vp", "amount": 2307.21,
+           "iso_currency_code": "USD", "date": "2026-11-02", "name": "Apple Store"},
+          {"transaction_id": "pending-1", "pending": true,
+           "account_id": "BxBXxLj1m4HMXBm9WZZmCWVbPjX16EHwv99vp", "amount": 12.5,
+           "iso_currency_code": "USD", "date": "2026-11-03", "name": "Coffee"},
+          {"transaction_id": "refund-1", "pending": false,
+           "account_id": "BxBXxLj1m4HMXBm9WZZmCWVbPjX16EHwv99vp", "amount": -0.1,
+           "iso_currency_code": "USD", "date": "2026-11-03", "name": "Refund"}
+        ]}"""
+    )
+    assert await import_file(store, response) == (2, 0)
+    events = await store.read_after(0)
+    assert [(e.external_id, e.data["amount_minor"]) for e in events] == [
+        ("lPNjeW1nR6CDn5okmGQ6hEpMo4lLNoSrzqDje", -230721),
+        ("refund-1", 10),
+    ]
+
+
+async def test_qfx_is_ofx(store: EventStore, tmp_path: Path) -> None:
+    qfx = tmp_path / "statement.qfx"
+    qfx.write_bytes((OFX / "suncorp.ofx").read_bytes())
+    assert await import_file(store, qfx) == (1, 0)
