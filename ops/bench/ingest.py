@@ -10,7 +10,7 @@ their request bodies serialised up front. Raw figures insert into a table shaped
 
 - raw COPY, 500 rows per transaction, 1 connection
 - raw single INSERTs, 16 connections, one commit per event
-- HTTP POST /v1/events, 500 events per request, 4 concurrent clients -> ratio to raw COPY
+- HTTP POST /v1/events, 500 events per request, 8 concurrent clients -> ratio to raw COPY
   (target >= 0.5)
 - HTTP POST /v1/events, 1 event per request, 64 concurrent clients -> ratio to raw 16-conn
   singles (target >= 1.0)
@@ -23,6 +23,7 @@ import asyncio
 import os
 import subprocess
 import sys
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -38,7 +39,7 @@ from hub.store.provision import resolve_dsn, with_database
 from hub.store.schema import migrate
 
 BATCH = 500
-BATCH_CLIENTS = 4
+BATCH_CLIENTS = 8
 SINGLE_CLIENTS = 64
 
 
@@ -125,23 +126,32 @@ def start_hub(dsn: str) -> tuple[subprocess.Popen[str], str, str]:
     return server, first.split("serving on ", 1)[1].split()[0], key
 
 
-async def http(dsn: str, n: int, singles: int) -> dict[str, float]:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc; 0 elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def http(dsn: str, n: int, singles: int, batch_clients: int) -> dict[str, float]:
     server, url, key = start_hub(dsn)
     rates: dict[str, float] = {}
     try:
         print(f"HTTP, ledgerhub serve at {url}:")
         batches = bodies(n, BATCH, "batch")
-        rates["http_batch"] = await timed(
-            f"POST {BATCH}-event batches, {BATCH_CLIENTS} clients",
-            n,
-            lambda: post_all(url, key, batches, BATCH_CLIENTS),
-        )
         ones = bodies(singles, 1, "one")
-        rates["http_single"] = await timed(
-            f"POST single events, {SINGLE_CLIENTS} clients",
-            singles,
-            lambda: post_all(url, key, ones, SINGLE_CLIENTS),
-        )
+        for name, label, count, work in (
+            ("http_batch", f"POST {BATCH}-event batches, {batch_clients} clients", n,
+             lambda: post_all(url, key, batches, batch_clients)),
+            ("http_single", f"POST single events, {SINGLE_CLIENTS} clients", singles,
+             lambda: post_all(url, key, ones, SINGLE_CLIENTS)),
+        ):  # fmt: skip
+            cpu, started = cpu_seconds(server.pid), time.perf_counter()
+            rates[name] = await timed(label, count, work)
+            busy = (cpu_seconds(server.pid) - cpu) / (time.perf_counter() - started)
+            print(f"    (the hub process used {busy:.0%} of one CPU meanwhile)")
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -161,6 +171,7 @@ async def main() -> None:
     parser.add_argument("--events", type=int, default=20_000)
     parser.add_argument("--singles", type=int, default=4_000)
     parser.add_argument("--dsn", default=os.environ.get("LEDGERHUB_BENCH_DSN"))
+    parser.add_argument("--batch-clients", type=int, default=BATCH_CLIENTS)
     args = parser.parse_args()
     server = args.dsn or await resolve_dsn(Settings.from_env())
     name = f"lh_bench_ingest_{os.getpid()}"
@@ -174,7 +185,7 @@ async def main() -> None:
             f"PostgreSQL {version}; database {name} (dropped after the run); {os.cpu_count()} CPUs"
         )
         rates = await raw(dsn, args.events, args.singles)
-        rates |= await http(dsn, args.events, args.singles)
+        rates |= await http(dsn, args.events, args.singles, args.batch_clients)
         report(rates)
     finally:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
