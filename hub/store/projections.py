@@ -224,13 +224,16 @@ class Batch:
         )
 
     async def job_progress(self, job: Job, *, cursor: int, done: int, total: int) -> None:
-        """Record how far ``job`` got, in the transaction of the work it describes."""
+        """Record how far ``job`` got (and who runs it now), in the transaction of the work it
+        describes."""
         await self.conn.execute(
-            "UPDATE ledgerhub.projection_jobs SET cursor = $2, done = $3, total = $4 WHERE id = $1",
+            "UPDATE ledgerhub.projection_jobs SET cursor = $2, done = $3, total = $4, "
+            "holder = $5 WHERE id = $1",
             job.id,
             cursor,
             done,
             total,
+            self.lease.holder,
         )
 
     async def finish_job(self, job: Job, error: str | None = None) -> None:

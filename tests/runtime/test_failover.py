@@ -14,6 +14,7 @@ from tests.runtime.harness import (
     ReadModel,
     Workers,
     batch_markers,
+    cli,
     overlaps,
     pid_of,
     wait_until,
@@ -186,3 +187,40 @@ async def test_serve_runs_workers_that_share_projections_with_worker_processes(
     await store.append(_types(4, offset=8))
     applications = await _caught_up_exactly_once(model, 12)
     assert len(applications) == 12
+
+
+async def test_a_rebuild_interrupted_by_kill_9_is_resumed_by_the_next_holder(
+    store: EventStore, workers: Workers, model: ReadModel, dsn: str, tmp_path: Path
+) -> None:
+    await store.append(_types(30))
+    first = workers.start(**SLOW_BATCHES)
+    await wait_until(model.caught_up, what="the projection to catch up", within=30)
+    queued = cli(dsn, tmp_path, "rebuild", "count_by_type", "--no-wait")
+    assert queued.returncode == 0, queued.stderr
+    job_id = int(queued.stdout.split()[-1])
+
+    async def progress() -> int:
+        done = await model.conn.fetchval(
+            "SELECT done FROM ledgerhub.projection_jobs WHERE id = $1", job_id
+        )
+        return int(done) if 0 < done < 30 else 0
+
+    halfway = await wait_until(progress, what="the rebuild to be half way")
+    os.kill(first.pid, signal.SIGKILL)
+    first.wait(timeout=10)
+    second = workers.start(**SLOW_BATCHES)
+
+    async def finished() -> bool:
+        row = await model.conn.fetchrow(
+            "SELECT state, done, holder FROM ledgerhub.projection_jobs WHERE id = $1", job_id
+        )
+        return row["state"] == "done" and pid_of(row["holder"]) == second.pid
+
+    await wait_until(finished, what="the second worker to finish the rebuild", within=30)
+    generation = await model.conn.fetchval(
+        "SELECT active_generation FROM ledgerhub.projections WHERE name = 'count_by_type'"
+    )
+    assert generation == 2, "resumed into the same new generation, not started over"
+    await _caught_up_exactly_once(model, 30)
+    handled = {await model.handled_by(p) for p in range(1, 31)}
+    assert handled == {first.pid, second.pid}, f"both built part of it (half way: {halfway})"
