@@ -103,10 +103,8 @@ class Runner:
                 active = await batch.create_generation(
                     self.definition.version, self.definition.tables, 1, active=True
                 )
-        elif (
-            active.version != self.definition.version
-            and await self.jobs.next_open(self.name) is None
-        ):
+        elif active.version != self.definition.version:
+            # enqueue answers the rebuild already open, if there is one
             log.warning(
                 "projection %s: stored version %d, code version %d: rebuilding",
                 self.name,
