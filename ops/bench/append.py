@@ -86,6 +86,27 @@ def new_events(count: int, tag: str) -> list[NewEvent]:
     ]  # fmt: skip
 
 
+async def copy_rows(pool: asyncpg.Pool, rows: list[tuple[object, ...]], per_tx: int) -> None:
+    """Raw baseline: COPY ``rows`` into the bench table, ``per_tx`` rows per transaction."""
+    async with pool.acquire() as conn:
+        for i in range(0, len(rows), per_tx):
+            async with conn.transaction():
+                await conn.copy_records_to_table(
+                    "raw_events", schema_name="bench", columns=COLUMNS, records=rows[i : i + per_tx]
+                )
+
+
+async def insert_rows(pool: asyncpg.Pool, rows: list[tuple[object, ...]], connections: int) -> None:
+    """Raw baseline: one INSERT (and commit) per row, spread over ``connections`` connections."""
+
+    async def worker(part: list[tuple[object, ...]]) -> None:
+        async with pool.acquire() as conn:
+            for row in part:
+                await conn.execute(INSERT, *row)
+
+    await asyncio.gather(*(worker(rows[k::connections]) for k in range(connections)))
+
+
 async def timed(label: str, count: int, work: Callable[[], Awaitable[None]]) -> float:
     started = time.perf_counter()
     await work()
@@ -124,29 +145,13 @@ async def bench(dsn: str, n: int) -> dict[str, float]:
     rates["raw_executemany"] = await timed(f"executemany, {BATCH}/transaction", n, many)
 
     rows_copy = raw_rows(2 * 10**7, n, "copy")
-
-    async def copy() -> None:
-        async with pool.acquire() as conn:
-            for i in range(0, n, BATCH):
-                async with conn.transaction():
-                    await conn.copy_records_to_table(
-                        "raw_events", schema_name="bench", columns=COLUMNS,
-                        records=rows_copy[i : i + BATCH],
-                    )  # fmt: skip
-
-    rates["raw_copy"] = await timed(f"COPY, {BATCH}/transaction", n, copy)
-
+    rates["raw_copy"] = await timed(
+        f"COPY, {BATCH}/transaction", n, lambda: copy_rows(pool, rows_copy, BATCH)
+    )
     rows_16 = raw_rows(3 * 10**7, singles, "conc")
-
-    async def sixteen() -> None:
-        async def worker(part: list[tuple[object, ...]]) -> None:
-            async with pool.acquire() as conn:
-                for row in part:
-                    await conn.execute(INSERT, *row)
-
-        await asyncio.gather(*(worker(rows_16[k::16]) for k in range(16)))
-
-    rates["raw_16_single"] = await timed("single INSERT, 16 connections", singles, sixteen)
+    rates["raw_16_single"] = await timed(
+        "single INSERT, 16 connections", singles, lambda: insert_rows(pool, rows_16, 16)
+    )
     await pool.close()
 
     print("event store:")

@@ -32,7 +32,7 @@ import asyncpg
 import orjson
 
 sys.path.insert(0, str(Path(__file__).parent))
-from append import COLUMNS, INSERT, PAYLOAD, raw_rows, timed
+from append import PAYLOAD, copy_rows, insert_rows, raw_rows, timed
 
 from hub.config import Settings
 from hub.store.provision import resolve_dsn, with_database
@@ -64,28 +64,13 @@ async def raw(dsn: str, n: int, singles: int) -> dict[str, float]:
     rates: dict[str, float] = {}
     print(f"raw asyncpg ({n} events; {singles} for single-insert figures):")
     rows_copy = raw_rows(2 * 10**7, n, "copy")
-
-    async def copy() -> None:
-        async with pool.acquire() as conn:
-            for i in range(0, n, BATCH):
-                async with conn.transaction():
-                    await conn.copy_records_to_table(
-                        "raw_events", schema_name="bench", columns=COLUMNS,
-                        records=rows_copy[i : i + BATCH],
-                    )  # fmt: skip
-
-    rates["raw_copy"] = await timed(f"COPY, {BATCH}/transaction", n, copy)
+    rates["raw_copy"] = await timed(
+        f"COPY, {BATCH}/transaction", n, lambda: copy_rows(pool, rows_copy, BATCH)
+    )
     rows_16 = raw_rows(3 * 10**7, singles, "conc")
-
-    async def sixteen() -> None:
-        async def worker(part: list[tuple[object, ...]]) -> None:
-            async with pool.acquire() as conn:
-                for row in part:
-                    await conn.execute(INSERT, *row)
-
-        await asyncio.gather(*(worker(rows_16[k::16]) for k in range(16)))
-
-    rates["raw_16_single"] = await timed("single INSERT, 16 connections", singles, sixteen)
+    rates["raw_16_single"] = await timed(
+        "single INSERT, 16 connections", singles, lambda: insert_rows(pool, rows_16, 16)
+    )
     await pool.close()
     return rates
 
