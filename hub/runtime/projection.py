@@ -48,7 +48,8 @@ class Projection:
 
     - ``name``: unique, ``[a-z][a-z0-9_]*`` (at most 40 characters).
     - ``version``: bump it when ``handle`` or ``tables`` change meaning; a worker that finds a
-      stored generation of another version rebuilds the projection (blue/green).
+      stored generation of another version rebuilds the projection (blue/green). Until the
+      swap, queries read the old version's tables as they were (the new code never writes them).
     - ``event_types``: the event types it wants (``None`` = all). Others never reach ``handle``,
       but the checkpoint moves past them.
     - ``tables``: logical name -> the column list of a ``CREATE TABLE`` (constraints included).

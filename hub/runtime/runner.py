@@ -18,7 +18,7 @@ from tenacity import (
 
 from hub.domain.events import RecordedEvent
 from hub.domain.projections import Generation, Job, Lease
-from hub.errors import LeaseLost, LedgerhubError, RetriableError, StoreUnavailable
+from hub.errors import ConfigError, LeaseLost, LedgerhubError, RetriableError, StoreUnavailable
 from hub.runtime.projection import Context, Mode, Projection, wants
 from hub.runtime.settings import RuntimeSettings
 from hub.store.jobs import Jobs
@@ -125,6 +125,8 @@ class Runner:
 
     async def _live_step(self) -> bool:
         active = self._current()
+        if self._outdated():
+            return False  # the old version's tables stay as they are until the swap
         head = await self.store.head()
         if active.position >= head:
             return False
@@ -241,7 +243,18 @@ class Runner:
             log.warning("projection %s: job %d failed: %s", self.name, job.id, exc)
             async with self.store.batch(self.lease) as batch:
                 await batch.finish_job(job, f"{type(exc).__name__}: {exc}")
+            if self._outdated():
+                # Live waits for the new version's tables, which cannot be built: that is a
+                # failing projection (backed off, retried, reported) until its code is fixed.
+                raise ConfigError(
+                    f"projection {self.name!r} version {self.definition.version} cannot be "
+                    f"rebuilt: {exc}"
+                ) from exc
         return True
+
+    def _outdated(self) -> bool:
+        """Whether the active tables were built by another version of the code."""
+        return self._current().version != self.definition.version
 
     async def _replay_step(self, job: Job) -> None:
         assert job.from_position is not None

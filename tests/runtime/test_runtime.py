@@ -12,7 +12,7 @@ from typing import ClassVar
 import pytest
 
 from hub.domain.events import RecordedEvent
-from hub.domain.projections import Job
+from hub.domain.projections import ProjectionStatus
 from hub.errors import ConfigError, LeaseLost, RetriableError
 from hub.runtime import Context
 from hub.runtime.operate import follow_job
@@ -269,32 +269,36 @@ async def test_a_worker_survives_its_connections_being_killed(
 
 
 class CountByTypeBrokenV2(CountByType):
-    """A new version whose tables cannot be created: its rebuild fails, live goes on."""
+    """A new version whose tables cannot be created."""
 
     version: ClassVar[int] = 2
     tables: ClassVar[dict[str, str]] = {**CountByType.tables, "extra": "not sql at all"}
 
 
-async def test_a_rebuild_that_cannot_work_fails_its_job_and_live_goes_on(
+async def test_a_new_version_that_cannot_be_built_fails_and_the_old_tables_stay(
     dsn: str, store: EventStore, projections: ProjectionStore, model: ReadModel
 ) -> None:
     await store.append([event(f"f{i}") for i in range(3)])
     async with running(dsn, CountByType):
         await wait_until(model.caught_up, what="version 1")
+    await store.append([event("after")])
     async with running(dsn, CountByTypeBrokenV2):
 
-        async def failed_job() -> Job | None:
-            jobs = await Jobs(projections).recent()
-            return jobs[0] if jobs and jobs[0].state == "failed" else None
+        async def failing() -> ProjectionStatus | None:
+            (status,) = await projections.status()
+            return status if status.state == "failing" else None
 
-        job = await wait_until(failed_job, what="the automatic rebuild to fail")
-        assert job.kind == "rebuild"
-        assert job.error is not None
-        assert "'extra' cannot be created" in job.error
-        await store.append([event("after")])
-        await wait_until(model.caught_up, what="live processing on the old generation")
+        status = await wait_until(failing, what="the projection to be reported failing")
+        assert status.last_error is not None
+        assert "version 2 cannot be rebuilt" in status.last_error
+        assert "'extra' cannot be created" in status.last_error
+        (job, *_) = await Jobs(projections).recent()
+        assert (job.kind, job.state) == ("rebuild", "failed")
     (status,) = await projections.status()
-    assert (status.generation, status.version, status.position) == (1, 1, 4)
+    assert (status.generation, status.version, status.position) == (1, 1, 3), (
+        "the old version's tables are left as they were, not fed by the new code"
+    )
+    assert await model.counts() == {"stripe.charge.succeeded": 3}
 
 
 def test_discovery_imports_only_the_named_entry_points(monkeypatch: pytest.MonkeyPatch) -> None:
