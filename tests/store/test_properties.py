@@ -24,7 +24,7 @@ batches = st.lists(
 async def _run(databases: Databases, plan: list[tuple[int, list[tuple[str, int]]]]) -> None:
     dsn = await databases.create()
     # three stores = three hub processes, each with its own group commit, racing for the lock
-    stores = [await EventStore.open(dsn) for _ in range(3)]
+    stores = [await EventStore.open(dsn, max_connections=4) for _ in range(3)]
     try:
         results = await asyncio.gather(
             *(
