@@ -81,4 +81,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("ledgerhub: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:
+        if args.verbose:
+            raise
+        print(
+            f"ledgerhub: internal error: {type(exc).__name__}: {exc} (-v shows the traceback)",
+            file=sys.stderr,
+        )
+        return 1
     return code

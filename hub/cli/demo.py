@@ -1,4 +1,4 @@
-"""``ledgerhub demo``: migrate, ingest sample deliveries (twice), verify, and show the log."""
+"""``ledgerhub demo``: migrate, ingest sample activity (twice), book it, show the trial balance."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from rich.table import Table
 from hub.app.demo import run_demo
 from hub.cli.context import database_dsn
 from hub.config import Settings, redact
-from hub.store import EventStore
+from hub.domain.money import to_major
 from hub.store.schema import migrate
 
 
@@ -22,6 +22,10 @@ def register(sub: Any) -> None:
     parser.set_defaults(run=run)
 
 
+def _amount(minor: int, currency: str) -> str:
+    return "" if minor == 0 else str(to_major(minor, currency))
+
+
 async def run(args: argparse.Namespace) -> int:
     console = Console()
     settings = Settings.from_env()
@@ -30,22 +34,34 @@ async def run(args: argparse.Namespace) -> int:
     console.print(f"database: {where}")
     for migration in await migrate(dsn):
         console.print(f"applied migration {migration.version:04d}_{migration.name}")
-    async with await EventStore.open(dsn) as store:
-        report = await run_demo(store)
-        recent = await store.read_after(max(0, report.head - 7), limit=7)
-    table = Table(title="latest events in the log")
-    for column in ("position", "source", "type", "external_id"):
-        table.add_column(column, overflow="fold")
-    for event in recent:
-        table.add_row(str(event.position), event.source, event.type, event.external_id)
-    console.print(table)
+    report = await run_demo(dsn)
     console.print(
         f"delivered {report.appended + report.duplicates} events "
         f"({report.appended} appended, {report.duplicates} duplicates ignored); "
         f"log head is {report.head}"
     )
+    balance = report.trial_balance
+    table = Table(title="trial balance (tenant default), booked by the ledger projection")
+    for column, justify in (
+        ("code", "left"),
+        ("account", "left"),
+        ("currency", "left"),
+        ("debit", "right"),
+        ("credit", "right"),
+        ("balance", "right"),
+    ):
+        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    for line in balance["lines"]:
+        currency = line["currency"]
+        table.add_row(line["code"], line["name"], currency,
+                      _amount(line["debit_minor"], currency),
+                      _amount(line["credit_minor"], currency),
+                      _amount(line["balance_minor"], currency))  # fmt: skip
+    console.print(table)
+    console.print("debits equal credits in every currency" if balance["balanced"]
+                  else "[red]the trial balance does not balance")  # fmt: skip
     if not report.chain.ok:
         console.print(f"[red]chain broken at {report.chain.broken_at}: {report.chain.reason}")
         return 1
     console.print(f"hash chain verifies over {report.chain.checked} events")
-    return 0
+    return 0 if balance["balanced"] else 1

@@ -12,7 +12,10 @@ import asyncpg
 import orjson
 import pytest
 
+from hub.app.demo import sample_events
 from tests.pg import Databases
+
+SAMPLES = sample_events()
 
 
 def ledgerhub(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -77,13 +80,15 @@ async def test_verify_names_the_broken_position(dsn: str) -> None:
 def test_events_tail_prints_json_lines(dsn: str) -> None:
     env = {"LEDGERHUB_DSN": dsn}
     assert ledgerhub("demo", env=env).returncode == 0
-    tail = ledgerhub("events", "tail", "--after", "5", env=env)
+    n = len(SAMPLES)
+    tail = ledgerhub("events", "tail", "--after", str(n - 2), env=env)
     assert tail.returncode == 0, tail.stderr
     lines = [orjson.loads(line) for line in tail.stdout.splitlines()]
-    assert [e["position"] for e in lines] == [6, 7]
-    assert lines[0]["source"] == "shopify:acme-store"
+    assert [e["position"] for e in lines] == [n - 1, n]
+    assert [e["external_id"] for e in lines] == [e.external_id for e in SAMPLES[-2:]]
     only = ledgerhub("events", "tail", "--after", "0", "--type", "stripe.payout.paid", env=env)
-    assert [orjson.loads(x)["external_id"] for x in only.stdout.splitlines()] == ["evt_demo_0005"]
+    expected = [e.external_id for e in SAMPLES if e.type == "stripe.payout.paid"]
+    assert [orjson.loads(x)["external_id"] for x in only.stdout.splitlines()] == expected
 
 
 def test_usage_error_is_one_line_exit_2() -> None:
@@ -124,12 +129,24 @@ def embedded_home(tmp_path: Path) -> Iterator[Path]:
 
 def test_demo_on_the_embedded_server_from_nothing(embedded_home: Path) -> None:
     env = {"LEDGERHUB_HOME": str(embedded_home)}
+    n = len(SAMPLES)
     first = ledgerhub("demo", env=env)
     assert first.returncode == 0, first.stderr
     assert "applied migration 0001_event_log" in first.stdout
-    assert "7 appended, 7 duplicates ignored" in first.stdout
-    assert "hash chain verifies over 7 events" in first.stdout
+    assert f"{n} appended, {n} duplicates ignored" in first.stdout
+    assert "Stripe clearing" in first.stdout  # the ledger booked the processor's activity
+    assert "debits equal credits in every currency" in first.stdout
+    assert f"hash chain verifies over {n} events" in first.stdout
     second = ledgerhub("demo", env=env)  # the server is found running, nothing is re-added
-    assert "0 appended, 14 duplicates ignored" in second.stdout
+    assert second.returncode == 0, second.stderr
+    assert f"0 appended, {2 * n} duplicates ignored" in second.stdout
     verified = ledgerhub("verify", env=env)
-    assert verified.stdout.startswith("log verifies: 7 events")
+    assert verified.stdout.startswith(f"log verifies: {n} events")
+
+
+async def test_demo_books_stripe_clearing_back_to_zero_after_its_payout(dsn: str) -> None:
+    result = ledgerhub("demo", env={"LEDGERHUB_DSN": dsn})
+    assert result.returncode == 0, result.stderr
+    stripe = [line for line in result.stdout.splitlines() if "Stripe clearing" in line]
+    debit, credit = (cell.strip() for cell in stripe[0].split("│")[4:6])
+    assert debit == credit != ""  # everything Stripe settled was paid out to the bank
