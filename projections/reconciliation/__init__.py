@@ -1,0 +1,351 @@
+"""``reconciliation``: payouts ↔ bank deposits, payout composition, duplicate bank lines and
+the exceptions an analyst acts on.
+
+The handler stores candidates (payouts, bank lines, payout balance transactions, resolutions)
+keyed by their own ids (a later position replaces an earlier one; replaying changes nothing),
+then recomputes every (tenant, currency) the batch touched from everything stored for it
+(``reconcile``). So the result does not depend on the order events reached the log (a deposit
+may be logged before its payout), and a rebuild writes identical rows.
+
+"Now" is never read while handling: a payout with no deposit is stored ``unmatched`` with the
+last day of its window (``window_end``) and the tenant's time zone, and the read side
+(``queries``, the ``ledgerhub_views`` views) calls it ``pending`` while that day has not passed
+in the tenant's time zone and ``missing_deposit`` after; its ``missing_deposit`` exception row
+carries the same day as ``due_date`` and is listed only after it.
+
+Resolutions are events (``reconciliation.exception.resolved`` / ``.reopened`` from a source
+``reconciliation:<who>``), so they survive a rebuild; they are kept apart from the exceptions and
+joined when read (a resolution may even precede its exception in the log).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+from hub.books import BooksConfig, load_books
+from hub.config import Settings
+from hub.domain.events import RecordedEvent
+from hub.errors import ConfigError
+from hub.runtime import Context, Projection
+from projections.reconciliation.composition import Composition, Movement
+from projections.reconciliation.extract import (
+    REOPENED,
+    RESOLVED,
+    BankRecord,
+    MovementRecord,
+    PayoutRecord,
+    ResolutionRecord,
+    records,
+)
+from projections.reconciliation.reconcile import Outcome, StoredLine, StoredPayout, reconcile
+from projections.reconciliation.settings import MatchSettings, load_settings
+
+log = logging.getLogger(__name__)
+
+_COMPOSITION = (
+    "gross_minor bigint, refunds_minor bigint, fees_minor bigint, disputes_minor bigint, "
+    "adjustments_minor bigint"
+)
+_PAYOUTS = (
+    "tenant text NOT NULL, source text NOT NULL, payout_id text NOT NULL, "
+    "processor text NOT NULL, currency text NOT NULL, amount_minor bigint NOT NULL, "
+    "arrival_date date NOT NULL, payout_status text NOT NULL, summary bigint[], "
+    f"{_COMPOSITION}, match_state text NOT NULL DEFAULT 'unmatched', bank_line text, "
+    "difference_minor bigint, window_start date, window_end date, timezone text NOT NULL, "
+    "position bigint NOT NULL, PRIMARY KEY (tenant, source, payout_id)"
+)
+_BANK_LINES = (
+    "tenant text NOT NULL, source text NOT NULL, line_id text NOT NULL, account text, "
+    "currency text NOT NULL, amount_minor bigint NOT NULL, business_date date NOT NULL, "
+    "payee text, description text, matched_payout text, duplicate_of text, "
+    "position bigint NOT NULL, PRIMARY KEY (tenant, source, line_id)"
+)
+_MOVEMENTS = (
+    "tenant text NOT NULL, source text NOT NULL, txn_id text NOT NULL, "
+    "payout_id text NOT NULL, currency text NOT NULL, category text NOT NULL, "
+    "amount_minor bigint NOT NULL, fee_minor bigint NOT NULL, position bigint NOT NULL, "
+    "PRIMARY KEY (tenant, source, txn_id)"
+)
+_EXCEPTIONS = (
+    "tenant text NOT NULL, id text NOT NULL, kind text NOT NULL, source text NOT NULL, "
+    "reference text NOT NULL, currency text NOT NULL, amount_minor bigint NOT NULL, "
+    "difference_minor bigint, detail text NOT NULL, due_date date, timezone text NOT NULL, "
+    "PRIMARY KEY (tenant, id)"
+)
+_RESOLUTIONS = (
+    "tenant text NOT NULL, exception_id text NOT NULL, resolved boolean NOT NULL, "
+    "reason text NOT NULL, resolved_at timestamptz NOT NULL, position bigint NOT NULL, "
+    "PRIMARY KEY (tenant, exception_id)"
+)
+
+_UPSERT_PAYOUT = """
+INSERT INTO {t} AS p (tenant, source, payout_id, processor, currency, amount_minor,
+                      arrival_date, payout_status, summary, timezone, position)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+ON CONFLICT (tenant, source, payout_id) DO UPDATE SET
+    processor = excluded.processor, currency = excluded.currency,
+    amount_minor = excluded.amount_minor, arrival_date = excluded.arrival_date,
+    payout_status = excluded.payout_status, summary = excluded.summary,
+    timezone = excluded.timezone, position = excluded.position
+WHERE p.position <= excluded.position
+"""
+_UPSERT_LINE = """
+INSERT INTO {t} AS b (tenant, source, line_id, account, currency, amount_minor, business_date,
+                      payee, description, position)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+ON CONFLICT (tenant, source, line_id) DO UPDATE SET
+    account = excluded.account, currency = excluded.currency,
+    amount_minor = excluded.amount_minor, business_date = excluded.business_date,
+    payee = excluded.payee, description = excluded.description, position = excluded.position
+WHERE b.position <= excluded.position
+"""
+_UPSERT_MOVEMENT = """
+INSERT INTO {t} AS m (tenant, source, txn_id, payout_id, currency, category, amount_minor,
+                      fee_minor, position)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+ON CONFLICT (tenant, source, txn_id) DO UPDATE SET
+    payout_id = excluded.payout_id, currency = excluded.currency, category = excluded.category,
+    amount_minor = excluded.amount_minor, fee_minor = excluded.fee_minor,
+    position = excluded.position
+WHERE m.position <= excluded.position
+"""
+_UPSERT_RESOLUTION = """
+INSERT INTO {t} AS r (tenant, exception_id, resolved, reason, resolved_at, position)
+VALUES ($1, $2, $3, $4, $5, $6)
+ON CONFLICT (tenant, exception_id) DO UPDATE SET
+    resolved = excluded.resolved, reason = excluded.reason, resolved_at = excluded.resolved_at,
+    position = excluded.position
+WHERE r.position <= excluded.position
+"""
+_SET_PAYOUTS = """
+UPDATE {t} AS p SET match_state = u.state, bank_line = u.line, difference_minor = u.difference,
+    window_start = u.first, window_end = u.last, gross_minor = u.gross,
+    refunds_minor = u.refunds, fees_minor = u.fees, disputes_minor = u.disputes,
+    adjustments_minor = u.adjustments
+FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::date[],
+            $8::date[], $9::bigint[], $10::bigint[], $11::bigint[], $12::bigint[], $13::bigint[])
+     AS u(source, payout_id, state, line, difference, first, last, gross, refunds, fees,
+          disputes, adjustments)
+WHERE p.tenant = $1 AND p.source = u.source AND p.payout_id = u.payout_id
+"""
+_SET_LINES = """
+UPDATE {t} AS b SET matched_payout = u.payout, duplicate_of = u.duplicate
+FROM unnest($2::text[], $3::text[], $4::text[], $5::text[]) AS u(source, line_id, payout, duplicate)
+WHERE b.tenant = $1 AND b.source = u.source AND b.line_id = u.line_id
+"""
+_INSERT_EXCEPTIONS = """
+INSERT INTO {t} (tenant, id, kind, source, reference, currency, amount_minor, difference_minor,
+                 detail, due_date, timezone)
+SELECT $1, u.id, u.kind, u.source, u.reference, $2, u.amount, u.difference, u.detail, u.due, $3
+FROM unnest($4::text[], $5::text[], $6::text[], $7::text[], $8::bigint[], $9::bigint[],
+            $10::text[], $11::date[]) AS u(id, kind, source, reference, amount, difference,
+                                             detail, due)
+"""
+
+
+EVENT_TYPES = frozenset(
+    {
+        "bank.line",
+        "stripe.payout.created",
+        "stripe.payout.updated",
+        "stripe.payout.paid",
+        "stripe.payout.failed",
+        "stripe.payout.canceled",
+        "stripe.balance_transaction",
+        "shopify.payout",
+        "shopify.balance_transaction",
+        RESOLVED,
+        REOPENED,
+    }
+)
+"""The event types reconciliation reads (payouts, bank lines, payout balance transactions,
+resolutions)."""
+
+
+class Reconciliation(Projection):
+    """Payouts matched to deposits, their composition, and the exceptions list."""
+
+    name: ClassVar[str] = "reconciliation"
+    version: ClassVar[int] = 1
+    event_types: ClassVar[frozenset[str] | None] = EVENT_TYPES
+    tables: ClassVar[dict[str, str]] = {
+        "payouts": _PAYOUTS,
+        "bank_lines": _BANK_LINES,
+        "movements": _MOVEMENTS,
+        "exceptions": _EXCEPTIONS,
+        "resolutions": _RESOLUTIONS,
+    }
+
+    def __init__(
+        self, books: BooksConfig | None = None, settings: dict[str, MatchSettings] | None = None
+    ) -> None:
+        self._from_file = books is None
+        path = Settings.from_env().config_file if self._from_file else None
+        self.books = books if books is not None else load_books(path)
+        self.settings = settings if settings is not None else load_settings(path)
+        self._rebuilding: str | None = None
+
+    def _fresh_config(self, ctx: Context) -> None:
+        """A rebuild re-reads the config file (after changing a mapping or the window)."""
+        if ctx.mode != "rebuild" or not self._from_file:
+            return
+        if ctx.tables["payouts"] == self._rebuilding:
+            return
+        self._rebuilding = ctx.tables["payouts"]
+        path = Settings.from_env().config_file
+        try:
+            self.books, self.settings = load_books(path), load_settings(path)
+        except ConfigError as exc:
+            log.warning("reconciliation: rebuilding with the config loaded at start: %s", exc)
+
+    def settings_for(self, tenant: str) -> MatchSettings:
+        """The tenant's matching rules (defaults unless configured)."""
+        return self.settings.get(tenant) or MatchSettings()
+
+    async def handle(self, events: Sequence[RecordedEvent], ctx: Context) -> None:
+        """Store each event's records, then recompute each (tenant, currency) touched."""
+        self._fresh_config(ctx)
+        rows: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
+        touched: set[tuple[str, str]] = set()
+        for event in events:
+            zone = self.books.tenant(event.tenant).timezone.key
+            for record in records(event, self.books):
+                table, row, currency = _row(event, record, zone)
+                rows[table].append(row)
+                if currency is not None:
+                    touched.add((event.tenant, currency))
+        statements = {
+            "payouts": _UPSERT_PAYOUT,
+            "bank_lines": _UPSERT_LINE,
+            "movements": _UPSERT_MOVEMENT,
+            "resolutions": _UPSERT_RESOLUTION,
+        }
+        for table, statement in statements.items():
+            if rows[table]:
+                await ctx.conn.executemany(statement.format(t=ctx.tables[table]), rows[table])
+        for tenant, currency in sorted(touched):
+            await self._recompute(ctx, tenant, currency)
+
+    async def _recompute(self, ctx: Context, tenant: str, currency: str) -> None:
+        t = ctx.tables
+        payout_rows = await ctx.conn.fetch(
+            f"SELECT * FROM {t['payouts']} WHERE tenant = $1 AND currency = $2", tenant, currency
+        )
+        line_rows = await ctx.conn.fetch(
+            f"SELECT * FROM {t['bank_lines']} WHERE tenant = $1 AND currency = $2",
+            tenant,
+            currency,
+        )
+        movement_rows = await ctx.conn.fetch(
+            f"SELECT * FROM {t['movements']} WHERE tenant = $1 AND currency = $2",
+            tenant,
+            currency,
+        )
+        movements: dict[tuple[str, str], list[Movement]] = defaultdict(list)
+        for m in movement_rows:
+            movements[m["source"], m["payout_id"]].append(
+                Movement(m["category"], m["amount_minor"], m["fee_minor"])
+            )
+        outcome = reconcile(
+            [_stored_payout(r) for r in payout_rows],
+            [_stored_line(r) for r in line_rows],
+            movements,
+            self.settings_for(tenant),
+        )
+        zone = self.books.tenant(tenant).timezone.key
+        await _write(ctx, tenant, currency, zone, outcome)
+
+
+def _row(event: RecordedEvent, record: Any, zone: str) -> tuple[str, tuple[Any, ...], str | None]:
+    """The table, row and currency (None: no recompute needed) a record is stored as."""
+    if isinstance(record, PayoutRecord):
+        p, summary = record.payout, record.summary
+        parts = None if summary is None else _parts(summary)
+        return "payouts", (
+            event.tenant, event.source, p.payout_id, p.processor, p.amount.currency,
+            p.amount.minor, p.arrival_date, p.status, parts, zone, event.position,
+        ), p.amount.currency  # fmt: skip
+    if isinstance(record, BankRecord):
+        line = record.line
+        return "bank_lines", (
+            event.tenant, event.source, line.line_id, line.account, line.amount.currency,
+            line.amount.minor, line.business_date, line.payee, line.description, event.position,
+        ), line.amount.currency  # fmt: skip
+    if isinstance(record, MovementRecord):
+        return "movements", (
+            event.tenant, event.source, record.txn_id, record.payout_id, record.currency,
+            record.category, record.amount_minor, record.fee_minor, event.position,
+        ), record.currency  # fmt: skip
+    assert isinstance(record, ResolutionRecord)
+    assert event.type in (RESOLVED, REOPENED)
+    return "resolutions", (
+        event.tenant, record.exception_id, record.resolved, record.reason, event.occurred_at,
+        event.position,
+    ), None  # fmt: skip
+
+
+def _parts(c: Composition) -> list[int]:
+    return [c.gross_minor, c.refunds_minor, c.fees_minor, c.disputes_minor, c.adjustments_minor]
+
+
+def _stored_payout(row: Any) -> StoredPayout:
+    summary = None if row["summary"] is None else Composition(*row["summary"])
+    return StoredPayout(
+        row["source"], row["payout_id"], row["processor"], row["currency"], row["amount_minor"],
+        row["arrival_date"], row["payout_status"], summary,
+    )  # fmt: skip
+
+
+def _stored_line(row: Any) -> StoredLine:
+    return StoredLine(
+        row["source"], row["line_id"], row["account"], row["currency"], row["amount_minor"],
+        row["business_date"], row["payee"], row["description"],
+    )  # fmt: skip
+
+
+async def _write(ctx: Context, tenant: str, currency: str, zone: str, outcome: Outcome) -> None:
+    t = ctx.tables
+    p = outcome.payouts
+    parts = [None if r.composition is None else _parts(r.composition) for r in p]
+    await ctx.conn.execute(
+        _SET_PAYOUTS.format(t=t["payouts"]),
+        tenant,
+        [r.source for r in p],
+        [r.payout_id for r in p],
+        [r.match_state for r in p],
+        [r.bank_line for r in p],
+        [r.difference_minor for r in p],
+        [r.window_start for r in p],
+        [r.window_end for r in p],
+        *([None if c is None else c[i] for c in parts] for i in range(5)),
+    )
+    lines = outcome.lines
+    await ctx.conn.execute(
+        _SET_LINES.format(t=t["bank_lines"]),
+        tenant,
+        [r.source for r in lines],
+        [r.line_id for r in lines],
+        [r.matched_payout for r in lines],
+        [r.duplicate_of for r in lines],
+    )
+    await ctx.conn.execute(
+        f"DELETE FROM {t['exceptions']} WHERE tenant = $1 AND currency = $2", tenant, currency
+    )
+    e = outcome.exceptions
+    await ctx.conn.execute(
+        _INSERT_EXCEPTIONS.format(t=t["exceptions"]),
+        tenant,
+        currency,
+        zone,
+        [r.id for r in e],
+        [r.kind for r in e],
+        [r.source for r in e],
+        [r.reference for r in e],
+        [r.amount_minor for r in e],
+        [r.difference_minor for r in e],
+        [r.detail for r in e],
+        [r.due_date for r in e],
+    )

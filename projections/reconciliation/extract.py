@@ -1,0 +1,142 @@
+"""What reconciliation reads from an event: payouts, bank lines, balance transactions of a
+payout, and analysts' resolutions.
+
+Payouts and bank lines come from the connectors' mappers (the same canonical facts the ledger
+books, so a mapping fix and a rebuild re-derive both). Balance transactions are read through the
+connector's declarative ``balance_transaction`` mapping, because the canonical facts keep only
+what the ledger books (a Stripe charge's balance transaction becomes just its fee). Events that
+cannot be mapped are left out here; the ledger lists them as unmapped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from hub.books import BooksConfig
+from hub.domain.events import RecordedEvent
+from hub.domain.facts import BankLine, Payout
+from hub.errors import Unmappable
+from hub.mapper import MapContext, SourceEvent
+from projections.reconciliation.composition import Composition, from_shopify_summary
+
+RESOLVED = "reconciliation.exception.resolved"
+REOPENED = "reconciliation.exception.reopened"
+RESOLUTION_SOURCE_PREFIX = "reconciliation:"
+"""Resolutions count only from sources ``reconciliation:<who>`` (an ingest key for a processor
+cannot resolve exceptions by posting that event type under its own source)."""
+
+
+@dataclass(frozen=True)
+class PayoutRecord:
+    """A payout as reconciliation keeps it."""
+
+    payout: Payout
+    summary: Composition | None
+
+
+@dataclass(frozen=True)
+class BankRecord:
+    """A bank statement line."""
+
+    line: BankLine
+
+
+@dataclass(frozen=True)
+class MovementRecord:
+    """A balance transaction that names the payout carrying it."""
+
+    txn_id: str
+    payout_id: str
+    currency: str
+    category: str
+    amount_minor: int
+    fee_minor: int
+
+
+@dataclass(frozen=True)
+class ResolutionRecord:
+    """An analyst resolving (or reopening) an exception, with the reason."""
+
+    exception_id: str
+    resolved: bool
+    reason: str
+
+
+Record = PayoutRecord | BankRecord | MovementRecord | ResolutionRecord
+
+
+def _wrapped(data: Mapping[str, Any], name: str) -> Mapping[str, Any]:
+    inner = data.get(name)
+    return inner if isinstance(inner, dict) and len(data) == 1 else data
+
+
+def records(event: RecordedEvent, books: BooksConfig) -> list[Record]:
+    """The records ``event`` gives (none for events reconciliation does not use)."""
+    if event.type in (RESOLVED, REOPENED):
+        return _resolution(event)
+    connection = books.connection(event.source)
+    if connection is None:
+        return []
+    mapper = books.mappers[connection.connector]
+    context = MapContext(connection.mapping, books.tenant(event.tenant).timezone)
+    source = SourceEvent(event.type, event.source, event.external_id, event.occurred_at, event.data)
+    try:
+        facts = mapper.map(source, context) or []
+        if event.type.endswith(".balance_transaction"):
+            movement = _movement(connection.connector, event, context)
+            return [] if movement is None else [movement]
+    except Unmappable:
+        return []
+    except (KeyError, TypeError, ValueError):
+        return []
+    found: list[Record] = []
+    for fact in facts:
+        if isinstance(fact, Payout):
+            found.append(PayoutRecord(fact, _summary(connection.connector, event, fact)))
+        elif isinstance(fact, BankLine):
+            found.append(BankRecord(fact))
+    return found
+
+
+def _summary(connector: str, event: RecordedEvent, payout: Payout) -> Composition | None:
+    if connector != "shopify":
+        return None
+    summary = _wrapped(event.data, "payout").get("summary")
+    if not isinstance(summary, dict):
+        return None
+    return from_shopify_summary(summary, payout.amount.currency)
+
+
+def _movement(connector: str, event: RecordedEvent, context: MapContext) -> MovementRecord | None:
+    if connector == "stripe":
+        obj = event.data["data"]["object"]
+        payout = event.data.get("payout")
+    else:
+        obj = _wrapped(event.data, "transaction")
+        payout = None
+    f = context.fields("balance_transaction", obj)
+    payout = payout or f.get("payout_id")
+    if payout is None:
+        return None
+    amount = int(f["amount"])
+    fee = int(f["fee"]) if f.get("fee") is not None else amount - int(f["net"])
+    return MovementRecord(
+        txn_id=str(f["id"]),
+        payout_id=str(payout),
+        currency=str(f["currency"]).upper(),
+        category=str(f.get("category") or f.get("type") or obj.get("type") or "adjustment"),
+        amount_minor=amount,
+        fee_minor=fee,
+    )
+
+
+def _resolution(event: RecordedEvent) -> list[Record]:
+    if not event.source.startswith(RESOLUTION_SOURCE_PREFIX):
+        return []
+    exception_id = event.data.get("exception_id")
+    reason = event.data.get("reason")
+    if not isinstance(exception_id, str) or not isinstance(reason, str):
+        return []
+    return [ResolutionRecord(exception_id, event.type == RESOLVED, reason)]

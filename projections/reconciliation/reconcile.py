@@ -1,0 +1,252 @@
+"""One (tenant, currency)'s reconciliation, recomputed whole from its stored candidates: the
+matches, each payout's composition, duplicate bank lines and the exceptions. Pure."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from itertools import pairwise
+
+from projections.ledger.posting import payee_key
+from projections.reconciliation.composition import Composition, Movement, from_movements
+from projections.reconciliation.matching import (
+    DepositCandidate,
+    Match,
+    PayoutCandidate,
+    match,
+    window,
+)
+from projections.reconciliation.settings import MatchSettings
+
+UNMATCHABLE = frozenset({"failed", "canceled"})
+"""Payout statuses that never reach the bank (left out of matching and of the payouts view)."""
+
+
+@dataclass(frozen=True)
+class StoredPayout:
+    """A payout row as stored (before reconciling)."""
+
+    source: str
+    payout_id: str
+    processor: str
+    currency: str
+    amount_minor: int
+    arrival_date: date
+    status: str
+    summary: Composition | None
+
+
+@dataclass(frozen=True)
+class StoredLine:
+    """A bank line row as stored."""
+
+    source: str
+    line_id: str
+    account: str | None
+    currency: str
+    amount_minor: int
+    business_date: date
+    payee: str | None
+    description: str | None
+
+    @property
+    def text(self) -> str:
+        """Payee and description, for descriptor hints."""
+        return f"{self.payee or ''} {self.description or ''}"
+
+
+@dataclass(frozen=True)
+class PayoutResult:
+    """What reconciling says about one payout."""
+
+    source: str
+    payout_id: str
+    match_state: str
+    bank_line: str | None
+    difference_minor: int | None
+    window_start: date
+    window_end: date
+    composition: Composition | None
+
+
+@dataclass(frozen=True)
+class LineResult:
+    """What reconciling says about one bank line."""
+
+    source: str
+    line_id: str
+    matched_payout: str | None
+    duplicate_of: str | None
+
+
+@dataclass(frozen=True)
+class ExceptionRow:
+    """An exception (``due_date``: a missing deposit is one only after its window closes)."""
+
+    id: str
+    kind: str
+    source: str
+    reference: str
+    amount_minor: int
+    difference_minor: int | None
+    detail: str
+    due_date: date | None = None
+
+
+@dataclass
+class Outcome:
+    """Everything recomputed for one (tenant, currency)."""
+
+    payouts: list[PayoutResult] = field(default_factory=list)
+    lines: list[LineResult] = field(default_factory=list)
+    exceptions: list[ExceptionRow] = field(default_factory=list)
+
+
+def exception_id(kind: str, source: str, reference: str) -> str:
+    """The stable id of an exception: ``kind:source/reference``."""
+    return f"{kind}:{source}/{reference}"
+
+
+def _exception(
+    kind: str,
+    source: str,
+    reference: str,
+    amount: int,
+    difference: int | None,
+    detail: str,
+    due: date | None = None,
+) -> ExceptionRow:
+    return ExceptionRow(
+        exception_id(kind, source, reference), kind, source, reference, amount, difference,
+        detail, due,
+    )  # fmt: skip
+
+
+def reconcile(
+    payouts: Sequence[StoredPayout],
+    lines: Sequence[StoredLine],
+    movements: dict[tuple[str, str], list[Movement]],
+    settings: MatchSettings,
+) -> Outcome:
+    """The reconciliation of one tenant's payouts, bank lines and payout balance transactions
+    in one currency (``movements`` by (source, payout id))."""
+    expected = [p for p in payouts if p.status not in UNMATCHABLE]
+    candidates = [
+        PayoutCandidate(p.source, p.payout_id, p.processor, p.currency, p.amount_minor,
+                        p.arrival_date)
+        for p in expected
+    ]  # fmt: skip
+    deposits = [
+        DepositCandidate(line.source, line.line_id, line.currency, line.amount_minor,
+                         line.business_date, line.text)
+        for line in lines
+    ]  # fmt: skip
+    matches = {m.payout: m for m in match(candidates, deposits, settings)}
+    by_line = {m.deposit: m.payout for m in matches.values()}
+    lines_by_key = {(line.source, line.line_id): line for line in lines}
+    outcome = Outcome()
+    for payout in sorted(payouts, key=lambda p: (p.source, p.payout_id)):
+        found = matches.get((payout.source, payout.payout_id))
+        start, end = window(payout.arrival_date, settings)
+        composition = payout.summary or from_movements(
+            movements.get((payout.source, payout.payout_id), [])
+        )
+        state = "unmatched" if found is None else (
+            "matched" if found.difference_minor == 0 else "amount_mismatch"
+        )  # fmt: skip
+        outcome.payouts.append(
+            PayoutResult(
+                payout.source, payout.payout_id, state,
+                None if found is None else found.deposit[1],
+                None if found is None else found.difference_minor,
+                start, end, composition,
+            )
+        )  # fmt: skip
+        if payout.status in UNMATCHABLE:
+            continue
+        outcome.exceptions.extend(_payout_exceptions(payout, found, end, composition, lines_by_key))
+    duplicates = _duplicates(lines, settings)
+    for line in sorted(lines, key=lambda x: (x.source, x.line_id)):
+        key = (line.source, line.line_id)
+        payout_key = by_line.get(key)
+        matched = None if payout_key is None else f"{payout_key[0]}/{payout_key[1]}"
+        outcome.lines.append(LineResult(line.source, line.line_id, matched, duplicates.get(key)))
+        if payout_key is None and line.amount_minor > 0 and settings.hinted(line.text):
+            processors = ", ".join(sorted(settings.hinted(line.text)))
+            outcome.exceptions.append(
+                _exception(
+                    "unexplained_deposit", line.source, line.line_id, line.amount_minor, None,
+                    f"a {processors} deposit of {line.amount_minor} {line.currency} on "
+                    f"{line.business_date} matches no payout",
+                )
+            )  # fmt: skip
+        if key in duplicates:
+            first = lines_by_key[line.source, duplicates[key]]
+            outcome.exceptions.append(
+                _exception(
+                    "duplicate_bank_line", line.source, line.line_id, line.amount_minor, None,
+                    f"same amount and payee as line {first.line_id} on {first.business_date}",
+                )
+            )  # fmt: skip
+    outcome.exceptions.sort(key=lambda e: e.id)
+    return outcome
+
+
+def _payout_exceptions(
+    payout: StoredPayout,
+    found: Match | None,
+    window_end: date,
+    composition: Composition | None,
+    lines: dict[tuple[str, str], StoredLine],
+) -> list[ExceptionRow]:
+    rows: list[ExceptionRow] = []
+    amount = payout.amount_minor
+    if found is None:
+        rows.append(
+            _exception(
+                "missing_deposit", payout.source, payout.payout_id, amount, None,
+                f"no deposit of {amount} {payout.currency} between the arrival date "
+                f"{payout.arrival_date} and {window_end}",
+                window_end,
+            )
+        )  # fmt: skip
+    else:
+        difference = found.difference_minor
+        line = lines[found.deposit]
+        if difference:
+            rows.append(
+                _exception(
+                    "amount_mismatch", payout.source, payout.payout_id, amount, difference,
+                    f"deposit {line.line_id} on {line.business_date} is {line.amount_minor}, "
+                    f"{difference:+d} against the payout",
+                )
+            )  # fmt: skip
+    if composition is not None and composition.total_minor != amount:
+        rows.append(
+            _exception(
+                "composition_mismatch", payout.source, payout.payout_id, amount,
+                composition.total_minor - amount,
+                f"its balance transactions add up to {composition.total_minor}, "
+                f"not the payout's {amount}",
+            )
+        )  # fmt: skip
+    return rows
+
+
+def _duplicates(lines: Sequence[StoredLine], settings: MatchSettings) -> dict[tuple[str, str], str]:
+    """(source, line id) → the earlier line it looks like a duplicate of: same account, amount
+    and payee (``payee_key``), dated within ``duplicate_window_days``."""
+    groups: dict[tuple[str, str | None, int, str], list[StoredLine]] = defaultdict(list)
+    for line in lines:
+        who = payee_key(line.payee) or payee_key(line.description)
+        if who is not None:
+            groups[line.source, line.account, line.amount_minor, who].append(line)
+    found: dict[tuple[str, str], str] = {}
+    for group in groups.values():
+        group.sort(key=lambda x: (x.business_date, x.line_id))
+        for earlier, later in pairwise(group):
+            if (later.business_date - earlier.business_date).days <= settings.duplicate_window_days:
+                found[later.source, later.line_id] = earlier.line_id
+    return found
