@@ -23,6 +23,7 @@ from typing import Any, ClassVar
 from hub.books import BooksConfig, ConnectionBooks, load_books
 from hub.config import Settings
 from hub.domain.events import RecordedEvent
+from hub.domain.facts import Fact
 from hub.errors import ConfigError, Unmappable
 from hub.mapper import MapContext, SourceEvent
 from hub.runtime import Context, Projection
@@ -151,24 +152,7 @@ class Ledger(Projection):
             )
 
     def _bookings(self, event: RecordedEvent) -> list[tuple[str, Booking]]:
-        connection = self.books.connection(event.source)
-        if connection is None:
-            connector = event.source.split(":", 1)[0]
-            raise Unmappable(f"no installed connector maps {connector!r} events")
-        facts = self._map(event, connection)
-        books = self.books.tenant(event.tenant)
-        return [(f"{event.source}/{fact.key}", book(fact, books, connection)) for fact in facts]
-
-    def _map(self, event: RecordedEvent, connection: ConnectionBooks) -> list[Any]:
-        mapper = self.books.mappers[connection.connector]
-        context = MapContext(connection.mapping, self.books.tenant(event.tenant).timezone)
-        source = SourceEvent(
-            event.type, event.source, event.external_id, event.occurred_at, event.data
-        )
-        facts = mapper.map(source, context)
-        if facts is None:
-            raise Unmappable(f"the {connection.connector} mapper does not map {event.type}")
-        return facts
+        return [(key, booking) for key, _fact, booking in booked_facts(self.books, event)]
 
     async def _chart(self, tenant: str, ctx: Context) -> None:
         marker = (ctx.tables["accounts"], tenant)
@@ -180,6 +164,28 @@ class Ledger(Projection):
             [(tenant, a.code, a.name, a.type, a.role) for a in accounts],
         )
         self._charted.add(marker)
+
+
+def booked_facts(books: BooksConfig, event: RecordedEvent) -> list[tuple[str, Fact, Booking]]:
+    """``event``'s facts and what each books, keyed ``{source}/{fact key}`` (the ledger's rules,
+    shared with the accounting sync). Raises ``Unmappable`` or ``Unbookable``."""
+    connection = books.connection(event.source)
+    if connection is None:
+        connector = event.source.split(":", 1)[0]
+        raise Unmappable(f"no installed connector maps {connector!r} events")
+    facts = _map(books, event, connection)
+    tenant = books.tenant(event.tenant)
+    return [(f"{event.source}/{fact.key}", fact, book(fact, tenant, connection)) for fact in facts]
+
+
+def _map(books: BooksConfig, event: RecordedEvent, connection: ConnectionBooks) -> list[Fact]:
+    mapper = books.mappers[connection.connector]
+    context = MapContext(connection.mapping, books.tenant(event.tenant).timezone)
+    source = SourceEvent(event.type, event.source, event.external_id, event.occurred_at, event.data)
+    facts = mapper.map(source, context)
+    if facts is None:
+        raise Unmappable(f"the {connection.connector} mapper does not map {event.type}")
+    return list(facts)
 
 
 def _load() -> BooksConfig:

@@ -1,0 +1,198 @@
+"""``accounting``: per tenant and target, the documents an accounting system should hold.
+
+Each event is mapped and booked with the ledger's own rules (``projections.ledger.booked_facts``)
+for the tenants whose config has ``sync = { target = …, mode = … }``; each booked fact is a row of
+``parts`` (keyed by its fact key, replaced by a later event about the same object), and every
+document a batch touches is recomputed from its parts (``projections.accounting.documents``) into
+``documents``, with its content hash and idempotency key. This projection never calls a target:
+``hub.sync.sender`` pushes what is new or changed, so a rebuild recomputes documents and sends
+nothing by itself.
+
+The sync settings and books are read from ``LEDGERHUB_CONFIG`` at start and again when a rebuild
+starts: after changing the mode or a mapping, ``ledgerhub rebuild accounting``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+from hub.books import BooksConfig, load_books
+from hub.config import Settings
+from hub.config_file import HubConfig, load_from_env
+from hub.domain.events import RecordedEvent
+from hub.errors import ConfigError, Unmappable
+from hub.runtime import Context, Projection
+from projections.accounting.documents import (
+    Part,
+    SyncSettings,
+    combine,
+    part_of,
+    sync_settings,
+)
+from projections.ledger import booked_facts
+from projections.ledger.posting import Unbookable
+
+log = logging.getLogger(__name__)
+
+_PARTS = (
+    "tenant text NOT NULL, target text NOT NULL, part_key text NOT NULL, doc_key text NOT NULL, "
+    "kind text NOT NULL, business_date date NOT NULL, description text NOT NULL, "
+    "accounts text[] NOT NULL, currencies text[] NOT NULL, amounts bigint[] NOT NULL, "
+    "positions bigint[] NOT NULL, position bigint NOT NULL, "
+    "PRIMARY KEY (tenant, target, part_key)"
+)
+_DOCUMENTS = (
+    "tenant text NOT NULL, target text NOT NULL, doc_key text NOT NULL, kind text NOT NULL, "
+    "business_date date NOT NULL, description text NOT NULL, accounts text[] NOT NULL, "
+    "currencies text[] NOT NULL, amounts bigint[] NOT NULL, content_hash text NOT NULL, "
+    "idempotency_key text NOT NULL, positions bigint[] NOT NULL, "
+    "PRIMARY KEY (tenant, target, doc_key), "
+    "CHECK (ledgerhub.postings_balanced(currencies, amounts))"
+)
+_OLD_GROUPS = """
+SELECT DISTINCT doc_key FROM {t}
+WHERE tenant = $1 AND target = $2 AND part_key = ANY($3::text[])
+"""
+_UPSERT_PART = """
+INSERT INTO {t} AS p (tenant, target, part_key, doc_key, kind, business_date, description,
+                      accounts, currencies, amounts, positions, position)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, ARRAY[$11::bigint], $11)
+ON CONFLICT (tenant, target, part_key) DO UPDATE SET
+    doc_key = excluded.doc_key, kind = excluded.kind, business_date = excluded.business_date,
+    description = excluded.description, accounts = excluded.accounts,
+    currencies = excluded.currencies, amounts = excluded.amounts, position = excluded.position,
+    positions = ARRAY(SELECT DISTINCT x FROM unnest(p.positions || excluded.positions) AS x
+                      ORDER BY x)
+WHERE p.position <= excluded.position
+"""
+_GROUP_PARTS = """
+SELECT * FROM {t} WHERE tenant = $1 AND target = $2 AND doc_key = $3
+"""
+_UPSERT_DOCUMENT = """
+INSERT INTO {t} (tenant, target, doc_key, kind, business_date, description, accounts,
+                 currencies, amounts, content_hash, idempotency_key, positions)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+ON CONFLICT (tenant, target, doc_key) DO UPDATE SET
+    kind = excluded.kind, business_date = excluded.business_date,
+    description = excluded.description, accounts = excluded.accounts,
+    currencies = excluded.currencies, amounts = excluded.amounts,
+    content_hash = excluded.content_hash, positions = excluded.positions
+"""
+_DELETE_DOCUMENT = "DELETE FROM {t} WHERE tenant = $1 AND target = $2 AND doc_key = $3"
+
+Group = tuple[str, str, str]
+"""(tenant, target, document key)."""
+
+
+class Accounting(Projection):
+    """Parts (one per booked fact) and the documents they sum to, per tenant and target."""
+
+    name: ClassVar[str] = "accounting"
+    version: ClassVar[int] = 1
+    tables: ClassVar[dict[str, str]] = {"parts": _PARTS, "documents": _DOCUMENTS}
+
+    def __init__(self, books: BooksConfig | None = None, config: HubConfig | None = None) -> None:
+        self._from_file = books is None
+        if books is None or config is None:
+            books, config = _load()
+        self.books, self.config = books, config
+        self._rebuilding: str | None = None
+
+    def _fresh_config(self, ctx: Context) -> None:
+        """A rebuild reads the config file as it is now (after a mode or mapping change)."""
+        if ctx.mode != "rebuild" or not self._from_file:
+            return
+        if ctx.tables["documents"] == self._rebuilding:
+            return
+        self._rebuilding = ctx.tables["documents"]
+        try:
+            self.books, self.config = _load()
+        except ConfigError as exc:
+            log.warning("accounting: rebuilding with the config loaded at start: %s", exc)
+
+    def settings(self, tenant: str) -> SyncSettings | None:
+        """Where and how ``tenant`` syncs (None: nowhere)."""
+        return sync_settings(tenant, self.config.tenant(tenant).sync)
+
+    async def handle(self, events: Sequence[RecordedEvent], ctx: Context) -> None:
+        """Book each event's facts into parts, then recompute every document they touch."""
+        self._fresh_config(ctx)
+        touched: set[Group] = set()
+        for event in events:
+            chosen = self.settings(event.tenant)
+            if chosen is None:
+                continue
+            rows = self._part_rows(event, chosen)
+            if not rows:
+                continue
+            keys = [row[2] for row in rows]
+            old = await ctx.conn.fetch(
+                _OLD_GROUPS.format(t=ctx.tables["parts"]), event.tenant, chosen.target, keys
+            )
+            touched.update((event.tenant, chosen.target, r["doc_key"]) for r in old)
+            touched.update((event.tenant, chosen.target, row[3]) for row in rows)
+            await ctx.conn.executemany(_UPSERT_PART.format(t=ctx.tables["parts"]), rows)
+        for group in sorted(touched):
+            await _recompute(group, ctx)
+
+    def _part_rows(self, event: RecordedEvent, chosen: SyncSettings) -> list[tuple[Any, ...]]:
+        try:
+            booked = booked_facts(self.books, event)
+        except (Unmappable, Unbookable):
+            return []  # the ledger lists it as unmapped, with the reason
+        rows: list[tuple[Any, ...]] = []
+        for key, fact, booking in booked:
+            head = (event.tenant, chosen.target, key)
+            if booking.entry is None:  # books nothing now: an empty part in its own group
+                rows.append((*head, key, "none", fact.business_date, "", [], [], [],
+                             event.position))  # fmt: skip
+                continue
+            part = part_of(chosen.mode, key, fact, booking.entry)
+            accounts, currencies, amounts = (list(c) for c in zip(*part.postings, strict=True))
+            rows.append((*head, part.group, part.kind, part.business_date, part.description,
+                         accounts, currencies, amounts, event.position))  # fmt: skip
+        return rows
+
+
+async def _recompute(group: Group, ctx: Context) -> None:
+    tenant, target, key = group
+    rows = await ctx.conn.fetch(_GROUP_PARTS.format(t=ctx.tables["parts"]), *group)
+    parts = [
+        Part(
+            r["doc_key"],
+            r["kind"],
+            r["business_date"],
+            r["description"],
+            tuple(zip(r["accounts"], r["currencies"], r["amounts"], strict=True)),
+        )
+        for r in rows
+        if r["amounts"]
+    ]
+    document = combine(tenant, target, key, parts)
+    if document is None:
+        await ctx.conn.execute(_DELETE_DOCUMENT.format(t=ctx.tables["documents"]), *group)
+        return
+    positions = sorted({p for r in rows for p in r["positions"]})
+    accounts, currencies, amounts = (list(c) for c in zip(*document.postings, strict=True))
+    await ctx.conn.execute(
+        _UPSERT_DOCUMENT.format(t=ctx.tables["documents"]),
+        tenant,
+        target,
+        key,
+        document.kind,
+        document.business_date,
+        document.description,
+        accounts,
+        currencies,
+        amounts,
+        document.content_hash,
+        document.idempotency_key,
+        positions,
+    )
+
+
+def _load() -> tuple[BooksConfig, HubConfig]:
+    path = Settings.from_env().config_file
+    return load_books(path), load_from_env(path)

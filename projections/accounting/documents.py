@@ -1,0 +1,140 @@
+"""The documents a target should hold, built from the ledger's bookings (pure functions).
+
+A booked fact becomes a *part* of one document; the document is the sum of its parts:
+
+- ``per_transaction``: each fact is its own document (a sale → ``invoice``, a payment →
+  ``payment``, a fee → ``expense``, a refund → ``credit_note``, a payout → ``transfer``, a
+  payroll run → ``journal``; anything else → ``journal``).
+- ``per_payout``: processor activity that names its payout (and the payout itself) is one
+  ``journal`` per payout; its bank line is the deposit. Facts that name no payout (sales, bank
+  lines, payroll, activity not yet paid out) stay one document each.
+- ``daily``: every fact of a business day is one ``journal`` for the day.
+
+A document's key is derived from the facts' keys, which come from the events that produced them
+(``{source}/{fact key}``), so the same events always give the same key; ``idempotency_key`` is the
+key hashed with its tenant and target. ``content_hash`` covers what a target stores (kind, date,
+description, postings summed per account and currency), so a rebuild that computes the same
+content sends nothing, and a mapping change that alters a document changes its hash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date
+from typing import Any, Literal
+
+import orjson
+
+from hub.domain.facts import Fact
+from hub.errors import ConfigError
+from projections.ledger.posting import Entry
+
+Mode = Literal["per_transaction", "per_payout", "daily"]
+MODES: tuple[Mode, ...] = ("per_transaction", "per_payout", "daily")
+TARGETS = ("beancount",)
+"""Targets this code can send to."""
+
+_KINDS = {
+    "sale": "invoice",
+    "payment": "payment",
+    "fee": "expense",
+    "refund": "credit_note",
+    "payout": "transfer",
+    "payroll": "journal",
+}
+
+
+@dataclass(frozen=True)
+class SyncSettings:
+    """A tenant's ``sync = { target = "beancount", mode = "per_payout" }``."""
+
+    target: str
+    mode: Mode
+
+
+def sync_settings(tenant: str, raw: Mapping[str, Any] | None) -> SyncSettings | None:
+    """The tenant's sync settings (None: the tenant syncs nowhere); ``ConfigError`` names a
+    wrong key or value."""
+    if raw is None:
+        return None
+    unknown = sorted(set(raw) - {"target", "mode"})
+    if unknown:
+        raise ConfigError(f"tenants.{tenant}.sync: unknown key {unknown[0]!r}")
+    target, mode = raw.get("target"), raw.get("mode", "per_transaction")
+    if target not in TARGETS:
+        raise ConfigError(f"tenants.{tenant}.sync.target: {target!r} is not one of {TARGETS}")
+    if mode not in MODES:
+        raise ConfigError(f"tenants.{tenant}.sync.mode: {mode!r} is not one of {MODES}")
+    return SyncSettings(str(target), mode)
+
+
+@dataclass(frozen=True)
+class Part:
+    """One booked fact's share of a document."""
+
+    group: str
+    """The key of the document it belongs to."""
+    kind: str
+    business_date: date
+    description: str
+    postings: tuple[tuple[str, str, int], ...]
+    """(account code, currency, amount: debit positive)."""
+
+
+def part_of(mode: Mode, fact_key: str, fact: Fact, entry: Entry) -> Part:
+    """The part ``entry`` (booked from ``fact``, keyed ``fact_key``) adds to a document."""
+    postings = tuple((p.account, p.currency, p.amount) for p in entry.postings)
+    payout = getattr(fact, "payout_id", None)
+    if mode == "daily":
+        group = f"day/{entry.business_date.isoformat()}"
+        return Part(group, "journal", entry.business_date, f"summary of {group[4:]}", postings)
+    if mode == "per_payout" and isinstance(payout, str) and payout:
+        source = fact_key.split("/", 1)[0]
+        group = f"payout/{source}/{payout}"
+        return Part(group, "journal", entry.business_date, f"payout {payout}", postings)
+    kind = _KINDS.get(entry.kind, "journal")
+    return Part(fact_key, kind, entry.business_date, entry.description, postings)
+
+
+@dataclass(frozen=True)
+class Document:
+    """What one target should hold for one document key."""
+
+    tenant: str
+    target: str
+    key: str
+    kind: str
+    business_date: date
+    description: str
+    postings: tuple[tuple[str, str, int], ...]
+    """Summed per (account, currency), zero lines dropped, sorted: balanced per currency."""
+
+    @property
+    def content_hash(self) -> str:
+        """sha256 of what the target stores; changes exactly when the content does."""
+        body = [self.kind, self.business_date.isoformat(), self.description, self.postings]
+        return hashlib.sha256(orjson.dumps(body)).hexdigest()
+
+    @property
+    def idempotency_key(self) -> str:
+        """The key sent to the target: stable for this tenant, target and document key."""
+        digest = hashlib.sha256(f"{self.tenant}\x00{self.target}\x00{self.key}".encode())
+        return f"lh-{digest.hexdigest()[:40]}"
+
+
+def combine(tenant: str, target: str, key: str, parts: Iterable[Part]) -> Document | None:
+    """The document made of ``parts`` (all of group ``key``); None when they sum to nothing."""
+    chosen = sorted(parts, key=lambda p: (p.business_date, p.description))
+    if not chosen:
+        return None
+    sums: dict[tuple[str, str], int] = {}
+    for part in chosen:
+        for account, currency, amount in part.postings:
+            sums[(account, currency)] = sums.get((account, currency), 0) + amount
+    postings = tuple(sorted((a, c, v) for (a, c), v in sums.items() if v))
+    if not postings:
+        return None
+    last = chosen[-1]
+    return Document(tenant, target, key, last.kind, last.business_date, last.description, postings)
