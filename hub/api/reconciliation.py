@@ -1,0 +1,258 @@
+"""Reconciliation routes: payouts and exceptions for ``read`` keys (JSON, or CSV with
+``Accept: text/csv``; paged by ``next``), and resolving an exception, which appends an event.
+
+Resolving needs a key that may append for source ``reconciliation:manual`` (scope
+``ingest:reconciliation:manual``, or ``ingest:*``) in its tenant (``POST
+/v1/reconciliation/resolutions``): a resolution writes to the log
+and hides an exception, so a ``read`` key (a BI tool's) must not be able to do it, and it is the
+tenant's own business rather than an operator's. The event is
+``reconciliation.exception.resolved`` (or ``.reopened``) with ``{"exception_id", "reason"}``;
+the projection applies it, so it is audited and survives rebuilds. The answer is 202: the
+exception shows ``resolved`` once the worker has applied the event.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, date, datetime
+from typing import Annotated, Literal
+
+import asyncpg
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field
+
+from hub.api.auth import current_key
+from hub.api.bodies import read_json, validate
+from hub.api.context import REQUEST_ID, context
+from hub.api.events import json_response
+from hub.api.ledger import _csv, _tenant, _wants_csv
+from hub.api.routing import ApiRoute, requires
+from hub.domain.events import NewEvent
+from hub.domain.keys import Access
+from hub.errors import Forbidden, InvalidInput, NotFound
+from hub.store.pool import Connection
+from hub.store.projections import ProjectionStore
+from projections.reconciliation import queries
+from projections.reconciliation.extract import REOPENED, RESOLVED
+
+RESOLUTION_SOURCE = "reconciliation:manual"
+"""The source of resolutions made through this API."""
+
+PayoutStatus = Literal["matched", "pending", "missing_deposit", "amount_mismatch"]
+ExceptionKind = Literal[
+    "missing_deposit", "amount_mismatch", "unexplained_deposit", "payment_without_order",
+    "order_unpaid", "duplicate_bank_line", "composition_mismatch", "document_missing",
+]  # fmt: skip
+
+
+class PayoutsQuery(BaseModel):
+    """``GET /v1/reconciliation/payouts``: payouts arriving ``from`` … ``to`` (inclusive) of one
+    ``status``; statuses are evaluated on ``as_of`` (default: today in the tenant's zone)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    status: PayoutStatus | None = None
+    from_: date | None = Field(default=None, alias="from")
+    to: date | None = None
+    as_of: date | None = None
+    tenant: str | None = None
+    after: str | None = None
+    limit: Annotated[int, Field(ge=1, le=1000)] = 100
+
+
+class PayoutRow(BaseModel):
+    """A payout and its bank deposit (DESIGN.md's payout reconciliation row); the composition's
+    signed components sum to ``amount_minor`` (null when no composition is known)."""
+
+    source: str
+    payout_id: str
+    currency: str
+    amount_minor: int
+    arrival_date: date
+    status: PayoutStatus
+    bank_line: str | None
+    difference_minor: int | None
+    gross_minor: int | None
+    refunds_minor: int | None
+    fees_minor: int | None
+    disputes_minor: int | None
+    adjustments_minor: int | None
+
+
+class PayoutsOut(BaseModel):
+    """A page of payouts; pass ``next`` as ``after`` for the next one (null at the end)."""
+
+    payouts: list[PayoutRow]
+    next: str | None
+
+
+class ExceptionsQuery(BaseModel):
+    """``GET /v1/reconciliation/exceptions``: optionally one ``kind``, resolved or not."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: ExceptionKind | None = None
+    resolved: bool | None = None
+    as_of: date | None = None
+    tenant: str | None = None
+    after: str | None = None
+    limit: Annotated[int, Field(ge=1, le=1000)] = 100
+
+
+class ExceptionRow(BaseModel):
+    """Something an analyst acts on (DESIGN.md's exception row)."""
+
+    id: str
+    kind: ExceptionKind
+    source: str
+    reference: str
+    amount_minor: int
+    currency: str
+    difference_minor: int | None
+    detail: str
+    resolved: bool
+
+
+class ExceptionsOut(BaseModel):
+    """A page of exceptions by id; pass ``next`` as ``after`` for the next one."""
+
+    exceptions: list[ExceptionRow]
+    next: str | None
+
+
+class ResolutionIn(BaseModel):
+    """``POST /v1/reconciliation/resolutions``: the exception, why, and whether it is resolved
+    (``false`` reopens it)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    exception_id: str = Field(min_length=1)
+    reason: str = Field(min_length=1, max_length=1000)
+    resolved: bool = True
+
+
+class ResolutionOut(BaseModel):
+    """The appended event: its position, and ``duplicate`` for a repeated Idempotency-Key."""
+
+    exception_id: str
+    type: str
+    status: str
+    position: int
+
+
+@contextlib.asynccontextmanager
+async def _reading(request: web.Request) -> AsyncIterator[Connection]:
+    """A connection to read reconciliation with; 404 while no worker has built it."""
+    try:
+        async with ProjectionStore.over(context(request).store).pool.acquire() as conn:
+            yield conn
+    except asyncpg.UndefinedTableError as exc:
+        raise NotFound("reconciliation has not been built yet: no worker has run it") from exc
+
+
+def _payout_cursor(text: str | None) -> queries.PayoutCursor | None:
+    """``YYYY-MM-DD|source|payout id`` (a page's ``next``); 422 when malformed."""
+    if text is None:
+        return None
+    day, _, rest = text.partition("|")
+    source, _, payout_id = rest.partition("|")
+    try:
+        if not source or not payout_id:
+            raise ValueError(text)
+        return date.fromisoformat(day), source, payout_id
+    except ValueError as exc:
+        raise InvalidInput(
+            f"after {text!r} is not a page cursor",
+            errors=[{"field": "after", "message": "use the previous page's next"}],
+        ) from exc
+
+
+async def list_payouts(request: web.Request) -> web.StreamResponse:
+    """The key's tenant's payouts with their deposit, status and composition."""
+    query = validate(PayoutsQuery, dict(request.query))
+    tenant = _tenant(request, query.tenant)
+    async with _reading(request) as conn:
+        rows = await queries.payouts(
+            conn, tenant, status=query.status, start=query.from_, end=query.to,
+            as_of=query.as_of, after=_payout_cursor(query.after), limit=query.limit,
+        )  # fmt: skip
+    last = rows[-1] if len(rows) == query.limit else None
+    page = PayoutsOut(
+        payouts=[PayoutRow.model_validate(row) for row in rows],
+        next=None
+        if last is None
+        else f"{last['arrival_date'].isoformat()}|{last['source']}|{last['payout_id']}",
+    )
+    if _wants_csv(request):
+        return _csv([p.model_dump() for p in page.payouts], list(PayoutRow.model_fields))
+    return json_response(page.model_dump(mode="json"))
+
+
+async def list_exceptions(request: web.Request) -> web.StreamResponse:
+    """The key's tenant's exceptions (a missing deposit only once its window has closed)."""
+    query = validate(ExceptionsQuery, dict(request.query))
+    tenant = _tenant(request, query.tenant)
+    async with _reading(request) as conn:
+        rows = await queries.exceptions(
+            conn, tenant, kind=query.kind, resolved=query.resolved, as_of=query.as_of,
+            after=query.after, limit=query.limit,
+        )  # fmt: skip
+    page = ExceptionsOut(
+        exceptions=[ExceptionRow.model_validate(row) for row in rows],
+        next=rows[-1]["id"] if len(rows) == query.limit else None,
+    )
+    if _wants_csv(request):
+        return _csv([e.model_dump() for e in page.exceptions], list(ExceptionRow.model_fields))
+    return json_response(page.model_dump(mode="json"))
+
+
+async def resolve_exception(request: web.Request) -> web.Response:
+    """Append a resolution (or a reopening) of one exception of the key's tenant."""
+    body = validate(ResolutionIn, await read_json(request))
+    key = current_key(request)
+    if not key.may_ingest(key.tenant, RESOLUTION_SOURCE):
+        raise Forbidden(
+            f"the key ({key.scope}) may not append for source {RESOLUTION_SOURCE!r}: "
+            f"use a key with scope ingest:{RESOLUTION_SOURCE}"
+        )
+    async with _reading(request) as conn:
+        if not await queries.exception_exists(conn, key.tenant, body.exception_id):
+            raise NotFound(f"tenant {key.tenant!r} has no exception {body.exception_id!r}")
+    event_type = RESOLVED if body.resolved else REOPENED
+    event = NewEvent(
+        tenant=key.tenant,
+        source=RESOLUTION_SOURCE,
+        external_id=request.headers.get("Idempotency-Key") or uuid.uuid4().hex,
+        type=event_type,
+        occurred_at=datetime.now(UTC),
+        data={"exception_id": body.exception_id, "reason": body.reason},
+        meta={"request_id": request[REQUEST_ID], "api_key": key.prefix},
+    )
+    [result] = await context(request).store.append([event])
+    out = ResolutionOut(
+        exception_id=body.exception_id, type=event_type, status=result.status,
+        position=result.position,
+    )  # fmt: skip
+    return json_response(out.model_dump(mode="json"), status=202)
+
+
+READ = requires(Access.READ)
+
+ROUTES: tuple[ApiRoute, ...] = (
+    ApiRoute(
+        "GET", "/v1/reconciliation/payouts", list_payouts, "Payouts and their bank deposits",
+        auth=READ, query=PayoutsQuery, response=PayoutsOut, errors=(404, 422),
+    ),
+    ApiRoute(
+        "GET", "/v1/reconciliation/exceptions", list_exceptions, "Reconciliation exceptions",
+        auth=READ, query=ExceptionsQuery, response=ExceptionsOut, errors=(404, 422),
+    ),
+    ApiRoute(
+        "POST", "/v1/reconciliation/resolutions", resolve_exception,
+        "Resolve or reopen an exception (an event in the log)",
+        auth=requires(Access.INGEST), body=ResolutionIn, response=ResolutionOut,
+        errors=(404, 422),
+    ),
+)  # fmt: skip

@@ -1,0 +1,146 @@
+"""``/v1/reconciliation/...`` through a real server on 127.0.0.1, with scoped keys."""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any
+
+import aiohttp
+
+from hub.api.context import HubContext
+from hub.store import EventStore
+from projections.reconciliation.queries import EXCEPTION_COLUMNS, PAYOUT_COLUMNS
+from tests.api.conftest import bearer, make_key
+from tests.ledger.test_http import api, hub
+from tests.reconciliation.harness import Recon, reconciliation_running
+from tests.reconciliation.scenarios import statement, stripe_month
+
+__all__ = ["api", "hub"]
+
+
+async def _pages(
+    http: aiohttp.ClientSession, url: str, headers: dict[str, str], name: str, **params: str
+) -> list[list[dict[str, Any]]]:
+    pages, after = [], None
+    while True:
+        query = {**params, **({"after": after} if after else {})}
+        async with http.get(url, headers=headers, params=query) as response:
+            assert response.status == 200, await response.text()
+            page = await response.json()
+        pages.append(page[name])
+        after = page["next"]
+        if after is None:
+            return pages
+
+
+async def test_payouts_and_exceptions_over_http_in_pages_json_and_csv(
+    dsn: str, store: EventStore, recon: Recon, hub: HubContext, api: str
+) -> None:
+    month = stripe_month()
+    bank = statement(month)
+    async with reconciliation_running(dsn):
+        await store.append([*month.events, *bank.lines])
+        await recon.settle()
+    read = bearer(await make_key(hub, "read"))
+    other = bearer(await make_key(hub, "read", tenant="t2"))
+    payouts_url = f"{api}/v1/reconciliation/payouts"
+    exceptions_url = f"{api}/v1/reconciliation/exceptions"
+    async with aiohttp.ClientSession() as http:
+        pages = await _pages(http, payouts_url, read, "payouts", limit="4")
+        late = await _pages(http, payouts_url, read, "payouts", status="missing_deposit",
+                            **{"from": "2024-03-01", "to": "2024-03-31"})  # fmt: skip
+        exceptions = await _pages(http, exceptions_url, read, "exceptions", limit="2")
+        async with http.get(exceptions_url, headers={**read, "Accept": "text/csv"}) as response:
+            csv_text = await response.text()
+        async with http.get(payouts_url, headers={**read, "Accept": "text/csv"}) as response:
+            payouts_csv = await response.text()
+        async with http.get(payouts_url, headers=other) as response:
+            someone_else = (await response.json())["payouts"]
+        statuses = {}
+        bad = [("status", {"status": "lost"}), ("from", {"from": "March"}),
+               ("after", {"after": "nonsense"}), ("limit", {"limit": "0"})]  # fmt: skip
+        for name, params in bad:
+            async with http.get(payouts_url, headers=read, params=params) as response:
+                assert response.content_type == "application/problem+json"
+                statuses[name] = (response.status, name in await response.text())
+        async with http.get(payouts_url) as response:
+            anonymous = response.status
+    rows = [row for page in pages for row in page]
+    assert len(pages) > 2
+    assert [r["payout_id"] for r in rows] == [p.payout_id for p in month.payouts]
+    assert all(list(r) == list(PAYOUT_COLUMNS) for r in rows)
+    assert [r["payout_id"] for page in late for r in page] == [bank.missing.payout_id]
+    listed = [e for page in exceptions for e in page]
+    assert all(list(e) == list(EXCEPTION_COLUMNS) for e in listed)
+    assert sorted(e["kind"] for e in listed) == [
+        "amount_mismatch", "missing_deposit", "unexplained_deposit"
+    ]  # fmt: skip
+    table = list(csv.DictReader(io.StringIO(csv_text)))
+    assert [r["id"] for r in table] == [e["id"] for e in listed]
+    assert csv_text.splitlines()[0] == ",".join(EXCEPTION_COLUMNS)
+    assert len(payouts_csv.splitlines()) == len(month.payouts) + 1
+    assert someone_else == []
+    assert statuses == {name: (422, True) for name in statuses}
+    assert anonymous == 401
+
+
+async def test_resolving_an_exception_appends_an_event_the_projection_applies(
+    dsn: str, store: EventStore, recon: Recon, hub: HubContext, api: str
+) -> None:
+    month = stripe_month(seed=5)
+    bank = statement(month)
+    read = bearer(await make_key(hub, "read"))
+    resolver = bearer(await make_key(hub, "ingest:reconciliation:manual"))
+    stripe_key = bearer(await make_key(hub, "ingest:stripe:acct_demo"))
+    async with reconciliation_running(dsn), aiohttp.ClientSession() as http:
+        await store.append([*month.events, *bank.lines])
+        await recon.settle()
+        [mismatch] = await recon.exceptions(kind="amount_mismatch")
+        url = f"{api}/v1/reconciliation/resolutions"
+        body = {"exception_id": mismatch["id"], "reason": "a bank fee of one cent, confirmed"}
+        async with http.post(url, json=body, headers=read) as response:
+            as_reader = response.status
+        async with http.post(url, json=body, headers=stripe_key) as response:
+            as_processor = response.status
+        async with http.post(url, json={**body, "reason": ""}, headers=resolver) as response:
+            no_reason = response.status
+        async with http.post(
+            url, json={**body, "exception_id": "nope"}, headers=resolver
+        ) as response:
+            unknown = response.status
+        async with http.post(url, json=body, headers=resolver) as response:
+            assert response.status == 202, await response.text()
+            accepted = await response.json()
+        await recon.settle()
+        async with http.get(
+            f"{api}/v1/reconciliation/exceptions", headers=read, params={"resolved": "true"}
+        ) as response:
+            resolved = (await response.json())["exceptions"]
+        reopen = {**body, "resolved": False, "reason": "the bank says it was not a fee"}
+        async with http.post(url, json=reopen, headers=resolver) as response:
+            assert response.status == 202
+        await recon.settle()
+        still = await recon.exceptions(resolved=True)
+        event = await recon.conn.fetchrow(
+            "SELECT source, type, data::text AS data FROM ledgerhub.events WHERE position = $1",
+            accepted["position"],
+        )
+    assert (as_reader, as_processor, no_reason, unknown) == (403, 403, 422, 404)
+    assert [e["id"] for e in resolved] == [mismatch["id"]]
+    assert resolved[0]["resolved"] is True
+    assert event["source"] == "reconciliation:manual"
+    assert event["type"] == "reconciliation.exception.resolved"
+    assert mismatch["id"] in event["data"]
+    assert still == []  # the latest event wins: reopened
+
+
+async def test_before_any_worker_has_built_reconciliation_the_routes_answer_404(
+    hub: HubContext, api: str
+) -> None:
+    read = bearer(await make_key(hub, "read"))
+    async with aiohttp.ClientSession() as http:
+        for path in ("/v1/reconciliation/payouts", "/v1/reconciliation/exceptions"):
+            async with http.get(f"{api}{path}", headers=read) as response:
+                assert response.status == 404
+                assert "not been built" in (await response.json())["detail"]
