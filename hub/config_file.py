@@ -43,6 +43,8 @@ class TenantConfig(BaseModel):
     sync: dict[str, Any] | None = None
     ledger: dict[str, Any] | None = None
     """The chart of accounts and bank rules (validated by ``hub.books``)."""
+    reconciliation: dict[str, Any] | None = None
+    """Payout matching rules (validated by ``projections.reconciliation.settings``)."""
 
     @field_validator("timezone")
     @classmethod

@@ -10,6 +10,7 @@ from typing import Any
 
 import asyncpg
 
+from hub.domain.events import NewEvent
 from hub.runtime.operate import follow_job
 from hub.runtime.worker import Worker
 from hub.store import EventStore
@@ -46,6 +47,13 @@ class Recon:
             if asyncio.get_running_loop().time() > deadline:
                 raise AssertionError("reconciliation did not catch up")
             await asyncio.sleep(0.05)
+
+    async def run(self, store: EventStore, *batches: list[NewEvent]) -> None:
+        """Append ``batches`` (each one append) with the projection running, until applied."""
+        async with reconciliation_running(self.dsn):
+            for batch in batches:
+                await store.append(batch)
+            await self.settle()
 
     async def payouts(self, as_of: date = LATE, **filters: Any) -> list[dict[str, Any]]:
         return await queries.payouts(self.conn, "default", as_of=as_of, limit=1000, **filters)

@@ -39,9 +39,7 @@ async def test_payouts_and_exceptions_over_http_in_pages_json_and_csv(
 ) -> None:
     month = stripe_month()
     bank = statement(month)
-    async with reconciliation_running(dsn):
-        await store.append([*month.events, *bank.lines])
-        await recon.settle()
+    await recon.run(store, [*month.events, *bank.lines])
     read = bearer(await make_key(hub, "read"))
     other = bearer(await make_key(hub, "read", tenant="t2"))
     payouts_url = f"{api}/v1/reconciliation/payouts"

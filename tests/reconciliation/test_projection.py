@@ -30,10 +30,7 @@ async def test_a_month_of_stripe_payouts_gives_exactly_the_three_exceptions_and_
 ) -> None:
     month = stripe_month()
     bank = statement(month)
-    async with reconciliation_running(dsn):
-        await store.append(month.events)
-        await store.append(bank.lines)
-        await recon.settle()
+    await recon.run(store, month.events, bank.lines)
     payouts = await recon.payouts()
     found = await recon.exceptions()
     open_window = await recon.payouts(as_of=bank.missing.arrival)
@@ -109,10 +106,7 @@ async def test_the_shopify_reference_payout_composes_exactly_and_matches_its_dep
     arrival = payout_event.occurred_at.date()
     deposit = bank_line("S1", (arrival + timedelta(days=1)).isoformat(), amount,
                         "SHOPIFY PAYMENTS TRANSFER")  # fmt: skip
-    async with reconciliation_running(dsn):
-        await store.append([deposit, *movements])  # the deposit first
-        await store.append([payout_event])
-        await recon.settle()
+    await recon.run(store, [deposit, *movements], [payout_event])  # the deposit first
     [row] = await recon.payouts()
     found = await recon.exceptions()
     summary = obj["summary"]
@@ -171,9 +165,7 @@ async def test_duplicate_bank_lines_are_flagged_never_dropped(
         bank_line("D3", "2024-04-04", -4999, "GITHUB INC 9876"),  # next month: not a duplicate
         bank_line("D4", "2024-03-05", -5000, "GITHUB INC 1234"),  # another amount
     ]
-    async with reconciliation_running(dsn):
-        await store.append(lines)
-        await recon.settle()
+    await recon.run(store, lines)
     found = await recon.exceptions()
     kept = await recon.conn.fetch(
         "SELECT line_id, duplicate_of FROM ledgerhub_views.reconciliation_bank_lines "
