@@ -9,9 +9,11 @@ The tree (catch a branch, not a leaf, unless you handle that leaf specially)::
     │   └── SchemaError            the database schema is missing, newer than us, or was altered
     ├── RetriableError             transient: the same call may succeed later (back off, retry)
     │   ├── StoreUnavailable       the database could not be reached or dropped the connection
-    │   └── LeaseLost              another worker took over a projection; stop running it
+    │   ├── LeaseLost              another worker took over a projection; stop running it
+    │   └── TargetUnavailable      an accounting target timed out, answered 5xx or 429 (retry)
     ├── SkippableError             this one item cannot be processed; park or skip it and go on
-    │   └── Unmappable             an event a mapper cannot turn into facts (counted as unmapped)
+    │   ├── Unmappable             an event a mapper cannot turn into facts (counted as unmapped)
+    │   └── TargetRejected         an accounting target refused a document (parked, its message)
     └── RejectedError              the caller's input is refused and nothing was written
         ├── InvalidInput           malformed input (HTTP 422); `errors` names item index and field
         ├── BatchTooLarge          too many events or too many bytes (HTTP 413)
@@ -63,6 +65,17 @@ class LeaseLost(RetriableError):
     """This worker no longer holds a projection's lease: its last batch was not committed."""
 
 
+class TargetUnavailable(RetriableError):
+    """An accounting target did not answer usefully (timeout, 5xx, 429); send again later.
+
+    ``retry_after`` is the delay the target asked for, in seconds, when it named one.
+    """
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class SkippableError(LedgerhubError):
     """This one item cannot be processed; park or skip it and continue with the rest."""
 
@@ -72,6 +85,11 @@ class Unmappable(SkippableError):
 
     The ledger keeps and counts such events as unmapped; it never stops on one.
     """
+
+
+class TargetRejected(SkippableError):
+    """An accounting target refused a document (a validation error); the document is parked
+    with the target's message until the data or mapping is fixed."""
 
 
 class RejectedError(LedgerhubError):

@@ -48,10 +48,12 @@ _KINDS = {
 
 @dataclass(frozen=True)
 class SyncSettings:
-    """A tenant's ``sync = { target = "beancount", mode = "per_payout" }``."""
+    """A tenant's ``sync = { target = "beancount", mode = "per_payout", path = "…" }``."""
 
     target: str
     mode: Mode
+    path: str | None = None
+    """Where the target keeps the books, for a file target (Beancount)."""
 
 
 def sync_settings(tenant: str, raw: Mapping[str, Any] | None) -> SyncSettings | None:
@@ -59,7 +61,7 @@ def sync_settings(tenant: str, raw: Mapping[str, Any] | None) -> SyncSettings | 
     wrong key or value."""
     if raw is None:
         return None
-    unknown = sorted(set(raw) - {"target", "mode"})
+    unknown = sorted(set(raw) - {"target", "mode", "path"})
     if unknown:
         raise ConfigError(f"tenants.{tenant}.sync: unknown key {unknown[0]!r}")
     target, mode = raw.get("target"), raw.get("mode", "per_transaction")
@@ -67,7 +69,10 @@ def sync_settings(tenant: str, raw: Mapping[str, Any] | None) -> SyncSettings | 
         raise ConfigError(f"tenants.{tenant}.sync.target: {target!r} is not one of {TARGETS}")
     if mode not in MODES:
         raise ConfigError(f"tenants.{tenant}.sync.mode: {mode!r} is not one of {MODES}")
-    return SyncSettings(str(target), mode)
+    path = raw.get("path")
+    if path is not None and not isinstance(path, str):
+        raise ConfigError(f"tenants.{tenant}.sync.path: a file path is a string")
+    return SyncSettings(str(target), mode, path)
 
 
 @dataclass(frozen=True)
@@ -110,6 +115,9 @@ class Document:
     description: str
     postings: tuple[tuple[str, str, int], ...]
     """Summed per (account, currency), zero lines dropped, sorted: balanced per currency."""
+    revision: str = ""
+    """Set only to re-create a voided document at a target that cannot update in place: the
+    new copy needs an idempotency key of its own."""
 
     @property
     def content_hash(self) -> str:
@@ -120,7 +128,10 @@ class Document:
     @property
     def idempotency_key(self) -> str:
         """The key sent to the target: stable for this tenant, target and document key."""
-        digest = hashlib.sha256(f"{self.tenant}\x00{self.target}\x00{self.key}".encode())
+        seed = f"{self.tenant}\x00{self.target}\x00{self.key}"
+        if self.revision:
+            seed += f"\x00{self.revision}"
+        digest = hashlib.sha256(seed.encode())
         return f"lh-{digest.hexdigest()[:40]}"
 
 

@@ -31,6 +31,9 @@ from projections.ledger.posting import Booking, Unbookable, book, payee_key
 
 log = logging.getLogger(__name__)
 
+SYNC_OUTCOMES = "accounting.document."
+"""Event types the sender appends (``hub.sync.sender``); the ledger books nothing for them."""
+
 _JOURNAL = (
     "tenant text NOT NULL, entry_key text NOT NULL, source text NOT NULL, kind text NOT NULL, "
     "business_date date NOT NULL, description text NOT NULL, payee text, "
@@ -128,6 +131,8 @@ class Ledger(Projection):
         mapped: list[int] = []
         self._fresh_books(ctx)
         for event in events:
+            if event.type.startswith(SYNC_OUTCOMES):
+                continue  # the accounting sync's own outcomes: nothing to book
             await self._chart(event.tenant, ctx)
             try:
                 bookings = self._bookings(event)

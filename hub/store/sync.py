@@ -1,0 +1,197 @@
+"""The accounting sync's tables: what each target holds, sync runs, and the calls made.
+
+``sync_documents`` is the sender's memory of what a target confirmed (document key → content
+hash and the target's id); ``sync_runs`` and ``sync_calls`` are the run log operators read
+(``ledgerhub sync status``, ``GET /v1/sync/runs``). A sender holds a session advisory lock per
+(tenant, target) while it runs, so two processes never push the same tenant's documents at once
+and a dead process's lock goes with its connection.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+import asyncpg
+
+from hub.store.projections import ProjectionStore
+
+SyncStatus = Literal["synced", "parked", "voided"]
+
+
+@dataclass(frozen=True)
+class Held:
+    """What a target holds (or refused) for one document key."""
+
+    doc_key: str
+    idempotency_key: str
+    content_hash: str
+    target_id: str | None
+    status: SyncStatus
+    message: str | None
+
+
+@dataclass
+class RunCounts:
+    """A sync run's tallies."""
+
+    sent: int = 0
+    failed: int = 0
+    parked: int = 0
+    retries: int = 0
+
+
+@dataclass(frozen=True)
+class SyncRun:
+    """One row of the sync-run log."""
+
+    id: int
+    tenant: str
+    target: str
+    started_at: datetime
+    ended_at: datetime | None
+    sent: int
+    failed: int
+    parked: int
+    retries: int
+    error: str | None
+
+    def as_json(self) -> dict[str, Any]:
+        """The row for HTTP and ``--json``: timestamps in ISO 8601."""
+        return {
+            "id": self.id,
+            "tenant": self.tenant,
+            "target": self.target,
+            "started_at": self.started_at.isoformat(),
+            "ended_at": None if self.ended_at is None else self.ended_at.isoformat(),
+            "sent": self.sent,
+            "failed": self.failed,
+            "parked": self.parked,
+            "retries": self.retries,
+            "error": self.error,
+        }
+
+
+_UPSERT_HELD = """
+INSERT INTO ledgerhub.sync_documents
+    (tenant, target, doc_key, idempotency_key, content_hash, target_id, status, message)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+ON CONFLICT (tenant, target, doc_key) DO UPDATE SET
+    idempotency_key = excluded.idempotency_key, content_hash = excluded.content_hash,
+    target_id = excluded.target_id, status = excluded.status, message = excluded.message,
+    updated_at = now()
+"""
+_RUNS = "SELECT * FROM ledgerhub.sync_runs"
+
+
+class SyncLog:
+    """The sync tables on a ``ProjectionStore``'s pool."""
+
+    def __init__(self, store: ProjectionStore) -> None:
+        self._store = store
+
+    async def held(self, tenant: str, target: str) -> dict[str, Held]:
+        """Document key → what ``target`` holds for ``tenant``."""
+        rows = await self._store.fetch(
+            "SELECT * FROM ledgerhub.sync_documents WHERE tenant = $1 AND target = $2",
+            tenant,
+            target,
+        )
+        return {
+            r["doc_key"]: Held(
+                r["doc_key"],
+                r["idempotency_key"],
+                r["content_hash"],
+                r["target_id"],
+                r["status"],
+                r["message"],
+            )
+            for r in rows
+        }
+
+    async def remember(self, tenant: str, target: str, held: Held) -> None:
+        """Record what ``target`` now holds (or refused) for one document."""
+        await self._store.fetch(
+            _UPSERT_HELD,
+            tenant,
+            target,
+            held.doc_key,
+            held.idempotency_key,
+            held.content_hash,
+            held.target_id,
+            held.status,
+            held.message,
+        )
+
+    async def start_run(self, tenant: str, target: str) -> int:
+        """A new run's id."""
+        rows = await self._store.fetch(
+            "INSERT INTO ledgerhub.sync_runs (tenant, target) VALUES ($1, $2) RETURNING id",
+            tenant,
+            target,
+        )
+        return int(rows[0]["id"])
+
+    async def finish_run(self, run_id: int, counts: RunCounts, error: str | None = None) -> None:
+        """Close a run with its tallies (and the error that ended it, if any)."""
+        await self._store.fetch(
+            "UPDATE ledgerhub.sync_runs SET ended_at = now(), sent = $2, failed = $3, "
+            "parked = $4, retries = $5, error = $6 WHERE id = $1",
+            run_id,
+            counts.sent,
+            counts.failed,
+            counts.parked,
+            counts.retries,
+            error,
+        )
+
+    async def call(
+        self, run_id: int, doc_key: str, operation: str, request_id: str, status: str, ms: int
+    ) -> None:
+        """Record one call to a target."""
+        await self._store.fetch(
+            "INSERT INTO ledgerhub.sync_calls "
+            "(run_id, doc_key, operation, request_id, status, duration_ms) "
+            "VALUES ($1, $2, $3, $4, $5, $6)",
+            run_id,
+            doc_key,
+            operation,
+            request_id,
+            status,
+            ms,
+        )
+
+    async def calls(self, run_id: int) -> list[dict[str, Any]]:
+        """The calls of one run, in order."""
+        rows = await self._store.fetch(
+            "SELECT doc_key, operation, request_id, status, duration_ms "
+            "FROM ledgerhub.sync_calls WHERE run_id = $1 ORDER BY id",
+            run_id,
+        )
+        return [dict(r) for r in rows]
+
+    async def runs(self, *, limit: int = 50, before: int | None = None) -> list[SyncRun]:
+        """The latest runs first (ids below ``before`` when given)."""
+        rows = await self._store.fetch(
+            f"{_RUNS} WHERE ($1::bigint IS NULL OR id < $1) ORDER BY id DESC LIMIT $2",
+            before,
+            limit,
+        )
+        return [SyncRun(**dict(r)) for r in rows]
+
+    @contextlib.asynccontextmanager
+    async def exclusive(self, tenant: str, target: str) -> AsyncIterator[bool]:
+        """Hold the (tenant, target) sender lock for the block; yields False if another
+        process holds it (then do nothing)."""
+        key = f"ledgerhub.sync/{tenant}/{target}"
+        async with self._store.pool.acquire() as conn:
+            held = bool(await conn.fetchval("SELECT pg_try_advisory_lock(hashtext($1))", key))
+            try:
+                yield held
+            finally:
+                if held:
+                    with contextlib.suppress(asyncpg.PostgresError, OSError):
+                        await conn.fetchval("SELECT pg_advisory_unlock(hashtext($1))", key)

@@ -1,0 +1,258 @@
+"""The sender: pushes the ``accounting`` projection's documents to a target, once each.
+
+Why a loop of its own rather than the projection's ``send``: the runtime calls ``send`` only for
+live batches, so documents a rebuild recomputed (after a mapping change) would never be sent,
+and a target's outage would hold the projection's transaction open. The sender instead compares
+the documents the projection holds now with what the target confirmed (``sync_documents``) and
+sends the difference, under a per-(tenant, target) advisory lock so one process sends at a time.
+
+For each document: unchanged → nothing; new → ``create``; changed → ``update`` where the target
+supports it, else ``void`` then ``create`` under a new idempotency key; gone (or no longer
+booked) → ``void``. Each outcome is appended to the log (``accounting.document.synced`` with the
+target's id, or ``accounting.document.failed`` with its message; the external id makes a repeated
+outcome a duplicate) and each call is recorded in the run's call log. ``TargetUnavailable`` is
+retried with exponential backoff and jitter (honouring ``retry_after``), then counted as failed
+and left for the next run; ``TargetRejected`` parks the document until its content changes.
+A crash between a call and its record repeats the call with the same idempotency key, which
+the target answers with the document it already holds.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
+from tenacity.wait import wait_random_exponential
+
+from hub.domain.events import NewEvent
+from hub.errors import TargetRejected, TargetUnavailable
+from hub.store import EventStore
+from hub.store.projections import ProjectionStore
+from hub.store.sync import Held, RunCounts, SyncLog
+from hub.sync.target import Receipt, Target
+from projections.accounting import queries
+from projections.accounting.documents import Document
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """How a call to a target is retried: attempts, and the exponential wait's bounds (s)."""
+
+    attempts: int = 5
+    initial: float = 0.5
+    maximum: float = 30.0
+
+
+class _Waiter:
+    """Exponential backoff with full jitter, at least the ``Retry-After`` the target gave."""
+
+    def __init__(self, backoff: Backoff) -> None:
+        self._jitter = wait_random_exponential(multiplier=backoff.initial, max=backoff.maximum)
+
+    def __call__(self, state: RetryCallState) -> float:
+        delay = self._jitter(state)
+        outcome = state.outcome
+        error = outcome.exception() if outcome is not None else None
+        if isinstance(error, TargetUnavailable) and error.retry_after is not None:
+            return max(delay, error.retry_after)
+        return delay
+
+
+class Sender:
+    """Sends one tenant's documents to one target per ``run``."""
+
+    def __init__(self, events: EventStore, backoff: Backoff | None = None) -> None:
+        self.events = events
+        self.projections = ProjectionStore.over(events)
+        self.log = SyncLog(self.projections)
+        self.backoff = backoff or Backoff()
+
+    async def run(self, tenant: str, target: Target) -> int | None:
+        """One sync run; its id, or None when another process is sending for this pair."""
+        async with self.log.exclusive(tenant, target.name) as mine:
+            if not mine:
+                return None
+            run_id = await self.log.start_run(tenant, target.name)
+            counts = RunCounts()
+            try:
+                await _Run(self, run_id, tenant, target, counts).go()
+            except BaseException as exc:
+                await self.log.finish_run(run_id, counts, error=str(exc) or type(exc).__name__)
+                raise
+            await self.log.finish_run(run_id, counts)
+            return run_id
+
+
+@dataclass
+class _Run:
+    sender: Sender
+    run_id: int
+    tenant: str
+    target: Target
+    counts: RunCounts
+
+    async def go(self) -> None:
+        async with self.sender.projections.pool.acquire() as conn:
+            wanted = await queries.documents(conn, self.tenant, self.target.name)
+        held = await self.sender.log.held(self.tenant, self.target.name)
+        for document in wanted:
+            await self._one(document, held.get(document.key))
+        keys = {d.key for d in wanted}
+        for key, was in sorted(held.items()):
+            if key not in keys and was.status == "synced" and was.target_id is not None:
+                await self._gone(was)
+
+    async def _one(self, document: Document, held: Held | None) -> None:
+        unchanged = held is not None and held.content_hash == document.content_hash
+        if unchanged and held is not None and held.status in ("synced", "parked"):
+            return
+        try:
+            receipt, operation = await self._push(document, held)
+        except TargetRejected as exc:
+            self.counts.parked += 1
+            await self._failed(document, str(exc), parked=True)
+            return
+        except TargetUnavailable as exc:
+            self.counts.failed += 1
+            await self._failed(document, str(exc), parked=False)
+            return
+        self.counts.sent += 1
+        key = receipt.idempotency_key or document.idempotency_key
+        await self._synced(
+            Held(document.key, key, document.content_hash, receipt.target_id, "synced", None),
+            operation,
+        )
+
+    async def _synced(self, held: Held, operation: str) -> None:
+        """Log the outcome (a repeat is a duplicate in the log) and remember it."""
+        await self._outcome(
+            self.tenant,
+            "accounting.document.synced",
+            f"{held.doc_key}#{held.content_hash[:16]}#{operation}",
+            {
+                "target": self.target.name,
+                "doc_key": held.doc_key,
+                "target_id": held.target_id,
+                "idempotency_key": held.idempotency_key,
+                "content_hash": held.content_hash,
+                "operation": operation,
+            },
+        )
+        await self.sender.log.remember(self.tenant, self.target.name, held)
+
+    async def _push(self, document: Document, held: Held | None) -> tuple[Receipt, str]:
+        previous = held.target_id if held is not None and held.status == "synced" else None
+        if previous is None:
+            return await self._call(document.key, "create", self.target.create, document), "create"
+        if self.target.supports_update:
+            update = self.target.update
+            return await self._call(document.key, "update", update, previous, document), "update"
+        await self._call(document.key, "void", self.target.void, previous)
+        fresh = dataclasses.replace(document, revision=document.content_hash[:16])
+        receipt = await self._call(document.key, "create", self.target.create, fresh)
+        return dataclasses.replace(receipt, idempotency_key=fresh.idempotency_key), "recreate"
+
+    async def _gone(self, was: Held) -> None:
+        assert was.target_id is not None
+        try:
+            await self._call(was.doc_key, "void", self.target.void, was.target_id)
+        except (TargetRejected, TargetUnavailable) as exc:
+            self.counts.failed += 1
+            log.warning("sync: voiding %s at %s failed: %s", was.doc_key, self.target.name, exc)
+            return
+        self.counts.sent += 1
+        await self._synced(dataclasses.replace(was, status="voided"), "void")
+
+    async def _failed(self, document: Document, message: str, *, parked: bool) -> None:
+        await self._outcome(
+            document.tenant,
+            "accounting.document.failed",
+            f"{document.key}#{document.content_hash[:16]}#failed#{self.run_id}",
+            {
+                "target": self.target.name,
+                "doc_key": document.key,
+                "message": message,
+                "parked": parked,
+                "content_hash": document.content_hash,
+            },
+        )
+        if parked:
+            await self.sender.log.remember(
+                self.tenant,
+                self.target.name,
+                Held(
+                    document.key,
+                    document.idempotency_key,
+                    document.content_hash,
+                    None,
+                    "parked",
+                    message,
+                ),
+            )
+
+    async def _call(
+        self, doc_key: str, operation: str, call: Callable[..., Awaitable[Receipt]], *args: Any
+    ) -> Receipt:
+        backoff = self.sender.backoff
+
+        def retried(_state: RetryCallState) -> None:
+            self.counts.retries += 1
+
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(backoff.attempts),
+            wait=_Waiter(backoff),
+            retry=retry_if_exception_type(TargetUnavailable),
+            before_sleep=retried,
+            reraise=True,
+        )
+        async for attempt in retrying:
+            with attempt:
+                return await self._timed(doc_key, operation, call, *args)
+        raise AssertionError("unreachable: tenacity reraises the last error")  # pragma: no cover
+
+    async def _timed(
+        self, doc_key: str, operation: str, call: Callable[..., Awaitable[Receipt]], *args: Any
+    ) -> Receipt:
+        started = time.perf_counter()
+        status, request_id = "ok", f"local-{uuid.uuid4().hex[:16]}"
+        try:
+            receipt = await call(*args)
+            request_id = receipt.request_id
+            return receipt
+        except TargetUnavailable:
+            status = "unavailable"
+            raise
+        except TargetRejected:
+            status = "rejected"
+            raise
+        except Exception:
+            status = "error"
+            raise
+        finally:
+            ms = int((time.perf_counter() - started) * 1000)
+            await self.sender.log.call(self.run_id, doc_key, operation, request_id, status, ms)
+
+    async def _outcome(
+        self, tenant: str, event_type: str, external_id: str, data: dict[str, Any]
+    ) -> None:
+        await self.sender.events.append(
+            [
+                NewEvent(
+                    tenant=tenant,
+                    source=f"sync:{self.target.name}",
+                    external_id=external_id,
+                    type=event_type,
+                    occurred_at=datetime.now(UTC),
+                    data=data,
+                )
+            ]
+        )

@@ -1,0 +1,33 @@
+"""Reading the accounting projection's documents (the sender's input)."""
+
+from __future__ import annotations
+
+from hub.store.pool import Connection
+from projections.accounting import Accounting
+from projections.accounting.documents import Document
+
+
+async def documents(conn: Connection, tenant: str, target: str) -> list[Document]:
+    """Every document ``target`` should hold for ``tenant``, in key order (none before the
+    projection has first run)."""
+    view = Accounting.view("documents")
+    if not await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", view):
+        return []
+    rows = await conn.fetch(
+        f"SELECT * FROM {Accounting.view('documents')} WHERE tenant = $1 AND target = $2 "
+        "ORDER BY doc_key",
+        tenant,
+        target,
+    )
+    return [
+        Document(
+            r["tenant"],
+            r["target"],
+            r["doc_key"],
+            r["kind"],
+            r["business_date"],
+            r["description"],
+            tuple(zip(r["accounts"], r["currencies"], r["amounts"], strict=True)),
+        )
+        for r in rows
+    ]
