@@ -1,5 +1,6 @@
 """Reconciliation routes: payouts and exceptions for ``read`` keys (JSON, or CSV with
-``Accept: text/csv``; paged by ``next``), and resolving an exception, which appends an event.
+``Accept: text/csv``; paged by ``next``), one order's chain (JSON), and resolving an exception,
+which appends an event.
 
 Resolving needs a key that may append for source ``reconciliation:manual`` (scope
 ``ingest:reconciliation:manual``, or ``ingest:*``) in its tenant (``POST
@@ -122,6 +123,54 @@ class ExceptionsOut(BaseModel):
     next: str | None
 
 
+class OrderQuery(BaseModel):
+    """``GET /v1/reconciliation/orders/{id}``: statuses evaluated on ``as_of``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    as_of: date | None = None
+    tenant: str | None = None
+
+
+class OrderOut(BaseModel):
+    """An order as the shop states it, with what its payments add up to."""
+
+    source: str
+    order_id: str
+    number: str | None
+    status: str
+    currency: str
+    total_minor: int
+    business_date: date
+    paid_minor: int
+
+
+class OrderPayment(BaseModel):
+    """A payment naming the order, and the payout that carried it (when known)."""
+
+    source: str
+    payment_id: str
+    processor: str
+    currency: str
+    gross_minor: int
+    fee_minor: int | None
+    business_date: date
+    payout_id: str | None
+    payout_status: PayoutStatus | None
+    payout_arrival_date: date | None
+    bank_line: str | None
+
+
+class OrderChainOut(BaseModel):
+    """Order → payments → payouts → bank lines, and the exceptions on the way. ``document``
+    (the accounting document) is always null until the accounting sync exists."""
+
+    order: OrderOut
+    payments: list[OrderPayment]
+    document: None = None
+    exceptions: list[ExceptionRow]
+
+
 class ResolutionIn(BaseModel):
     """``POST /v1/reconciliation/resolutions``: the exception, why, and whether it is resolved
     (``false`` reopens it)."""
@@ -208,6 +257,18 @@ async def list_exceptions(request: web.Request) -> web.StreamResponse:
     return json_response(page.model_dump(mode="json"))
 
 
+async def order_chain(request: web.Request) -> web.Response:
+    """One order of the key's tenant with its payments, payouts, deposits and exceptions."""
+    query = validate(OrderQuery, dict(request.query))
+    tenant = _tenant(request, query.tenant)
+    order_id = request.match_info["id"]
+    async with _reading(request) as conn:
+        chain = await queries.order_chain(conn, tenant, order_id, as_of=query.as_of)
+    if chain is None:
+        raise NotFound(f"tenant {tenant!r} has no order {order_id!r}")
+    return json_response(OrderChainOut.model_validate(chain).model_dump(mode="json"))
+
+
 async def resolve_exception(request: web.Request) -> web.Response:
     """Append a resolution (or a reopening) of one exception of the key's tenant."""
     body = validate(ResolutionIn, await read_json(request))
@@ -248,6 +309,10 @@ ROUTES: tuple[ApiRoute, ...] = (
     ApiRoute(
         "GET", "/v1/reconciliation/exceptions", list_exceptions, "Reconciliation exceptions",
         auth=READ, query=ExceptionsQuery, response=ExceptionsOut, errors=(404, 422),
+    ),
+    ApiRoute(
+        "GET", "/v1/reconciliation/orders/{id}", order_chain, "An order's chain to the bank",
+        auth=READ, query=OrderQuery, response=OrderChainOut, errors=(404, 422),
     ),
     ApiRoute(
         "POST", "/v1/reconciliation/resolutions", resolve_exception,

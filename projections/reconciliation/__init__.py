@@ -25,6 +25,9 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
+from connectors.shopify.mapping import ShopifyMapper
+from connectors.stripe.mapping import StripeMapper
+from connectors.woocommerce.mapping import WooCommerceMapper
 from hub.books import BooksConfig, load_books
 from hub.config import Settings
 from hub.domain.events import RecordedEvent
@@ -36,10 +39,13 @@ from projections.reconciliation.extract import (
     RESOLVED,
     BankRecord,
     MovementRecord,
+    OrderRecord,
+    PaymentRecord,
     PayoutRecord,
     ResolutionRecord,
     records,
 )
+from projections.reconciliation.orders import StoredOrder, StoredPayment
 from projections.reconciliation.reconcile import Outcome, StoredLine, StoredPayout, reconcile
 from projections.reconciliation.settings import MatchSettings, load_settings
 
@@ -68,6 +74,19 @@ _MOVEMENTS = (
     "payout_id text NOT NULL, currency text NOT NULL, category text NOT NULL, "
     "amount_minor bigint NOT NULL, fee_minor bigint NOT NULL, position bigint NOT NULL, "
     "PRIMARY KEY (tenant, source, txn_id)"
+)
+_ORDERS = (
+    "tenant text NOT NULL, source text NOT NULL, order_id text NOT NULL, number text, "
+    "status text NOT NULL, currency text NOT NULL, total_minor bigint NOT NULL, "
+    "business_date date NOT NULL, position bigint NOT NULL, "
+    "PRIMARY KEY (tenant, source, order_id)"
+)
+_PAYMENTS = (
+    "tenant text NOT NULL, source text NOT NULL, payment_id text NOT NULL, "
+    "processor text NOT NULL, order_ref text, currency text NOT NULL, "
+    "gross_minor bigint NOT NULL, fee_minor bigint, business_date date NOT NULL, "
+    "balance_transaction text, payout_id text, position bigint NOT NULL, "
+    "PRIMARY KEY (tenant, source, payment_id)"
 )
 _EXCEPTIONS = (
     "tenant text NOT NULL, id text NOT NULL, kind text NOT NULL, source text NOT NULL, "
@@ -112,6 +131,28 @@ ON CONFLICT (tenant, source, txn_id) DO UPDATE SET
     position = excluded.position
 WHERE m.position <= excluded.position
 """
+_UPSERT_ORDER = """
+INSERT INTO {t} AS o (tenant, source, order_id, number, status, currency, total_minor,
+                      business_date, position)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+ON CONFLICT (tenant, source, order_id) DO UPDATE SET
+    number = excluded.number, status = excluded.status, currency = excluded.currency,
+    total_minor = excluded.total_minor, business_date = excluded.business_date,
+    position = excluded.position
+WHERE o.position <= excluded.position
+"""
+_UPSERT_PAYMENT = """
+INSERT INTO {t} AS p (tenant, source, payment_id, processor, order_ref, currency, gross_minor,
+                      fee_minor, business_date, balance_transaction, payout_id, position)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+ON CONFLICT (tenant, source, payment_id) DO UPDATE SET
+    processor = excluded.processor, order_ref = excluded.order_ref,
+    currency = excluded.currency, gross_minor = excluded.gross_minor,
+    fee_minor = excluded.fee_minor, business_date = excluded.business_date,
+    balance_transaction = excluded.balance_transaction, payout_id = excluded.payout_id,
+    position = excluded.position
+WHERE p.position <= excluded.position
+"""
 _UPSERT_RESOLUTION = """
 INSERT INTO {t} AS r (tenant, exception_id, resolved, reason, resolved_at, position)
 VALUES ($1, $2, $3, $4, $5, $6)
@@ -149,32 +190,34 @@ FROM unnest($4::text[], $5::text[], $6::text[], $7::text[], $8::bigint[], $9::bi
 EVENT_TYPES = frozenset(
     {
         "bank.line",
-        "stripe.payout.created",
-        "stripe.payout.updated",
-        "stripe.payout.paid",
-        "stripe.payout.failed",
-        "stripe.payout.canceled",
+        "stripe.charge.succeeded",
+        "stripe.charge.captured",
         "stripe.balance_transaction",
         "shopify.payout",
         "shopify.balance_transaction",
         RESOLVED,
         REOPENED,
+        *(t for t in StripeMapper.handlers if t.startswith("stripe.payout.")),
+        *(t for t in ShopifyMapper.handlers if t.startswith("shopify.orders.")),
+        *(t for t in WooCommerceMapper.handlers if t.startswith("woocommerce.order.")),
     }
 )
-"""The event types reconciliation reads (payouts, bank lines, payout balance transactions,
-resolutions)."""
+"""The event types reconciliation reads (orders, payments, payouts, bank lines, payout balance
+transactions, resolutions)."""
 
 
 class Reconciliation(Projection):
     """Payouts matched to deposits, their composition, and the exceptions list."""
 
     name: ClassVar[str] = "reconciliation"
-    version: ClassVar[int] = 1
+    version: ClassVar[int] = 2
     event_types: ClassVar[frozenset[str] | None] = EVENT_TYPES
     tables: ClassVar[dict[str, str]] = {
         "payouts": _PAYOUTS,
         "bank_lines": _BANK_LINES,
         "movements": _MOVEMENTS,
+        "orders": _ORDERS,
+        "payments": _PAYMENTS,
         "exceptions": _EXCEPTIONS,
         "resolutions": _RESOLUTIONS,
     }
@@ -221,6 +264,8 @@ class Reconciliation(Projection):
             "payouts": _UPSERT_PAYOUT,
             "bank_lines": _UPSERT_LINE,
             "movements": _UPSERT_MOVEMENT,
+            "orders": _UPSERT_ORDER,
+            "payments": _UPSERT_PAYMENT,
             "resolutions": _UPSERT_RESOLUTION,
         }
         for table, statement in statements.items():
@@ -244,6 +289,12 @@ class Reconciliation(Projection):
             tenant,
             currency,
         )
+        order_rows = await ctx.conn.fetch(
+            f"SELECT * FROM {t['orders']} WHERE tenant = $1 AND currency = $2", tenant, currency
+        )
+        payment_rows = await ctx.conn.fetch(
+            f"SELECT * FROM {t['payments']} WHERE tenant = $1 AND currency = $2", tenant, currency
+        )
         movements: dict[tuple[str, str], list[Movement]] = defaultdict(list)
         for m in movement_rows:
             movements[m["source"], m["payout_id"]].append(
@@ -254,7 +305,16 @@ class Reconciliation(Projection):
             [_stored_line(r) for r in line_rows],
             movements,
             self.settings_for(tenant),
-        )
+            [
+                StoredOrder(r["source"], r["order_id"], r["status"], r["total_minor"],
+                            r["business_date"])
+                for r in order_rows
+            ],
+            [
+                StoredPayment(r["source"], r["payment_id"], r["order_ref"], r["gross_minor"])
+                for r in payment_rows
+            ],
+        )  # fmt: skip
         zone = self.books.tenant(tenant).timezone.key
         await _write(ctx, tenant, currency, zone, outcome)
 
@@ -279,6 +339,19 @@ def _row(event: RecordedEvent, record: Any, zone: str) -> tuple[str, tuple[Any, 
             event.tenant, event.source, record.txn_id, record.payout_id, record.currency,
             record.category, record.amount_minor, record.fee_minor, event.position,
         ), record.currency  # fmt: skip
+    if isinstance(record, OrderRecord):
+        sale = record.sale
+        return "orders", (
+            event.tenant, event.source, sale.order_id, sale.number, sale.status, sale.currency,
+            sale.total.minor, sale.business_date, event.position,
+        ), sale.currency  # fmt: skip
+    if isinstance(record, PaymentRecord):
+        pay = record.payment
+        return "payments", (
+            event.tenant, event.source, pay.payment_id, pay.processor, pay.order_ref,
+            pay.gross.currency, pay.gross.minor, None if pay.fee is None else pay.fee.minor,
+            pay.business_date, pay.balance_transaction, pay.payout_id, event.position,
+        ), pay.gross.currency  # fmt: skip
     assert isinstance(record, ResolutionRecord)
     assert event.type in (RESOLVED, REOPENED)
     return "resolutions", (

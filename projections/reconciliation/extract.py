@@ -16,7 +16,7 @@ from typing import Any
 
 from hub.books import BooksConfig
 from hub.domain.events import RecordedEvent
-from hub.domain.facts import BankLine, Payout
+from hub.domain.facts import BankLine, Payment, Payout, Sale
 from hub.errors import Unmappable
 from hub.mapper import MapContext, SourceEvent
 from projections.reconciliation.composition import Composition, from_shopify_summary
@@ -44,6 +44,20 @@ class BankRecord:
 
 
 @dataclass(frozen=True)
+class OrderRecord:
+    """An order (a ``Sale``) as the shop states it."""
+
+    sale: Sale
+
+
+@dataclass(frozen=True)
+class PaymentRecord:
+    """Money a processor collected, maybe naming the order it pays."""
+
+    payment: Payment
+
+
+@dataclass(frozen=True)
 class MovementRecord:
     """A balance transaction that names the payout carrying it."""
 
@@ -64,7 +78,7 @@ class ResolutionRecord:
     reason: str
 
 
-Record = PayoutRecord | BankRecord | MovementRecord | ResolutionRecord
+Record = PayoutRecord | BankRecord | OrderRecord | PaymentRecord | MovementRecord | ResolutionRecord
 
 
 def _wrapped(data: Mapping[str, Any], name: str) -> Mapping[str, Any]:
@@ -86,7 +100,9 @@ def records(event: RecordedEvent, books: BooksConfig) -> list[Record]:
         facts = mapper.map(source, context) or []
         if event.type.endswith(".balance_transaction"):
             movement = _movement(connection.connector, event, context)
-            return [] if movement is None else [movement]
+            movements: list[Record] = [] if movement is None else [movement]
+            payments = [PaymentRecord(f) for f in facts if isinstance(f, Payment)]
+            return [*movements, *payments]
     except Unmappable:
         return []
     except (KeyError, TypeError, ValueError):
@@ -97,6 +113,10 @@ def records(event: RecordedEvent, books: BooksConfig) -> list[Record]:
             found.append(PayoutRecord(fact, _summary(connection.connector, event, fact)))
         elif isinstance(fact, BankLine):
             found.append(BankRecord(fact))
+        elif isinstance(fact, Sale):
+            found.append(OrderRecord(fact))
+        elif isinstance(fact, Payment):
+            found.append(PaymentRecord(fact))
     return found
 
 

@@ -104,3 +104,50 @@ async def exception_exists(conn: Connection, tenant: str, exception_id: str) -> 
         exception_id,
     )
     return bool(found)
+
+
+async def order_chain(
+    conn: Connection, tenant: str, order_id: str, *, as_of: date | None = None
+) -> dict[str, Any] | None:
+    """The chain of one order: the order, the payments naming it with the payout that carried
+    each and that payout's status and bank line, and the exceptions about any of them (None
+    when the tenant has no such order). The accounting document is not part of it yet."""
+    order = await conn.fetchrow(
+        "SELECT source, order_id, number, status, currency, total_minor, business_date, "
+        "paid_minor FROM ledgerhub_views.reconciliation_orders "
+        "WHERE tenant = $1 AND order_id = $2 ORDER BY source LIMIT 1",
+        tenant,
+        order_id,
+    )
+    if order is None:
+        return None
+    payments = await conn.fetch(
+        """
+        SELECT pm.source, pm.payment_id, pm.processor, pm.currency, pm.gross_minor,
+               pm.fee_minor, pm.business_date, pm.payout_id, po.status AS payout_status,
+               po.arrival_date AS payout_arrival_date, po.bank_line
+        FROM ledgerhub_views.reconciliation_payments AS pm
+        LEFT JOIN ledgerhub_views.reconciliation_payouts_at($3) AS po
+               ON po.tenant = pm.tenant AND po.source = pm.source AND po.payout_id = pm.payout_id
+        WHERE pm.tenant = $1 AND pm.order_ref = $2
+        ORDER BY pm.business_date, pm.source, pm.payment_id
+        """,
+        tenant,
+        order_id,
+        as_of,
+    )
+    references = [order_id, *(p["payment_id"] for p in payments)]
+    references += [p["payout_id"] for p in payments if p["payout_id"] is not None]
+    columns = ", ".join(EXCEPTION_COLUMNS)
+    exceptions = await conn.fetch(
+        f"SELECT {columns} FROM ledgerhub_views.reconciliation_exceptions_at($2) "
+        "WHERE tenant = $1 AND reference = ANY($3::text[]) ORDER BY id",
+        tenant,
+        as_of,
+        references,
+    )
+    return {
+        "order": dict(order),
+        "payments": [dict(p) for p in payments],
+        "exceptions": [dict(e) for e in exceptions],
+    }

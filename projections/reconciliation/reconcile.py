@@ -18,6 +18,8 @@ from projections.reconciliation.matching import (
     match,
     window,
 )
+from projections.reconciliation.orders import StoredOrder, StoredPayment, order_exceptions
+from projections.reconciliation.rows import ExceptionRow, new_exception
 from projections.reconciliation.settings import MatchSettings
 
 UNMATCHABLE = frozenset({"failed", "canceled"})
@@ -81,20 +83,6 @@ class LineResult:
     duplicate_of: str | None
 
 
-@dataclass(frozen=True)
-class ExceptionRow:
-    """An exception (``due_date``: a missing deposit is one only after its window closes)."""
-
-    id: str
-    kind: str
-    source: str
-    reference: str
-    amount_minor: int
-    difference_minor: int | None
-    detail: str
-    due_date: date | None = None
-
-
 @dataclass
 class Outcome:
     """Everything recomputed for one (tenant, currency)."""
@@ -104,34 +92,16 @@ class Outcome:
     exceptions: list[ExceptionRow] = field(default_factory=list)
 
 
-def exception_id(kind: str, source: str, reference: str) -> str:
-    """The stable id of an exception: ``kind:source/reference``."""
-    return f"{kind}:{source}/{reference}"
-
-
-def _exception(
-    kind: str,
-    source: str,
-    reference: str,
-    amount: int,
-    difference: int | None,
-    detail: str,
-    due: date | None = None,
-) -> ExceptionRow:
-    return ExceptionRow(
-        exception_id(kind, source, reference), kind, source, reference, amount, difference,
-        detail, due,
-    )  # fmt: skip
-
-
 def reconcile(
     payouts: Sequence[StoredPayout],
     lines: Sequence[StoredLine],
     movements: dict[tuple[str, str], list[Movement]],
     settings: MatchSettings,
+    orders: Sequence[StoredOrder] = (),
+    payments: Sequence[StoredPayment] = (),
 ) -> Outcome:
-    """The reconciliation of one tenant's payouts, bank lines and payout balance transactions
-    in one currency (``movements`` by (source, payout id))."""
+    """The reconciliation of one tenant's payouts, bank lines, payout balance transactions,
+    orders and payments in one currency (``movements`` by (source, payout id))."""
     expected = [p for p in payouts if p.status not in UNMATCHABLE]
     candidates = [
         PayoutCandidate(p.source, p.payout_id, p.processor, p.currency, p.amount_minor,
@@ -176,7 +146,7 @@ def reconcile(
         if payout_key is None and line.amount_minor > 0 and settings.hinted(line.text):
             processors = ", ".join(sorted(settings.hinted(line.text)))
             outcome.exceptions.append(
-                _exception(
+                new_exception(
                     "unexplained_deposit", line.source, line.line_id, line.amount_minor, None,
                     f"a {processors} deposit of {line.amount_minor} {line.currency} on "
                     f"{line.business_date} matches no payout",
@@ -185,11 +155,12 @@ def reconcile(
         if key in duplicates:
             first = lines_by_key[line.source, duplicates[key]]
             outcome.exceptions.append(
-                _exception(
+                new_exception(
                     "duplicate_bank_line", line.source, line.line_id, line.amount_minor, None,
                     f"same amount and payee as line {first.line_id} on {first.business_date}",
                 )
             )  # fmt: skip
+    outcome.exceptions.extend(order_exceptions(orders, payments, settings))
     outcome.exceptions.sort(key=lambda e: e.id)
     return outcome
 
@@ -205,7 +176,7 @@ def _payout_exceptions(
     amount = payout.amount_minor
     if found is None:
         rows.append(
-            _exception(
+            new_exception(
                 "missing_deposit", payout.source, payout.payout_id, amount, None,
                 f"no deposit of {amount} {payout.currency} between the arrival date "
                 f"{payout.arrival_date} and {window_end}",
@@ -217,7 +188,7 @@ def _payout_exceptions(
         line = lines[found.deposit]
         if difference:
             rows.append(
-                _exception(
+                new_exception(
                     "amount_mismatch", payout.source, payout.payout_id, amount, difference,
                     f"deposit {line.line_id} on {line.business_date} is {line.amount_minor}, "
                     f"{difference:+d} against the payout",
@@ -225,7 +196,7 @@ def _payout_exceptions(
             )  # fmt: skip
     if composition is not None and composition.total_minor != amount:
         rows.append(
-            _exception(
+            new_exception(
                 "composition_mismatch", payout.source, payout.payout_id, amount,
                 composition.total_minor - amount,
                 f"its balance transactions add up to {composition.total_minor}, "

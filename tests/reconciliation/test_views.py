@@ -37,7 +37,8 @@ async def test_the_analyst_role_reads_the_views_and_nothing_else(
     async with conn.transaction():
         await conn.execute("SET LOCAL ROLE ledgerhub_analyst")
         for view in ("reconciliation_payouts", "reconciliation_exceptions",
-                     "reconciliation_bank_lines"):  # fmt: skip
+                     "reconciliation_bank_lines", "reconciliation_orders",
+                     "reconciliation_payments"):  # fmt: skip
             counts[view] = await conn.fetchval(f"SELECT count(*) FROM ledgerhub_views.{view}")
         statuses = await conn.fetch(
             "SELECT status, count(*) AS n FROM ledgerhub_views.reconciliation_payouts "
@@ -54,6 +55,9 @@ async def test_the_analyst_role_reads_the_views_and_nothing_else(
     assert counts["reconciliation_payouts"] == len(month.payouts)
     assert counts["reconciliation_exceptions"] == 3  # every window has long closed
     assert counts["reconciliation_bank_lines"] == len(bank.lines)
+    charges = [e for e in month.events if e.type == "stripe.charge.succeeded"]
+    assert counts["reconciliation_payments"] == len(charges)
+    assert counts["reconciliation_orders"] == 0
     assert dict((r["status"], r["n"]) for r in statuses) == {
         "matched": len(month.payouts) - 2, "missing_deposit": 1, "amount_mismatch": 1
     }  # fmt: skip
