@@ -15,7 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
-from hub.api import events, health, ledger, operate, reconciliation, webhooks
+from hub.api import events, health, ledger, operate, reconciliation, sync, webhooks
 from hub.api.auth import auth_middleware
 from hub.api.context import CONTEXT, ROUTE_AUTH, HubContext
 from hub.api.events import json_response
@@ -35,6 +35,7 @@ CORE_ROUTES: tuple[ApiRoute, ...] = (
     *operate.ROUTES,
     *ledger.ROUTES,
     *reconciliation.ROUTES,
+    *sync.ROUTES,
 )
 
 

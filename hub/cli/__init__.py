@@ -23,6 +23,7 @@ from hub.cli import (
     parked,
     serve,
     status,
+    sync,
     verify,
     webhooks,
     worker,
@@ -42,6 +43,7 @@ COMMANDS = (
     keys,
     bank,
     webhooks,
+    sync,
 )
 
 

@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 import asyncpg
+from pydantic import BaseModel, ConfigDict
 
 from hub.store.projections import ProjectionStore
 
@@ -44,9 +45,10 @@ class RunCounts:
     retries: int = 0
 
 
-@dataclass(frozen=True)
-class SyncRun:
-    """One row of the sync-run log."""
+class SyncRun(BaseModel):
+    """One row of the sync-run log: when, and what it sent, failed, parked and retried."""
+
+    model_config = ConfigDict(frozen=True)
 
     id: int
     tenant: str
@@ -58,21 +60,6 @@ class SyncRun:
     parked: int
     retries: int
     error: str | None
-
-    def as_json(self) -> dict[str, Any]:
-        """The row for HTTP and ``--json``: timestamps in ISO 8601."""
-        return {
-            "id": self.id,
-            "tenant": self.tenant,
-            "target": self.target,
-            "started_at": self.started_at.isoformat(),
-            "ended_at": None if self.ended_at is None else self.ended_at.isoformat(),
-            "sent": self.sent,
-            "failed": self.failed,
-            "parked": self.parked,
-            "retries": self.retries,
-            "error": self.error,
-        }
 
 
 _UPSERT_HELD = """
@@ -173,12 +160,16 @@ class SyncLog:
         )
         return [dict(r) for r in rows]
 
-    async def runs(self, *, limit: int = 50, before: int | None = None) -> list[SyncRun]:
-        """The latest runs first (ids below ``before`` when given)."""
+    async def runs(
+        self, *, limit: int = 50, before: int | None = None, tenant: str | None = None
+    ) -> list[SyncRun]:
+        """The latest runs first (ids below ``before``, of ``tenant``, when given)."""
         rows = await self._store.fetch(
-            f"{_RUNS} WHERE ($1::bigint IS NULL OR id < $1) ORDER BY id DESC LIMIT $2",
+            f"{_RUNS} WHERE ($1::bigint IS NULL OR id < $1) AND ($3::text IS NULL OR tenant = $3) "
+            "ORDER BY id DESC LIMIT $2",
             before,
             limit,
+            tenant,
         )
         return [SyncRun(**dict(r)) for r in rows]
 

@@ -1,0 +1,84 @@
+"""``ledgerhub sync run|status``: push accounting documents to their targets; the run log."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from hub.cli.context import open_store
+from hub.cli.projections import open_projections, print_json, print_rows
+from hub.config import Settings
+from hub.store.sync import SyncLog
+from hub.sync.sender import Sender
+from hub.sync.tenants import configured_targets
+
+
+def register(sub: Any) -> None:
+    parser: argparse.ArgumentParser = sub.add_parser(
+        "sync", help="send accounting documents to their targets, or show the sync runs"
+    )
+    actions = parser.add_subparsers(
+        dest="action", required=True, metavar="ACTION", parser_class=type(parser)
+    )
+    run = actions.add_parser("run", help="one sync run for every tenant with a sync target")
+    run.add_argument("--tenant", help="only this tenant")
+    run.set_defaults(run=run_sync)
+    status = actions.add_parser("status", help="the latest sync runs")
+    status.add_argument("--limit", type=int, default=20)
+    status.add_argument("--json", action="store_true", help="print JSON")
+    status.set_defaults(run=run_status)
+
+
+async def run_sync(args: argparse.Namespace) -> int:
+    pairs = configured_targets(Settings.from_env())
+    if args.tenant is not None:
+        pairs = [(t, target) for t, target in pairs if t == args.tenant]
+    if not pairs:
+        print(
+            "no tenant has a sync target (tenants.NAME.sync in LEDGERHUB_CONFIG)", file=sys.stderr
+        )
+        return 1
+    store = await open_store()
+    try:
+        sender = Sender(store)
+        for tenant, target in pairs:
+            run_id = await sender.run(tenant, target)
+            if run_id is None:
+                print(f"{tenant} → {target.name}: another process is sending; skipped")
+                continue
+            run = next(r for r in await sender.log.runs(limit=5) if r.id == run_id)
+            print(
+                f"{tenant} → {target.name}: run {run.id}: {run.sent} sent, {run.failed} failed, "
+                f"{run.parked} parked, {run.retries} retries"
+            )
+    finally:
+        await store.close()
+    return 0
+
+
+async def run_status(args: argparse.Namespace) -> int:
+    async with open_projections() as (_, store):
+        runs = await SyncLog(store).runs(limit=args.limit)
+    if args.json:
+        print_json({"runs": [r.model_dump(mode="json") for r in runs]})
+        return 0
+    print_rows(
+        "sync runs",
+        ("id", "tenant", "target", "started", "ended", "sent", "failed", "parked", "retries"),
+        [
+            (
+                r.id,
+                r.tenant,
+                r.target,
+                r.started_at.isoformat(timespec="seconds"),
+                None if r.ended_at is None else r.ended_at.isoformat(timespec="seconds"),
+                r.sent,
+                r.failed,
+                r.parked,
+                r.retries,
+            )
+            for r in runs
+        ],
+    )
+    return 0

@@ -1,0 +1,106 @@
+"""``ledgerhub sync run|status`` as a user runs them, and ``GET /v1/sync/runs`` over HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import orjson
+
+from hub.api.server import open_hub, serving
+from hub.config_file import HubConfig
+from hub.domain.keys import Scope, key_digest, key_prefix, new_key
+from hub.store import EventStore
+from hub.store.keys import KeyStore
+from tests.accounting.harness import documents, running, settle, write_config
+from tests.accounting.targets import bean_check
+from tests.ledger.harness import Books
+from tests.ledger.scenarios import stripe_scenario
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+async def _cli(dsn: str, config: Path, home: Path, *args: str) -> tuple[int, str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LEDGERHUB_")}
+    env.update(LEDGERHUB_DSN=dsn, LEDGERHUB_CONFIG=str(config), LEDGERHUB_HOME=str(home),
+               PYTHONPATH=str(ROOT))  # fmt: skip
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "hub", *args, env=env, cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(proc.communicate(), 90)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
+async def _key(keys: KeyStore, tenant: str, scope: str) -> str:
+    key = new_key()
+    await keys.create(
+        digest=key_digest(key), prefix=key_prefix(key), tenant=tenant, scope=Scope.parse(scope)
+    )
+    return key
+
+
+async def _get(session: aiohttp.ClientSession, url: str, key: str) -> tuple[int, Any]:
+    async with session.get(url, headers={"Authorization": f"Bearer {key}"}) as response:
+        return response.status, await response.json(content_type=None)
+
+
+async def test_sync_run_writes_the_books_and_status_and_http_show_the_run(
+    dsn: str, store: EventStore, config: Path, books: Books, tmp_path: Path
+) -> None:
+    write_config(config, "per_payout")
+    scenario = stripe_scenario()
+    async with running(dsn):
+        await store.append(scenario.before_payout + scenario.payout_paid)
+        await settle(books.conn, ("ledger", "accounting"))
+    docs = await documents(books.conn)
+    home = tmp_path / "home"
+
+    code, out, err = await _cli(dsn, config, home, "sync", "run")
+    assert code == 0, err
+    assert f"{len(docs)} sent, 0 failed" in out
+    bean_check(home / "sync" / "default.beancount")
+    code, out, err = await _cli(dsn, config, home, "sync", "run")
+    assert code == 0, err
+    assert "0 sent" in out  # nothing new
+
+    code, out, err = await _cli(dsn, config, home, "sync", "status", "--json")
+    assert code == 0, err
+    runs = orjson.loads(out)["runs"]
+    assert [(r["tenant"], r["target"], r["sent"]) for r in runs] == [
+        ("default", "beancount", 0),
+        ("default", "beancount", len(docs)),
+    ]
+    assert all(r["ended_at"] is not None for r in runs)
+
+    async with open_hub(dsn, HubConfig()) as hub:
+        operate = await _key(hub.keys, "*", "operate")
+        other = await _key(hub.keys, "acme", "operate")
+        read = await _key(hub.keys, "default", "read")
+        async with serving(hub, port=0) as url, aiohttp.ClientSession() as session:
+            status, body = await _get(session, f"{url}/v1/sync/runs?limit=1", operate)
+            assert status == 200
+            assert [r["sent"] for r in body["runs"]] == [0]
+            status, body = await _get(session, f"{url}/v1/sync/runs?before={body['next']}", operate)
+            assert [r["sent"] for r in body["runs"]] == [len(docs)]
+            assert body["next"] is None
+            status, body = await _get(session, f"{url}/v1/sync/runs", other)
+            assert (status, body["runs"]) == (200, [])  # another tenant's key sees none
+            status, body = await _get(session, f"{url}/v1/sync/runs", read)
+            assert status == 403
+            status, body = await _get(session, f"{url}/v1/sync/runs?limit=0", operate)
+            assert status == 422
+
+
+async def test_sync_run_without_a_target_fails_with_one_line(
+    dsn: str, config: Path, tmp_path: Path
+) -> None:
+    code, _, err = await _cli(dsn, config, tmp_path, "sync", "run")
+    assert code == 1
+    assert "no tenant has a sync target" in err
+    assert len(err.strip().splitlines()) == 1
