@@ -37,11 +37,20 @@ async def projection_workers(hub: HubContext) -> None:
     await Worker(hub.dsn, select(discover(), None), RuntimeSettings.from_env()).run()
 
 
+async def accounting_sync(hub: HubContext) -> None:
+    """Send the accounting documents of every tenant with a sync target (``hub.sync.loop``)."""
+    from hub.sync.loop import interval_from_env, sync_forever
+
+    await sync_forever(hub.store, Settings.from_env(), interval_from_env())
+
+
 async def run(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     config = load_from_env(settings.config_file)  # a config mistake stops us before we bind
     limits = ApiLimits.from_env()
-    background: list[BackgroundTask] = [] if args.no_workers else [projection_workers]
+    background: list[BackgroundTask] = (
+        [] if args.no_workers else [projection_workers, accounting_sync]
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):

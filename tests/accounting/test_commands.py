@@ -10,6 +10,7 @@ from typing import Any
 
 import aiohttp
 import orjson
+import pytest
 
 from hub.api.server import open_hub, serving
 from hub.config_file import HubConfig
@@ -104,3 +105,35 @@ async def test_sync_run_without_a_target_fails_with_one_line(
     assert code == 1
     assert "no tenant has a sync target" in err
     assert len(err.strip().splitlines()) == 1
+
+
+async def test_serve_sends_in_the_background(
+    dsn: str,
+    store: EventStore,
+    config: Path,
+    books: Books,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from hub.cli.serve import accounting_sync
+    from hub.sync.beancount import BeancountTarget
+    from tests.accounting.targets import CHART
+
+    write_config(config, "daily")
+    monkeypatch.setenv("LEDGERHUB_HOME", str(tmp_path))
+    monkeypatch.setenv("LEDGERHUB_SYNC_INTERVAL", "0.1")
+    ledger = BeancountTarget(tmp_path / "sync" / "default.beancount", CHART)
+    scenario = stripe_scenario()
+    async with (
+        running(dsn),
+        open_hub(dsn, HubConfig()) as hub,
+        serving(hub, port=0, background=[accounting_sync]),
+    ):
+        await store.append(scenario.before_payout + scenario.payout_paid)
+        await settle(books.conn, ("ledger", "accounting"))
+        wanted = {d["content_hash"] for d in (await documents(books.conn)).values()}
+        assert wanted
+        async with asyncio.timeout(30):
+            while {h.content_hash for h in await ledger.held()} != wanted:  # noqa: ASYNC110
+                await asyncio.sleep(0.1)
+    bean_check(ledger.path)
