@@ -35,7 +35,7 @@ async def _pages(
 
 
 async def test_payouts_and_exceptions_over_http_in_pages_json_and_csv(
-    dsn: str, store: EventStore, recon: Recon, hub: HubContext, api: str
+    store: EventStore, recon: Recon, hub: HubContext, api: str
 ) -> None:
     month = stripe_month()
     bank = statement(month)

@@ -3,6 +3,7 @@ one deposit per payout, and the same answer whatever order the candidates come i
 
 from __future__ import annotations
 
+import random
 from datetime import date, timedelta
 
 from hypothesis import given, settings
@@ -110,11 +111,11 @@ _deposits = st.lists(
 @settings(max_examples=150, deadline=None)
 @given(_payouts, _deposits, st.randoms(use_true_random=False))
 def test_matching_is_independent_of_order_and_one_to_one(
-    payouts: list[PayoutCandidate], deposits: list[DepositCandidate], rng: object
+    payouts: list[PayoutCandidate], deposits: list[DepositCandidate], rng: random.Random
 ) -> None:
     shuffled_payouts, shuffled_deposits = list(payouts), list(deposits)
-    rng.shuffle(shuffled_payouts)  # type: ignore[attr-defined]
-    rng.shuffle(shuffled_deposits)  # type: ignore[attr-defined]
+    rng.shuffle(shuffled_payouts)
+    rng.shuffle(shuffled_deposits)
     found = match(payouts, deposits, RULES)
     assert match(shuffled_payouts, shuffled_deposits, RULES) == found
     assert len({m.deposit for m in found}) == len(found) == len({m.payout for m in found})

@@ -44,7 +44,7 @@ def _charge(charge_id: str, amount: int, order_ref: str) -> Any:
 
 
 async def test_order_to_cash_exceptions_and_one_orders_chain(
-    dsn: str, store: EventStore, recon: Recon, hub: HubContext, api: str
+    store: EventStore, recon: Recon, hub: HubContext, api: str
 ) -> None:
     owed, settled = _order(1001, "pending"), _order(1002, "pending")
     total = Money.parse(owed.data["total_price"], "USD").minor

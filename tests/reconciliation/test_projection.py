@@ -26,7 +26,7 @@ def _for(tenant: str, events: list[NewEvent]) -> list[NewEvent]:
 
 
 async def test_a_month_of_stripe_payouts_gives_exactly_the_three_exceptions_and_matches_the_rest(
-    dsn: str, store: EventStore, recon: Recon
+    store: EventStore, recon: Recon
 ) -> None:
     month = stripe_month()
     bank = statement(month)
@@ -99,7 +99,7 @@ async def test_the_result_does_not_depend_on_the_order_events_reach_the_log(
 
 
 async def test_the_shopify_reference_payout_composes_exactly_and_matches_its_deposit(
-    dsn: str, store: EventStore, recon: Recon
+    store: EventStore, recon: Recon
 ) -> None:
     payout_event, movements, obj = shopify_reference()
     amount = Money.parse(obj["amount"], obj["currency"]).minor
@@ -160,7 +160,7 @@ async def test_a_rebuild_gives_identical_views_and_keeps_a_resolution(
 
 
 async def test_duplicate_bank_lines_are_flagged_never_dropped(
-    dsn: str, store: EventStore, recon: Recon
+    store: EventStore, recon: Recon
 ) -> None:
     lines = [
         bank_line("D1", "2024-03-04", -4999, "GITHUB INC 1234"),

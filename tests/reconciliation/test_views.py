@@ -27,7 +27,7 @@ async def _as_analyst(conn: asyncpg.Connection, sql: str) -> None:
 
 
 async def test_the_analyst_role_reads_the_views_and_nothing_else(
-    dsn: str, store: EventStore, recon: Recon
+    store: EventStore, recon: Recon
 ) -> None:
     month = stripe_month()
     bank = statement(month)
@@ -65,7 +65,7 @@ async def test_the_analyst_role_reads_the_views_and_nothing_else(
 
 
 async def test_a_narrower_configured_window_leaves_a_late_deposit_unmatched(
-    dsn: str, store: EventStore, recon: Recon, config: Path
+    store: EventStore, recon: Recon, config: Path
 ) -> None:
     config.write_text(  # noqa: ASYNC240
         "[tenants.default]\n[tenants.default.reconciliation]\nwindow_after = 1\n"
@@ -90,7 +90,7 @@ def test_a_bad_reconciliation_setting_is_refused_naming_the_key(
 
 
 async def test_a_payout_whose_balance_transactions_do_not_add_up_is_flagged(
-    dsn: str, store: EventStore, recon: Recon
+    store: EventStore, recon: Recon
 ) -> None:
     t = 1709560800  # 2024-03-04 14:00 UTC
     bts = [
