@@ -1,8 +1,10 @@
-"""``ledgerhub sync run|status``: push accounting documents to their targets; the run log."""
+"""``ledgerhub sync run|shadow|status``: push accounting documents to their targets, compare
+without writing, or show the run log."""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from typing import Any
 
@@ -11,6 +13,8 @@ from hub.cli.projections import open_projections, print_json, print_rows
 from hub.config import Settings
 from hub.store.sync import SyncLog
 from hub.sync.sender import Sender
+from hub.sync.shadow import compare
+from hub.sync.target import Target
 from hub.sync.tenants import configured_targets
 
 
@@ -24,21 +28,32 @@ def register(sub: Any) -> None:
     run = actions.add_parser("run", help="one sync run for every tenant with a sync target")
     run.add_argument("--tenant", help="only this tenant")
     run.set_defaults(run=run_sync)
+    shadow = actions.add_parser(
+        "shadow", help="compare the documents with what each target holds; write nothing"
+    )
+    shadow.add_argument("--tenant", help="only this tenant")
+    shadow.add_argument("--json", action="store_true", help="print JSON")
+    shadow.set_defaults(run=run_shadow)
     status = actions.add_parser("status", help="the latest sync runs")
     status.add_argument("--limit", type=int, default=20)
     status.add_argument("--json", action="store_true", help="print JSON")
     status.set_defaults(run=run_status)
 
 
-async def run_sync(args: argparse.Namespace) -> int:
+def _pairs(tenant: str | None) -> list[tuple[str, Target]]:
     pairs = configured_targets(Settings.from_env())
-    if args.tenant is not None:
-        pairs = [(t, target) for t, target in pairs if t == args.tenant]
+    return [(t, target) for t, target in pairs if tenant is None or t == tenant]
+
+
+def _no_target() -> int:
+    print("no tenant has a sync target (tenants.NAME.sync in LEDGERHUB_CONFIG)", file=sys.stderr)
+    return 1
+
+
+async def run_sync(args: argparse.Namespace) -> int:
+    pairs = _pairs(args.tenant)
     if not pairs:
-        print(
-            "no tenant has a sync target (tenants.NAME.sync in LEDGERHUB_CONFIG)", file=sys.stderr
-        )
-        return 1
+        return _no_target()
     store = await open_store()
     try:
         sender = Sender(store)
@@ -54,6 +69,23 @@ async def run_sync(args: argparse.Namespace) -> int:
             )
     finally:
         await store.close()
+    return 0
+
+
+async def run_shadow(args: argparse.Namespace) -> int:
+    pairs = _pairs(args.tenant)
+    if not pairs:
+        return _no_target()
+    rows: list[dict[str, Any]] = []
+    async with open_projections() as (_, store):
+        for tenant, target in pairs:
+            for found in await compare(store, tenant, target):
+                rows.append({"tenant": tenant, "target": target.name, **dataclasses.asdict(found)})
+    if args.json:
+        print_json({"differences": rows})
+        return 0
+    columns = ("tenant", "target", "kind", "doc_key", "idempotency_key", "description")
+    print_rows("shadow differences", columns, [[r[c] for c in columns] for r in rows])
     return 0
 
 
