@@ -210,7 +210,7 @@ class Reconciliation(Projection):
     """Payouts matched to deposits, their composition, and the exceptions list."""
 
     name: ClassVar[str] = "reconciliation"
-    version: ClassVar[int] = 2
+    version: ClassVar[int] = 3
     event_types: ClassVar[frozenset[str] | None] = EVENT_TYPES
     tables: ClassVar[dict[str, str]] = {
         "payouts": _PAYOUTS,

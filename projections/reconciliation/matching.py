@@ -33,7 +33,8 @@ from projections.reconciliation.settings import MatchSettings
 
 @dataclass(frozen=True, order=True)
 class PayoutCandidate:
-    """A payout expected at the bank: ``amount_minor`` positive."""
+    """A payout expected at the bank: ``amount_minor`` positive (negative: the processor
+    debits the bank account, matched with a line of money out)."""
 
     source: str
     payout_id: str
@@ -45,7 +46,7 @@ class PayoutCandidate:
 
 @dataclass(frozen=True, order=True)
 class DepositCandidate:
-    """Money in on a bank statement; ``text`` is its payee and description."""
+    """A bank statement line (positive: money in); ``text`` is its payee and description."""
 
     source: str
     line_id: str
@@ -100,7 +101,7 @@ def match(
     """The matches among ``payouts`` and ``deposits`` (any order in, the same answer out),
     sorted by payout."""
     payouts = sorted(set(payouts))
-    deposits = sorted({d for d in deposits if d.amount_minor > 0})
+    deposits = sorted({d for d in deposits if d.amount_minor != 0})
     hints = {_line(d): settings.hinted(d.text) for d in deposits}
     by_amount: dict[tuple[str, int], list[DepositCandidate]] = defaultdict(list)
     for deposit in deposits:
@@ -130,6 +131,8 @@ def match(
             if _line(deposit) in taken_deposits or deposit.currency != payout.currency:
                 continue
             if payout.processor not in hints[_line(deposit)]:
+                continue
+            if (deposit.amount_minor > 0) != (payout.amount_minor > 0):
                 continue
             if not first <= deposit.business_date <= last:
                 continue

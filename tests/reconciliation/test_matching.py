@@ -94,8 +94,16 @@ def test_an_exact_match_wins_over_a_mismatch_for_the_same_deposit() -> None:
     assert [(m.payout[1], m.difference_minor) for m in found] == [("exact", 0)]
 
 
+def test_a_negative_payout_matches_a_debit_of_the_same_amount_only() -> None:
+    arrival = date(2024, 3, 12)
+    lines = [deposit("credit", 2500, arrival), deposit("debit", -2500, arrival),
+             deposit("near-credit", 2499, arrival)]  # fmt: skip
+    found = match([payout("neg", -2500, arrival), payout("neg2", -2499, arrival)], lines, RULES)
+    assert [(m.payout[1], m.deposit[1], m.difference_minor) for m in found] == [("neg", "debit", 0)]
+
+
 _days = st.integers(min_value=0, max_value=20).map(lambda n: FRIDAY + timedelta(days=n))
-_amounts = st.sampled_from([1000, 1001, 2500, 999])
+_amounts = st.sampled_from([1000, 1001, 2500, 999, -1000, -999])
 _payouts = st.lists(
     st.builds(payout, st.text("abcdef", min_size=1, max_size=3), _amounts, _days,
               st.sampled_from(["stripe", "shopify"])),
@@ -123,6 +131,7 @@ def test_matching_is_independent_of_order_and_one_to_one(
     lines = {("bank:checking", d.line_id): d.amount_minor for d in deposits}
     for m in found:
         assert lines[m.deposit] - amounts[m.payout] == m.difference_minor
+        assert (lines[m.deposit] > 0) == (amounts[m.payout] > 0)
 
 
 def test_composition_from_balance_transactions_sums_nets_and_leaves_the_payout_out() -> None:
