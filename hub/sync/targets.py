@@ -17,4 +17,9 @@ def target_for(settings: SyncSettings, books: TenantBooks, home: Path) -> Target
     if settings.target == "beancount":
         path = Path(settings.path) if settings.path else Path("sync") / f"{books.name}.beancount"
         return BeancountTarget(path if path.is_absolute() else home / path, books.accounts)
+    if settings.target == "xero":
+        raise ConfigError(
+            f"tenant {books.name!r}: the xero target (hub.sync.xero.XeroTarget) cannot be "
+            "configured from the config file yet; use beancount"
+        )
     raise ConfigError(f"no target named {settings.target!r}")

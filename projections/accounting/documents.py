@@ -33,7 +33,7 @@ from projections.ledger.posting import Entry
 
 Mode = Literal["per_transaction", "per_payout", "daily"]
 MODES: tuple[Mode, ...] = ("per_transaction", "per_payout", "daily")
-TARGETS = ("beancount",)
+TARGETS = ("beancount", "xero")
 """Targets this code can send to."""
 
 _KINDS = {

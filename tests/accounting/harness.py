@@ -57,10 +57,15 @@ async def running(dsn: str, *projections: type[Any]) -> AsyncIterator[None]:
             await task
 
 
-async def documents(conn: asyncpg.Connection, tenant: str = "default") -> dict[str, Any]:
-    """Document key → its row, for ``tenant``."""
+async def documents(
+    conn: asyncpg.Connection, tenant: str = "default", target: str = "beancount"
+) -> dict[str, Any]:
+    """Document key → its row, for ``tenant`` and ``target``."""
     rows = await conn.fetch(
-        f"SELECT * FROM {Accounting.view('documents')} WHERE tenant = $1 ORDER BY doc_key", tenant
+        f"SELECT * FROM {Accounting.view('documents')} WHERE tenant = $1 AND target = $2 "
+        "ORDER BY doc_key",
+        tenant,
+        target,
     )
     return {r["doc_key"]: r for r in rows}
 

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+import aiohttp
 
 from hub.books import DEFAULT_CHART
 from hub.sync.beancount import BeancountTarget
 from hub.sync.target import Target
+from hub.sync.xero import AiohttpTransport, Tokens, XeroTarget
+from tests.accounting.fake_xero import FakeXero, serve
 
 CHART = {a.code: a for a in DEFAULT_CHART}
 
@@ -30,12 +35,30 @@ class Subject:
     validate: Callable[[], None]
 
 
-def beancount(tmp: Path) -> Subject:
+@contextlib.asynccontextmanager
+async def beancount(tmp: Path) -> AsyncIterator[Subject]:
     """A Beancount file target on a fresh file, validated by ``bean-check``."""
     path = tmp / "books" / "default.beancount"
     target = BeancountTarget(path, CHART)
-    return Subject(target, lambda: bean_check(path) if path.exists() else None)
+    yield Subject(target, lambda: bean_check(path) if path.exists() else None)
 
 
-FACTORIES: dict[str, Callable[[Path], Subject]] = {"beancount": beancount}
+@contextlib.asynccontextmanager
+async def xero(tmp: Path) -> AsyncIterator[Subject]:
+    """The Xero target against the local Xero-compatible server (each body checked against
+    the spec by the server itself)."""
+    refresh = tmp / "xero-refresh-token"
+    refresh.write_text("first-refresh-token")
+    fake = FakeXero(set(CHART), "first-refresh-token", "org-1")
+    async with serve(fake), aiohttp.ClientSession() as session:
+        transport = AiohttpTransport(session, timeout=5)
+        tokens = Tokens(transport, "client", "secret", refresh, f"{fake.url}/connect/token")
+        target = XeroTarget(transport, tokens, "org-1", api=f"{fake.url}/api.xro/2.0")
+        yield Subject(target, lambda: None)
+
+
+FACTORIES: dict[str, Callable[[Path], contextlib.AbstractAsyncContextManager[Subject]]] = {
+    "beancount": beancount,
+    "xero": xero,
+}
 """Every target implementation: the contract suite is parametrized over these."""

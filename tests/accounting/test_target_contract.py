@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import AsyncIterator
 from datetime import date
 from pathlib import Path
 
@@ -14,8 +15,9 @@ from tests.accounting.targets import FACTORIES, Subject
 
 
 @pytest.fixture(params=sorted(FACTORIES))
-def subject(request: pytest.FixtureRequest, tmp_path: Path) -> Subject:
-    return FACTORIES[request.param](tmp_path)
+async def subject(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Subject]:
+    async with FACTORIES[request.param](tmp_path) as made:
+        yield made
 
 
 def _document(key: str, amount: int, currency: str = "USD") -> Document:
