@@ -3,18 +3,28 @@
 from __future__ import annotations
 
 import asyncio
+from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import asyncpg
+import orjson
 import pytest
 
+from hub.domain.money import to_minor
 from hub.store import EventStore
 from hub.store.jobs import Jobs
 from hub.store.projections import ProjectionStore
 from projections.ledger import Ledger
 from tests.accounting.harness import documents, running, settle, sums, write_config
-from tests.ledger.harness import Books
+from tests.ledger.harness import Books, new
 from tests.ledger.scenarios import STRIPE_SOURCE, stripe_scenario
+
+SHOPIFY = Path(__file__).resolve().parents[1] / "fixtures" / "shopify"
+
+
+def _shopify(name: str) -> Any:
+    return orjson.loads((SHOPIFY / name).read_bytes())
 
 
 async def _ledger_sums(conn: asyncpg.Connection) -> dict[tuple[str, str], int]:
@@ -99,3 +109,25 @@ async def test_a_rebuild_recomputes_the_same_documents(
     )
     assert generation > 1  # the rebuild was swapped in
     assert {key: row["content_hash"] for key, row in after.items()} == hashes
+
+
+async def test_per_payout_journal_totals_the_reference_shopify_payout(
+    dsn: str, store: EventStore, config: Path, books: Books
+) -> None:
+    transactions = _shopify("payouts_transactions.json")
+    payout = _shopify("payout.json")["payout"]
+    shop = "shopify:acme-store"
+    events = [
+        new(shop, f"tx-{tx['id']}", "shopify.balance_transaction", tx, tx["processed_at"])
+        for tx in transactions["transactions"]
+    ]
+    events.append(new(shop, "payout-1", "shopify.payout", payout, "2019-11-12T12:00:00+00:00"))
+    write_config(config, "per_payout")
+    async with running(dsn):
+        await store.append(events)
+        await settle(books.conn, ("ledger", "accounting"))
+    docs = await documents(books.conn)
+    journal = docs[f"payout/{shop}/{payout['id']}"]
+    postings = dict(zip(journal["accounts"], journal["amounts"], strict=True))
+    assert postings["1000"] == to_minor(Decimal(payout["amount"]), "USD")  # to the cent
+    assert sum(journal["amounts"]) == 0
