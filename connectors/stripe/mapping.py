@@ -126,7 +126,7 @@ SCHEMA = {
         defaults={
             **_defaults("payout"),
             "amount": spec("payout.amount", "cents"),
-            "arrival_date": spec("payout.arrival_date", "iso_to_date"),
+            "arrival_date": spec("payout.arrival_date", "utc_date"),  # a date, as UTC midnight
             "status": spec("payout.status"),
             "description": spec("payout.statement_descriptor"),
         },

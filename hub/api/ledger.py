@@ -8,24 +8,21 @@ The tenant is the key's; a key issued for every tenant names one with ``?tenant=
 from __future__ import annotations
 
 import contextlib
-import csv
-import io
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from datetime import date
-from typing import Annotated, Any
+from typing import Annotated
 
 import asyncpg
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
-from hub.api.auth import current_key
 from hub.api.bodies import validate
 from hub.api.context import context
 from hub.api.events import json_response
+from hub.api.reads import csv_response, read_tenant, wants_csv
 from hub.api.routing import ApiRoute, requires
-from hub.domain.events import DEFAULT_TENANT
-from hub.domain.keys import ALL_TENANTS, Access
-from hub.errors import Forbidden, InvalidInput, NotFound
+from hub.domain.keys import Access
+from hub.errors import InvalidInput, NotFound
 from hub.store.pool import Connection
 from hub.store.projections import ProjectionStore
 from projections.ledger import queries
@@ -137,14 +134,6 @@ class UnmappedOut(BaseModel):
     events: list[UnmappedEvent]
 
 
-def _tenant(request: web.Request, asked: str | None) -> str:
-    key = current_key(request)
-    tenant = asked or (DEFAULT_TENANT if key.tenant == ALL_TENANTS else key.tenant)
-    if not key.may_access_tenant(tenant):
-        raise Forbidden(f"the key of tenant {key.tenant!r} may not read tenant {tenant!r}")
-    return tenant
-
-
 def _cursor(text: str | None) -> queries.Cursor | None:
     """``YYYY-MM-DD|n|entry key`` (a page's ``next``) as a cursor; 422 when malformed."""
     if text is None:
@@ -160,18 +149,6 @@ def _cursor(text: str | None) -> queries.Cursor | None:
         ) from exc
 
 
-def _wants_csv(request: web.Request) -> bool:
-    return "text/csv" in request.headers.get("Accept", "")
-
-
-def _csv(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> web.Response:
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=list(columns), extrasaction="ignore")
-    writer.writeheader()
-    writer.writerows(rows)
-    return web.Response(text=out.getvalue(), content_type="text/csv")
-
-
 @contextlib.asynccontextmanager
 async def _books(request: web.Request) -> AsyncIterator[Connection]:
     """A connection to read the ledger with; 404 while no worker has created its tables."""
@@ -185,19 +162,21 @@ async def _books(request: web.Request) -> AsyncIterator[Connection]:
 async def trial_balance(request: web.Request) -> web.StreamResponse:
     """The trial balance of the key's tenant as of a date."""
     query = validate(TrialBalanceQuery, dict(request.query))
-    tenant = _tenant(request, query.tenant)
+    tenant = read_tenant(request, query.tenant)
     async with _books(request) as conn:
         found = await queries.trial_balance(conn, tenant, query.as_of)
     body = TrialBalanceOut.model_validate(found)
-    if _wants_csv(request):
-        return _csv([line.model_dump() for line in body.lines], list(TrialBalanceLine.model_fields))
+    if wants_csv(request):
+        return csv_response(
+            [line.model_dump() for line in body.lines], list(TrialBalanceLine.model_fields)
+        )
     return json_response(body.model_dump(mode="json"))
 
 
 async def account_entries(request: web.Request) -> web.StreamResponse:
     """The postings to one account of the key's tenant, oldest first."""
     query = validate(EntriesQuery, dict(request.query))
-    tenant = _tenant(request, query.tenant)
+    tenant = read_tenant(request, query.tenant)
     code = request.match_info["code"]
     async with _books(request) as conn:
         if not await queries.account_exists(conn, tenant, code):
@@ -211,14 +190,16 @@ async def account_entries(request: web.Request) -> web.StreamResponse:
         entries=[AccountPosting.model_validate(row) for row in rows],
         next=None if last is None else f"{last[0].isoformat()}|{last[2]}|{last[1]}",
     )
-    if _wants_csv(request):
-        return _csv([e.model_dump() for e in page.entries], list(AccountPosting.model_fields))
+    if wants_csv(request):
+        return csv_response(
+            [e.model_dump() for e in page.entries], list(AccountPosting.model_fields)
+        )
     return json_response(page.model_dump(mode="json"))
 
 
 async def suggestions(request: web.Request) -> web.Response:
     """Bank lines in suspense with the account history suggests for their payee."""
-    tenant = _tenant(request, validate(TenantQuery, dict(request.query)).tenant)
+    tenant = read_tenant(request, validate(TenantQuery, dict(request.query)).tenant)
     async with _books(request) as conn:
         rows = await queries.suggestions(conn, tenant)
     return json_response(
@@ -228,7 +209,7 @@ async def suggestions(request: web.Request) -> web.Response:
 
 async def unmapped(request: web.Request) -> web.Response:
     """Events the ledger kept but could not book (no mapper, or not mappable), with reasons."""
-    tenant = _tenant(request, validate(TenantQuery, dict(request.query)).tenant)
+    tenant = read_tenant(request, validate(TenantQuery, dict(request.query)).tenant)
     async with _books(request) as conn:
         rows = await queries.unmapped(conn, tenant)
     body = UnmappedOut.model_validate({"count": len(rows), "events": rows})

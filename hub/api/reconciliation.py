@@ -28,7 +28,7 @@ from hub.api.auth import current_key
 from hub.api.bodies import read_json, validate
 from hub.api.context import REQUEST_ID, context
 from hub.api.events import json_response
-from hub.api.ledger import _csv, _tenant, _wants_csv
+from hub.api.reads import csv_response, read_tenant, wants_csv
 from hub.api.routing import ApiRoute, requires
 from hub.domain.events import NewEvent
 from hub.domain.keys import Access
@@ -221,7 +221,7 @@ def _payout_cursor(text: str | None) -> queries.PayoutCursor | None:
 async def list_payouts(request: web.Request) -> web.StreamResponse:
     """The key's tenant's payouts with their deposit, status and composition."""
     query = validate(PayoutsQuery, dict(request.query))
-    tenant = _tenant(request, query.tenant)
+    tenant = read_tenant(request, query.tenant)
     async with _reading(request) as conn:
         rows = await queries.payouts(
             conn, tenant, status=query.status, start=query.from_, end=query.to,
@@ -234,15 +234,15 @@ async def list_payouts(request: web.Request) -> web.StreamResponse:
         if last is None
         else f"{last['arrival_date'].isoformat()}|{last['source']}|{last['payout_id']}",
     )
-    if _wants_csv(request):
-        return _csv([p.model_dump() for p in page.payouts], list(PayoutRow.model_fields))
+    if wants_csv(request):
+        return csv_response([p.model_dump() for p in page.payouts], list(PayoutRow.model_fields))
     return json_response(page.model_dump(mode="json"))
 
 
 async def list_exceptions(request: web.Request) -> web.StreamResponse:
     """The key's tenant's exceptions (a missing deposit only once its window has closed)."""
     query = validate(ExceptionsQuery, dict(request.query))
-    tenant = _tenant(request, query.tenant)
+    tenant = read_tenant(request, query.tenant)
     async with _reading(request) as conn:
         rows = await queries.exceptions(
             conn, tenant, kind=query.kind, resolved=query.resolved, as_of=query.as_of,
@@ -252,15 +252,17 @@ async def list_exceptions(request: web.Request) -> web.StreamResponse:
         exceptions=[ExceptionRow.model_validate(row) for row in rows],
         next=rows[-1]["id"] if len(rows) == query.limit else None,
     )
-    if _wants_csv(request):
-        return _csv([e.model_dump() for e in page.exceptions], list(ExceptionRow.model_fields))
+    if wants_csv(request):
+        return csv_response(
+            [e.model_dump() for e in page.exceptions], list(ExceptionRow.model_fields)
+        )
     return json_response(page.model_dump(mode="json"))
 
 
 async def order_chain(request: web.Request) -> web.Response:
     """One order of the key's tenant with its payments, payouts, deposits and exceptions."""
     query = validate(OrderQuery, dict(request.query))
-    tenant = _tenant(request, query.tenant)
+    tenant = read_tenant(request, query.tenant)
     order_id = request.match_info["id"]
     async with _reading(request) as conn:
         chain = await queries.order_chain(conn, tenant, order_id, as_of=query.as_of)

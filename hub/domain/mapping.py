@@ -15,6 +15,8 @@ for every element), ``sum(path)`` (exact: decimal strings are added as ``Decimal
 
 - ``iso_to_date``: an ISO 8601 timestamp with offset (or Unix seconds, or a plain date) → the
   date in the tenant's time zone;
+- ``utc_date``: a calendar date carried as midnight UTC (Stripe's ``arrival_date``: Unix seconds)
+  → that date, not shifted into the tenant's time zone (where it would be the day before);
 - ``map``: look the value up in ``values``; ``default`` when absent (an error without one);
 - ``decimal_string_to_minor``: a decimal string → integer minor units of the fact's currency
   (refusing more decimals than the currency has);
@@ -243,6 +245,12 @@ def _iso_to_date(value: Any, env: MappingEnv) -> date:
     return moment.astimezone(env.timezone).date()
 
 
+def _utc_date(value: Any, env: MappingEnv) -> date:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return datetime.fromtimestamp(value, UTC).date()
+    return _iso_to_date(value, MappingEnv(ZoneInfo("UTC"), env.currency))
+
+
 def _decimal_string_to_minor(value: Any, env: MappingEnv) -> int:
     if env.currency is None:
         raise UnmappableValue("no currency to convert the amount with")
@@ -262,6 +270,7 @@ def _cents(value: Any, env: MappingEnv) -> int:
 
 _TRANSFORMS: dict[str, tuple[Transform, FieldType | None]] = {
     "iso_to_date": (_iso_to_date, "date"),
+    "utc_date": (_utc_date, "date"),
     "decimal_string_to_minor": (_decimal_string_to_minor, "money"),
     "cents": (_cents, "money"),
     "map": (lambda value, env: value, None),  # replaced per field (needs `values`)
@@ -406,7 +415,7 @@ def compile_field(
             f"{name} is an amount: end with decimal_string_to_minor or cents",
         )
     if ftype == "date" and produces != "date" and "map" not in fspec.transforms:
-        raise MappingError(("transform",), f"{name} is a date: use iso_to_date")
+        raise MappingError(("transform",), f"{name} is a date: use iso_to_date or utc_date")
     return CompiledField(
         name, ftype, getter, tuple(transforms), fspec.default, required and fspec.default is None
     )

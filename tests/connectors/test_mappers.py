@@ -215,6 +215,18 @@ def test_stripe_payout() -> None:
     )
 
 
+def test_stripe_payout_arrival_date_is_the_utc_calendar_date_in_any_zone() -> None:
+    # Stripe gives arrival_date as midnight UTC of the arrival day; in New York that instant is
+    # the evening before, which would put the deposit a day early.
+    midnight = int(datetime(2024, 3, 4, tzinfo=ZoneInfo("UTC")).timestamp())
+    for zone in (NEW_YORK, ZoneInfo("Asia/Tokyo")):
+        obj = {**STRIPE["payout"], "status": "paid", "arrival_date": midnight}
+        payout = only(
+            run("stripe", "stripe.payout.paid", stripe_event("x", obj), zone=zone), Payout
+        )
+        assert payout.arrival_date == date(2024, 3, 4)
+
+
 # ------------------------------------------------------------------ Shopify
 
 
