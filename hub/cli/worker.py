@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import signal
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from hub.books import load_books
@@ -15,6 +17,31 @@ from hub.config import Settings
 from hub.runtime.registry import discover, select
 from hub.runtime.settings import RuntimeSettings
 from hub.runtime.worker import Worker
+
+
+def _stopper(
+    task: asyncio.Task[None], loop: asyncio.AbstractEventLoop, grace: float
+) -> Callable[[], None]:
+    """First signal: stop gracefully (runners cancelled, leases given back), but within
+    ``grace`` seconds; a second signal, or the deadline, exits at once. Exiting without the
+    goodbyes is safe: an uncommitted batch rolls back with its connection, every commit is fenced
+    by the lease token, and the leases expire by themselves."""
+
+    def hard_exit(why: str) -> None:
+        print(f"worker: {why}; exiting now (leases expire by themselves)", file=sys.stderr)
+        for pending in asyncio.all_tasks(loop):  # what shutdown was stuck on, for the log
+            print(f"  task {pending.get_name()}:", file=sys.stderr)
+            pending.print_stack(limit=8, file=sys.stderr)
+        sys.stderr.flush()
+        os._exit(1)
+
+    def stop() -> None:
+        if task.cancelling():
+            hard_exit("stopped twice")
+        task.cancel()
+        loop.call_later(grace, hard_exit, f"shutdown took longer than {grace:g} s")
+
+    return stop
 
 
 def register(sub: Any) -> None:
@@ -37,8 +64,9 @@ async def run(args: argparse.Namespace) -> int:
     worker = Worker(await database_dsn(), projections, settings)
     task = asyncio.create_task(worker.run())
     loop = asyncio.get_running_loop()
+    grace = max(2.0, settings.lease_ttl)
     for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, task.cancel)
+        loop.add_signal_handler(signum, _stopper(task, loop, grace))
     print(
         f"worker {worker.holder}: {len(projections)} projection(s): "
         f"{', '.join(p.name for p in projections) or 'none'}",
