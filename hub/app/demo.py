@@ -1,5 +1,9 @@
-"""The demo: a month of sample activity into the log (delivered twice), the ledger projection run
-until caught up, its trial balance, and the hash chain verified.
+"""The demo: a month of sample activity into the log (delivered twice), the ledger and accounting
+projections run until caught up, the trial balance, the books sent to a Beancount file (checked
+by Beancount's own loader), and the hash chain verified.
+
+Without ``LEDGERHUB_CONFIG`` the demo writes its own config (``demo.toml`` under
+``LEDGERHUB_HOME``: a New York business syncing per payout to Beancount) and uses it.
 
 The samples (``samples/demo_events.json``) are Stripe charges, a partial refund, their balance
 transactions with fees and the payout of them, built on the shapes of Stripe's published
@@ -10,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 from dataclasses import dataclass
 from datetime import datetime
 from importlib import resources
@@ -18,13 +23,26 @@ from typing import Any
 import orjson
 
 from hub.app.verify import ChainReport, verify_chain
+from hub.config import Settings
 from hub.domain.events import NewEvent
 from hub.errors import StoreUnavailable
+from hub.runtime.projection import Projection
 from hub.runtime.settings import RuntimeSettings
 from hub.runtime.worker import Worker
 from hub.store import EventStore
 from hub.store.projections import ProjectionStore
+from hub.sync.sender import Sender
+from hub.sync.tenants import configured_targets
+from projections.accounting import Accounting
 from projections.ledger import Ledger, queries
+
+DEMO_CONFIG = """\
+# Written by `ledgerhub demo` because LEDGERHUB_CONFIG was not set; see README.md for the format.
+[tenants.default]
+timezone = "America/New_York"
+currency = "USD"
+sync = { target = "beancount", mode = "per_payout" }
+"""
 
 DEMO_SETTINGS = RuntimeSettings(poll_interval=0.2)
 
@@ -46,30 +64,69 @@ def sample_events() -> list[NewEvent]:
 
 
 @dataclass(frozen=True)
+class SyncReport:
+    """One sync run of the demo."""
+
+    target: str
+    location: str
+    sent: int
+    failed: int
+    problems: list[str]
+    """What Beancount's own loader (the code behind ``bean-check``) says of the file."""
+
+
+@dataclass(frozen=True)
 class DemoReport:
     """What the demo did and what the books say."""
 
+    config: str
     appended: int
     duplicates: int
     head: int
     trial_balance: dict[str, Any]
+    syncs: list[SyncReport]
     chain: ChainReport
 
 
-async def _run_ledger_until_caught_up(dsn: str, store: EventStore, patience: float) -> None:
-    worker = Worker(dsn, [Ledger], DEMO_SETTINGS)
+def demo_config(settings: Settings) -> str:
+    """The config file the demo uses: ``LEDGERHUB_CONFIG``, else its own, written once."""
+    if settings.config_file is not None:
+        return str(settings.config_file)
+    path = settings.home / "demo.toml"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(DEMO_CONFIG)
+    os.environ["LEDGERHUB_CONFIG"] = str(path)  # for the projections and targets that read it
+    return str(path)
+
+
+def _beancount_problems(path: str) -> list[str]:
+    from beancount import loader
+
+    _, errors, _ = loader.load_file(path)
+    return [str(getattr(error, "message", error)) for error in errors]
+
+
+async def _run_until_caught_up(dsn: str, store: EventStore, patience: float) -> None:
+    projections: list[type[Projection]] = [Ledger, Accounting]
+    worker = Worker(dsn, projections, DEMO_SETTINGS)
     task = asyncio.create_task(worker.run())
-    projections = ProjectionStore.over(store)
+    status = ProjectionStore.over(store)
+    names = {p.name for p in projections}
     try:
         deadline = asyncio.get_running_loop().time() + patience
         while True:
-            ledger = [s for s in await projections.status() if s.name == Ledger.name]
-            if ledger and ledger[0].position >= ledger[0].head and ledger[0].state == "running":
+            ready = {
+                s.name
+                for s in await status.status()
+                if s.name in names and s.position >= s.head and s.state == "running"
+            }
+            if ready == names:
                 return
             if task.done():
                 task.result()  # the worker died: raise its error
             if asyncio.get_running_loop().time() > deadline:
-                raise StoreUnavailable(f"the ledger did not catch up within {patience:.0f} s")
+                raise StoreUnavailable(f"the projections did not catch up within {patience:.0f} s")
             await asyncio.sleep(0.1)
     finally:
         task.cancel()
@@ -77,18 +134,35 @@ async def _run_ledger_until_caught_up(dsn: str, store: EventStore, patience: flo
             await task
 
 
+async def _sync(store: EventStore, settings: Settings) -> list[SyncReport]:
+    reports = []
+    sender = Sender(store)
+    for tenant, target in configured_targets(settings):
+        run_id = await sender.run(tenant, target)
+        run = next(r for r in await sender.log.runs(tenant=tenant) if r.id == run_id)
+        location = str(getattr(target, "path", target.name))
+        problems = _beancount_problems(location) if target.name == "beancount" else []
+        reports.append(SyncReport(target.name, location, run.sent, run.failed, problems))
+    return reports
+
+
 async def run_demo(dsn: str, *, patience: float = 60) -> DemoReport:
-    """Deliver every sample twice (providers redeliver), book them, verify the chain."""
+    """Deliver every sample twice (providers redeliver), book and sync them, verify the chain."""
+    config = demo_config(Settings.from_env())
+    settings = Settings.from_env()
     async with await EventStore.open(dsn) as store:
         events = sample_events()
         results = await store.append(events) + await store.append(events)
-        await _run_ledger_until_caught_up(dsn, store, patience)
+        await _run_until_caught_up(dsn, store, patience)
         async with ProjectionStore.over(store).pool.acquire() as conn:
             balance = await queries.trial_balance(conn, "default")
+        syncs = await _sync(store, settings)
         return DemoReport(
+            config=config,
             appended=sum(r.status == "appended" for r in results),
             duplicates=sum(r.status == "duplicate" for r in results),
             head=await store.head(),
             trial_balance=balance,
+            syncs=syncs,
             chain=await verify_chain(store),
         )

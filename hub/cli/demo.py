@@ -27,7 +27,7 @@ def _amount(minor: int, currency: str) -> str:
 
 
 async def run(args: argparse.Namespace) -> int:
-    console = Console()
+    console = Console(soft_wrap=True)  # paths print whole; tables still fit the terminal
     settings = Settings.from_env()
     dsn = await database_dsn()
     where = redact(dsn) if settings.dsn else f"embedded PostgreSQL in {settings.home / 'pg'}"
@@ -35,6 +35,7 @@ async def run(args: argparse.Namespace) -> int:
     for migration in await migrate(dsn):
         console.print(f"applied migration {migration.version:04d}_{migration.name}")
     report = await run_demo(dsn)
+    console.print(f"config: {report.config}")
     console.print(
         f"delivered {report.appended + report.duplicates} events "
         f"({report.appended} appended, {report.duplicates} duplicates ignored); "
@@ -60,8 +61,18 @@ async def run(args: argparse.Namespace) -> int:
     console.print(table)
     console.print("debits equal credits in every currency" if balance["balanced"]
                   else "[red]the trial balance does not balance")  # fmt: skip
+    for sync in report.syncs:
+        console.print(
+            f"sync to {sync.target} at {sync.location}: {sync.sent} documents sent, "
+            f"{sync.failed} failed"
+        )
+        for problem in sync.problems:
+            console.print(f"[red]beancount: {problem}")
+        if not sync.problems:
+            console.print("beancount loads the file without errors (as bean-check does)")
     if not report.chain.ok:
         console.print(f"[red]chain broken at {report.chain.broken_at}: {report.chain.reason}")
         return 1
     console.print(f"hash chain verifies over {report.chain.checked} events")
-    return 0 if balance["balanced"] else 1
+    clean = all(not s.problems and not s.failed for s in report.syncs)
+    return 0 if balance["balanced"] and clean else 1

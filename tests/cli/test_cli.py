@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -61,8 +62,20 @@ def test_verify_before_migrate_says_what_to_do(empty_dsn: str) -> None:
     assert "ledgerhub migrate" in line
 
 
-async def test_verify_names_the_broken_position(dsn: str) -> None:
-    env = {"LEDGERHUB_DSN": dsn}
+def demo_env(dsn: str, home: Path) -> dict[str, str]:
+    """A demo on the test's database, its config and Beancount file under the test's own home."""
+    return {"LEDGERHUB_DSN": dsn, "LEDGERHUB_HOME": str(home)}
+
+
+def sent(demo_output: str) -> int:
+    """How many documents the demo's sync run sent."""
+    found = re.search(r"sync to beancount at \S+: (\d+) documents sent", demo_output)
+    assert found, demo_output
+    return int(found[1])
+
+
+async def test_verify_names_the_broken_position(dsn: str, tmp_path: Path) -> None:
+    env = demo_env(dsn, tmp_path)
     assert ledgerhub("demo", env=env).returncode == 0
     conn = await asyncpg.connect(dsn)
     try:
@@ -77,11 +90,12 @@ async def test_verify_names_the_broken_position(dsn: str) -> None:
     assert line.startswith("ledgerhub: chain broken at position 4:")
 
 
-def test_events_tail_prints_json_lines(dsn: str) -> None:
-    env = {"LEDGERHUB_DSN": dsn}
+def test_events_tail_prints_json_lines(dsn: str, tmp_path: Path) -> None:
+    env = demo_env(dsn, tmp_path)
     assert ledgerhub("demo", env=env).returncode == 0
     n = len(SAMPLES)
-    tail = ledgerhub("events", "tail", "--after", str(n - 2), env=env)
+    shop = SAMPLES[-1].source
+    tail = ledgerhub("events", "tail", "--after", str(n - 2), "--source", shop, env=env)
     assert tail.returncode == 0, tail.stderr
     lines = [orjson.loads(line) for line in tail.stdout.splitlines()]
     assert [e["position"] for e in lines] == [n - 1, n]
@@ -136,16 +150,24 @@ def test_demo_on_the_embedded_server_from_nothing(embedded_home: Path) -> None:
     assert f"{n} appended, {n} duplicates ignored" in first.stdout
     assert "Stripe clearing" in first.stdout  # the ledger booked the processor's activity
     assert "debits equal credits in every currency" in first.stdout
-    assert f"hash chain verifies over {n} events" in first.stdout
+    assert "beancount loads the file without errors" in first.stdout
+    documents = sent(first.stdout)
+    assert documents > 0
+    # each sent document's outcome is an event in the log, covered by the chain
+    assert f"hash chain verifies over {n + documents} events" in first.stdout
+    assert (embedded_home / "sync" / "default.beancount").exists()
     second = ledgerhub("demo", env=env)  # the server is found running, nothing is re-added
     assert second.returncode == 0, second.stderr
     assert f"0 appended, {2 * n} duplicates ignored" in second.stdout
+    assert sent(second.stdout) == 0  # nothing changed, so nothing is sent again
     verified = ledgerhub("verify", env=env)
-    assert verified.stdout.startswith(f"log verifies: {n} events")
+    assert verified.stdout.startswith(f"log verifies: {n + documents} events")
 
 
-async def test_demo_books_stripe_clearing_back_to_zero_after_its_payout(dsn: str) -> None:
-    result = ledgerhub("demo", env={"LEDGERHUB_DSN": dsn})
+async def test_demo_books_stripe_clearing_back_to_zero_after_its_payout(
+    dsn: str, tmp_path: Path
+) -> None:
+    result = ledgerhub("demo", env=demo_env(dsn, tmp_path))
     assert result.returncode == 0, result.stderr
     stripe = [line for line in result.stdout.splitlines() if "Stripe clearing" in line]
     debit, credit = (cell.strip() for cell in stripe[0].split("│")[4:6])
