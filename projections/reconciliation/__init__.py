@@ -31,6 +31,7 @@ from connectors.woocommerce.mapping import WooCommerceMapper
 from hub.books import BooksConfig, load_books
 from hub.config import Settings
 from hub.domain.events import RecordedEvent
+from hub.domain.money import Money
 from hub.errors import ConfigError
 from hub.runtime import Context, Projection
 from projections.reconciliation.composition import Composition, Movement
@@ -42,10 +43,11 @@ from projections.reconciliation.extract import (
     OrderRecord,
     PaymentRecord,
     PayoutRecord,
+    RefundRecord,
     ResolutionRecord,
     records,
 )
-from projections.reconciliation.orders import StoredOrder, StoredPayment
+from projections.reconciliation.orders import StoredOrder, StoredPayment, StoredRefund
 from projections.reconciliation.reconcile import Outcome, StoredLine, StoredPayout, reconcile
 from projections.reconciliation.settings import MatchSettings, load_settings
 
@@ -78,15 +80,21 @@ _MOVEMENTS = (
 _ORDERS = (
     "tenant text NOT NULL, source text NOT NULL, order_id text NOT NULL, number text, "
     "status text NOT NULL, currency text NOT NULL, total_minor bigint NOT NULL, "
-    "business_date date NOT NULL, position bigint NOT NULL, "
+    "business_date date NOT NULL, line_count integer NOT NULL, position bigint NOT NULL, "
     "PRIMARY KEY (tenant, source, order_id)"
 )
 _PAYMENTS = (
     "tenant text NOT NULL, source text NOT NULL, payment_id text NOT NULL, "
     "processor text NOT NULL, order_ref text, currency text NOT NULL, "
     "gross_minor bigint NOT NULL, fee_minor bigint, business_date date NOT NULL, "
-    "balance_transaction text, payout_id text, position bigint NOT NULL, "
+    "balance_transaction text, payout_id text, settled_currency text, position bigint NOT NULL, "
     "PRIMARY KEY (tenant, source, payment_id)"
+)
+_REFUNDS = (
+    "tenant text NOT NULL, source text NOT NULL, refund_id text NOT NULL, side text NOT NULL, "
+    "status text NOT NULL, order_ref text, payment_ref text, currency text NOT NULL, "
+    "amount_minor bigint NOT NULL, position bigint NOT NULL, "
+    "PRIMARY KEY (tenant, source, refund_id, side)"
 )
 _EXCEPTIONS = (
     "tenant text NOT NULL, id text NOT NULL, kind text NOT NULL, source text NOT NULL, "
@@ -133,25 +141,36 @@ WHERE m.position <= excluded.position
 """
 _UPSERT_ORDER = """
 INSERT INTO {t} AS o (tenant, source, order_id, number, status, currency, total_minor,
-                      business_date, position)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                      business_date, line_count, position)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
 ON CONFLICT (tenant, source, order_id) DO UPDATE SET
     number = excluded.number, status = excluded.status, currency = excluded.currency,
     total_minor = excluded.total_minor, business_date = excluded.business_date,
-    position = excluded.position
+    line_count = excluded.line_count, position = excluded.position
 WHERE o.position <= excluded.position
 """
 _UPSERT_PAYMENT = """
 INSERT INTO {t} AS p (tenant, source, payment_id, processor, order_ref, currency, gross_minor,
-                      fee_minor, business_date, balance_transaction, payout_id, position)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+                      fee_minor, business_date, balance_transaction, payout_id,
+                      settled_currency, position)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
 ON CONFLICT (tenant, source, payment_id) DO UPDATE SET
     processor = excluded.processor, order_ref = excluded.order_ref,
     currency = excluded.currency, gross_minor = excluded.gross_minor,
     fee_minor = excluded.fee_minor, business_date = excluded.business_date,
     balance_transaction = excluded.balance_transaction, payout_id = excluded.payout_id,
-    position = excluded.position
+    settled_currency = excluded.settled_currency, position = excluded.position
 WHERE p.position <= excluded.position
+"""
+_UPSERT_REFUND = """
+INSERT INTO {t} AS r (tenant, source, refund_id, side, status, order_ref, payment_ref, currency,
+                      amount_minor, position)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+ON CONFLICT (tenant, source, refund_id, side) DO UPDATE SET
+    status = excluded.status, order_ref = excluded.order_ref,
+    payment_ref = excluded.payment_ref, currency = excluded.currency,
+    amount_minor = excluded.amount_minor, position = excluded.position
+WHERE r.position <= excluded.position
 """
 _UPSERT_RESOLUTION = """
 INSERT INTO {t} AS r (tenant, exception_id, resolved, reason, resolved_at, position)
@@ -193,6 +212,11 @@ EVENT_TYPES = frozenset(
         "stripe.charge.succeeded",
         "stripe.charge.captured",
         "stripe.balance_transaction",
+        "stripe.charge.refunded",
+        "stripe.refund.created",
+        "stripe.refund.updated",
+        "stripe.charge.refund.updated",
+        "shopify.refunds.create",
         "shopify.payout",
         "shopify.balance_transaction",
         RESOLVED,
@@ -210,7 +234,7 @@ class Reconciliation(Projection):
     """Payouts matched to deposits, their composition, and the exceptions list."""
 
     name: ClassVar[str] = "reconciliation"
-    version: ClassVar[int] = 3
+    version: ClassVar[int] = 4
     event_types: ClassVar[frozenset[str] | None] = EVENT_TYPES
     tables: ClassVar[dict[str, str]] = {
         "payouts": _PAYOUTS,
@@ -218,6 +242,7 @@ class Reconciliation(Projection):
         "movements": _MOVEMENTS,
         "orders": _ORDERS,
         "payments": _PAYMENTS,
+        "refunds": _REFUNDS,
         "exceptions": _EXCEPTIONS,
         "resolutions": _RESOLUTIONS,
     }
@@ -266,6 +291,7 @@ class Reconciliation(Projection):
             "movements": _UPSERT_MOVEMENT,
             "orders": _UPSERT_ORDER,
             "payments": _UPSERT_PAYMENT,
+            "refunds": _UPSERT_REFUND,
             "resolutions": _UPSERT_RESOLUTION,
         }
         for table, statement in statements.items():
@@ -295,6 +321,12 @@ class Reconciliation(Projection):
         payment_rows = await ctx.conn.fetch(
             f"SELECT * FROM {t['payments']} WHERE tenant = $1 AND currency = $2", tenant, currency
         )
+        refund_rows = await ctx.conn.fetch(
+            f"SELECT * FROM {t['refunds']} WHERE tenant = $1 AND currency = $2 "
+            "AND status = 'succeeded'",
+            tenant,
+            currency,
+        )
         movements: dict[tuple[str, str], list[Movement]] = defaultdict(list)
         for m in movement_rows:
             movements[m["source"], m["payout_id"]].append(
@@ -307,12 +339,17 @@ class Reconciliation(Projection):
             self.settings_for(tenant),
             [
                 StoredOrder(r["source"], r["order_id"], r["status"], r["total_minor"],
-                            r["business_date"])
+                            r["business_date"], r["line_count"])
                 for r in order_rows
             ],
             [
-                StoredPayment(r["source"], r["payment_id"], r["order_ref"], r["gross_minor"])
+                StoredPayment(r["source"], r["payment_id"], r["order_ref"], r["gross_minor"],
+                              r["settled_currency"])
                 for r in payment_rows
+            ],
+            [
+                StoredRefund(r["side"], r["order_ref"], r["payment_ref"], r["amount_minor"])
+                for r in refund_rows
             ],
         )  # fmt: skip
         zone = self.books.tenant(tenant).timezone.key
@@ -343,21 +380,35 @@ def _row(event: RecordedEvent, record: Any, zone: str) -> tuple[str, tuple[Any, 
         sale = record.sale
         return "orders", (
             event.tenant, event.source, sale.order_id, sale.number, sale.status, sale.currency,
-            sale.total.minor, sale.business_date, event.position,
+            sale.total.minor, sale.business_date, len(sale.lines), event.position,
         ), sale.currency  # fmt: skip
     if isinstance(record, PaymentRecord):
         pay = record.payment
         return "payments", (
             event.tenant, event.source, pay.payment_id, pay.processor, pay.order_ref,
             pay.gross.currency, pay.gross.minor, None if pay.fee is None else pay.fee.minor,
-            pay.business_date, pay.balance_transaction, pay.payout_id, event.position,
+            pay.business_date, pay.balance_transaction, pay.payout_id,
+            _foreign(pay.settled, pay.gross.currency), event.position,
         ), pay.gross.currency  # fmt: skip
+    if isinstance(record, RefundRecord):
+        refund = record.refund
+        return "refunds", (
+            event.tenant, event.source, refund.refund_id,
+            "order" if refund.processor is None else "processor", refund.status,
+            refund.order_ref, refund.payment_ref, refund.amount.currency, refund.amount.minor,
+            event.position,
+        ), refund.amount.currency  # fmt: skip
     assert isinstance(record, ResolutionRecord)
     assert event.type in (RESOLVED, REOPENED)
     return "resolutions", (
         event.tenant, record.exception_id, record.resolved, record.reason, event.occurred_at,
         event.position,
     ), None  # fmt: skip
+
+
+def _foreign(settled: Money | None, currency: str) -> str | None:
+    """The settlement currency when it is not ``currency`` (the payment was converted)."""
+    return None if settled is None or settled.currency == currency else settled.currency
 
 
 def _parts(c: Composition) -> list[int]:

@@ -16,7 +16,7 @@ from typing import Any
 
 from hub.books import BooksConfig
 from hub.domain.events import RecordedEvent
-from hub.domain.facts import BankLine, Payment, Payout, Sale
+from hub.domain.facts import BankLine, Payment, Payout, Refund, Sale
 from hub.errors import Unmappable
 from hub.mapper import MapContext, SourceEvent
 from projections.reconciliation.composition import Composition, from_shopify_summary
@@ -58,6 +58,13 @@ class PaymentRecord:
 
 
 @dataclass(frozen=True)
+class RefundRecord:
+    """Money given back for an order or a payment (explains an order's amount difference)."""
+
+    refund: Refund
+
+
+@dataclass(frozen=True)
 class MovementRecord:
     """A balance transaction that names the payout carrying it."""
 
@@ -78,7 +85,15 @@ class ResolutionRecord:
     reason: str
 
 
-Record = PayoutRecord | BankRecord | OrderRecord | PaymentRecord | MovementRecord | ResolutionRecord
+Record = (
+    PayoutRecord
+    | BankRecord
+    | OrderRecord
+    | PaymentRecord
+    | RefundRecord
+    | MovementRecord
+    | ResolutionRecord
+)
 
 
 def _wrapped(data: Mapping[str, Any], name: str) -> Mapping[str, Any]:
@@ -101,8 +116,9 @@ def records(event: RecordedEvent, books: BooksConfig) -> list[Record]:
         if event.type.endswith(".balance_transaction"):
             movement = _movement(connection.connector, event, context)
             movements: list[Record] = [] if movement is None else [movement]
-            payments = [PaymentRecord(f) for f in facts if isinstance(f, Payment)]
-            return [*movements, *payments]
+            payments: list[Record] = [PaymentRecord(f) for f in facts if isinstance(f, Payment)]
+            refunds: list[Record] = [RefundRecord(f) for f in facts if isinstance(f, Refund)]
+            return [*movements, *payments, *refunds]
     except Unmappable:
         return []
     except (KeyError, TypeError, ValueError):
@@ -117,6 +133,8 @@ def records(event: RecordedEvent, books: BooksConfig) -> list[Record]:
             found.append(OrderRecord(fact))
         elif isinstance(fact, Payment):
             found.append(PaymentRecord(fact))
+        elif isinstance(fact, Refund):
+            found.append(RefundRecord(fact))
     return found
 
 

@@ -5,7 +5,13 @@ tenant: a Stripe charge's ``metadata.order_id`` may name a WooCommerce order).
   order is itself the sale, as in the ledger, and is not an exception);
 - ``order_unpaid``: an order the shop calls open (owed) whose payments do not cover its total;
   it is an exception only once ``payment_terms_days`` have passed since the order's date (its
-  ``due_date``, evaluated when read, like a missing deposit).
+  ``due_date``, evaluated when read, like a missing deposit);
+- ``amount_mismatch`` (reference: the order id): any other order that has payments whose sum is
+  not its total (``difference_minor`` = paid - total), with the cause in ``detail`` when known:
+  ``rounding`` (at most one minor unit per order line, or one for the total), ``currency`` (a
+  payment settled in another currency than the order's), ``partial_refund`` (the refunds naming
+  the order or its payments account for the difference: paid - refunded = total), else
+  ``unknown``.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ class StoredOrder:
     status: str
     total_minor: int
     business_date: date
+    line_count: int = 0
 
 
 @dataclass(frozen=True)
@@ -38,19 +45,59 @@ class StoredPayment:
     payment_id: str
     order_ref: str | None
     gross_minor: int
+    settled_currency: str | None = None
+    """The currency the processor settled it in, when that is not the order's."""
+
+
+@dataclass(frozen=True)
+class StoredRefund:
+    """A succeeded refund as stored (``side``: ``order`` when the shop states it, ``processor``
+    when the processor returned the money; both may describe the same refund)."""
+
+    side: str
+    order_ref: str | None
+    payment_ref: str | None
+    amount_minor: int
+
+
+def difference_cause(
+    order: StoredOrder,
+    paid_minor: int,
+    payments: Sequence[StoredPayment],
+    refunds: Sequence[StoredRefund],
+) -> str:
+    """Why an order's payments (``paid_minor``) differ from its total: ``currency``,
+    ``partial_refund``, ``rounding`` or ``unknown``; ``payments`` and ``refunds`` are those of
+    the order."""
+    if any(p.settled_currency is not None for p in payments):
+        return "currency"
+    by_side: dict[str, int] = defaultdict(int)
+    for refund in refunds:
+        by_side[refund.side] += refund.amount_minor
+    if any(paid_minor - refunded == order.total_minor for refunded in by_side.values()):
+        return "partial_refund"
+    if abs(paid_minor - order.total_minor) <= max(order.line_count, 1):
+        return "rounding"
+    return "unknown"
 
 
 def order_exceptions(
-    orders: Sequence[StoredOrder], payments: Sequence[StoredPayment], settings: MatchSettings
+    orders: Sequence[StoredOrder],
+    payments: Sequence[StoredPayment],
+    settings: MatchSettings,
+    refunds: Sequence[StoredRefund] = (),
 ) -> list[ExceptionRow]:
-    """The order-to-cash exceptions of one tenant's orders and payments in one currency."""
+    """The order-to-cash exceptions of one tenant's orders, payments and refunds in one
+    currency."""
     known = {order.order_id for order in orders}
     paid: dict[str, int] = defaultdict(int)
+    paying: dict[str, list[StoredPayment]] = defaultdict(list)
     rows: list[ExceptionRow] = []
     for payment in payments:
         if payment.order_ref is None:
             continue
         paid[payment.order_ref] += payment.gross_minor
+        paying[payment.order_ref].append(payment)
         if payment.order_ref not in known:
             rows.append(
                 new_exception(
@@ -60,8 +107,27 @@ def order_exceptions(
                     "which is not in the log",
                 )
             )  # fmt: skip
+    order_of = {p.payment_id: p.order_ref for p in payments}
+    refunded: dict[str, list[StoredRefund]] = defaultdict(list)
+    for refund in refunds:
+        ref = refund.order_ref or order_of.get(refund.payment_ref or "")
+        if ref is not None:
+            refunded[ref].append(refund)
     for order in orders:
-        if order.status != "open" or paid[order.order_id] >= order.total_minor:
+        owed = order.status == "open" and paid[order.order_id] < order.total_minor
+        if not owed and paying[order.order_id] and paid[order.order_id] != order.total_minor:
+            cause = difference_cause(
+                order, paid[order.order_id], paying[order.order_id], refunded[order.order_id]
+            )  # fmt: skip
+            rows.append(
+                new_exception(
+                    "amount_mismatch", order.source, order.order_id, order.total_minor,
+                    paid[order.order_id] - order.total_minor,
+                    f"order {order.order_id}: payments of {paid[order.order_id]} for a total "
+                    f"of {order.total_minor}; cause: {cause}",
+                )
+            )  # fmt: skip
+        if not owed:
             continue
         due = order.business_date + timedelta(days=settings.payment_terms_days)
         rows.append(

@@ -18,7 +18,12 @@ from projections.reconciliation.matching import (
     match,
     window,
 )
-from projections.reconciliation.orders import StoredOrder, StoredPayment, order_exceptions
+from projections.reconciliation.orders import (
+    StoredOrder,
+    StoredPayment,
+    StoredRefund,
+    order_exceptions,
+)
 from projections.reconciliation.rows import ExceptionRow, new_exception
 from projections.reconciliation.settings import MatchSettings
 
@@ -99,9 +104,10 @@ def reconcile(
     settings: MatchSettings,
     orders: Sequence[StoredOrder] = (),
     payments: Sequence[StoredPayment] = (),
+    refunds: Sequence[StoredRefund] = (),
 ) -> Outcome:
     """The reconciliation of one tenant's payouts, bank lines, payout balance transactions,
-    orders and payments in one currency (``movements`` by (source, payout id))."""
+    orders, payments and refunds in one currency (``movements`` by (source, payout id))."""
     expected = [p for p in payouts if p.status not in UNMATCHABLE]
     candidates = [
         PayoutCandidate(p.source, p.payout_id, p.processor, p.currency, p.amount_minor,
@@ -160,7 +166,7 @@ def reconcile(
                     f"same amount and payee as line {first.line_id} on {first.business_date}",
                 )
             )  # fmt: skip
-    outcome.exceptions.extend(order_exceptions(orders, payments, settings))
+    outcome.exceptions.extend(order_exceptions(orders, payments, settings, refunds))
     outcome.exceptions.sort(key=lambda e: e.id)
     return outcome
 
