@@ -161,13 +161,22 @@ class OrderPayment(BaseModel):
     bank_line: str | None
 
 
+class OrderDocument(BaseModel):
+    """The accounting document that covers the order, and what the sync target confirmed."""
+
+    doc_key: str
+    target: str | None
+    target_id: str | None
+    status: Literal["synced", "voided", "failed", "unsent"]
+
+
 class OrderChainOut(BaseModel):
     """Order → payments → payouts → bank lines, and the exceptions on the way. ``document``
-    (the accounting document) is always null until the accounting sync exists."""
+    is the accounting document covering the order (null when the tenant syncs nowhere)."""
 
     order: OrderOut
     payments: list[OrderPayment]
-    document: None = None
+    document: OrderDocument | None = None
     exceptions: list[ExceptionRow]
 
 

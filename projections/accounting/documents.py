@@ -88,16 +88,25 @@ class Part:
     """(account code, currency, amount: debit positive)."""
 
 
+def document_key(mode: Mode, fact_key: str, fact: Fact, business_date: date) -> str:
+    """The key of the document a fact keyed ``fact_key`` booked on ``business_date`` is part
+    of (reconciliation uses it to follow an order to its document)."""
+    payout = getattr(fact, "payout_id", None)
+    if mode == "daily":
+        return f"day/{business_date.isoformat()}"
+    if mode == "per_payout" and isinstance(payout, str) and payout:
+        return f"payout/{fact_key.split('/', 1)[0]}/{payout}"
+    return fact_key
+
+
 def part_of(mode: Mode, fact_key: str, fact: Fact, entry: Entry) -> Part:
     """The part ``entry`` (booked from ``fact``, keyed ``fact_key``) adds to a document."""
     postings = tuple((p.account, p.currency, p.amount) for p in entry.postings)
     payout = getattr(fact, "payout_id", None)
+    group = document_key(mode, fact_key, fact, entry.business_date)
     if mode == "daily":
-        group = f"day/{entry.business_date.isoformat()}"
         return Part(group, "journal", entry.business_date, f"summary of {group[4:]}", postings)
     if mode == "per_payout" and isinstance(payout, str) and payout:
-        source = fact_key.split("/", 1)[0]
-        group = f"payout/{source}/{payout}"
         return Part(group, "journal", entry.business_date, f"payout {payout}", postings)
     kind = _KINDS.get(entry.kind, "journal")
     return Part(fact_key, kind, entry.business_date, entry.description, postings)

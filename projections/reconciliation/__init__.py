@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Sequence
+from datetime import date
 from typing import Any, ClassVar
 
 from connectors.shopify.mapping import ShopifyMapper
@@ -30,10 +31,13 @@ from connectors.stripe.mapping import StripeMapper
 from connectors.woocommerce.mapping import WooCommerceMapper
 from hub.books import BooksConfig, load_books
 from hub.config import Settings
+from hub.config_file import HubConfig, load_from_env
 from hub.domain.events import RecordedEvent
+from hub.domain.facts import Fact
 from hub.domain.money import Money
 from hub.errors import ConfigError
 from hub.runtime import Context, Projection
+from projections.accounting.documents import SyncSettings, document_key, sync_settings
 from projections.reconciliation.composition import Composition, Movement
 from projections.reconciliation.extract import (
     REOPENED,
@@ -80,14 +84,15 @@ _MOVEMENTS = (
 _ORDERS = (
     "tenant text NOT NULL, source text NOT NULL, order_id text NOT NULL, number text, "
     "status text NOT NULL, currency text NOT NULL, total_minor bigint NOT NULL, "
-    "business_date date NOT NULL, line_count integer NOT NULL, position bigint NOT NULL, "
-    "PRIMARY KEY (tenant, source, order_id)"
+    "business_date date NOT NULL, line_count integer NOT NULL, doc_key text, "
+    "position bigint NOT NULL, PRIMARY KEY (tenant, source, order_id)"
 )
 _PAYMENTS = (
     "tenant text NOT NULL, source text NOT NULL, payment_id text NOT NULL, "
     "processor text NOT NULL, order_ref text, currency text NOT NULL, "
     "gross_minor bigint NOT NULL, fee_minor bigint, business_date date NOT NULL, "
-    "balance_transaction text, payout_id text, settled_currency text, position bigint NOT NULL, "
+    "balance_transaction text, payout_id text, settled_currency text, doc_key text, "
+    "position bigint NOT NULL, "
     "PRIMARY KEY (tenant, source, payment_id)"
 )
 _REFUNDS = (
@@ -95,6 +100,10 @@ _REFUNDS = (
     "status text NOT NULL, order_ref text, payment_ref text, currency text NOT NULL, "
     "amount_minor bigint NOT NULL, position bigint NOT NULL, "
     "PRIMARY KEY (tenant, source, refund_id, side)"
+)
+_DOCUMENTS = (
+    "tenant text NOT NULL, target text NOT NULL, doc_key text NOT NULL, status text NOT NULL, "
+    "target_id text, position bigint NOT NULL, PRIMARY KEY (tenant, target, doc_key)"
 )
 _EXCEPTIONS = (
     "tenant text NOT NULL, id text NOT NULL, kind text NOT NULL, source text NOT NULL, "
@@ -141,25 +150,26 @@ WHERE m.position <= excluded.position
 """
 _UPSERT_ORDER = """
 INSERT INTO {t} AS o (tenant, source, order_id, number, status, currency, total_minor,
-                      business_date, line_count, position)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+                      business_date, line_count, doc_key, position)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
 ON CONFLICT (tenant, source, order_id) DO UPDATE SET
     number = excluded.number, status = excluded.status, currency = excluded.currency,
     total_minor = excluded.total_minor, business_date = excluded.business_date,
-    line_count = excluded.line_count, position = excluded.position
+    line_count = excluded.line_count, doc_key = excluded.doc_key, position = excluded.position
 WHERE o.position <= excluded.position
 """
 _UPSERT_PAYMENT = """
 INSERT INTO {t} AS p (tenant, source, payment_id, processor, order_ref, currency, gross_minor,
                       fee_minor, business_date, balance_transaction, payout_id,
-                      settled_currency, position)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+                      settled_currency, doc_key, position)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
 ON CONFLICT (tenant, source, payment_id) DO UPDATE SET
     processor = excluded.processor, order_ref = excluded.order_ref,
     currency = excluded.currency, gross_minor = excluded.gross_minor,
     fee_minor = excluded.fee_minor, business_date = excluded.business_date,
     balance_transaction = excluded.balance_transaction, payout_id = excluded.payout_id,
-    settled_currency = excluded.settled_currency, position = excluded.position
+    settled_currency = excluded.settled_currency, doc_key = excluded.doc_key,
+    position = excluded.position
 WHERE p.position <= excluded.position
 """
 _UPSERT_REFUND = """
@@ -171,6 +181,15 @@ ON CONFLICT (tenant, source, refund_id, side) DO UPDATE SET
     payment_ref = excluded.payment_ref, currency = excluded.currency,
     amount_minor = excluded.amount_minor, position = excluded.position
 WHERE r.position <= excluded.position
+"""
+_UPSERT_DOCUMENT = """
+INSERT INTO {t} AS d (tenant, target, doc_key, status, target_id, position)
+VALUES ($1, $2, $3, $4, $5, $6)
+ON CONFLICT (tenant, target, doc_key) DO UPDATE SET
+    status = CASE WHEN d.status = 'synced' AND excluded.status = 'failed' THEN d.status
+                  ELSE excluded.status END,
+    target_id = coalesce(excluded.target_id, d.target_id), position = excluded.position
+WHERE d.position <= excluded.position
 """
 _UPSERT_RESOLUTION = """
 INSERT INTO {t} AS r (tenant, exception_id, resolved, reason, resolved_at, position)
@@ -206,6 +225,9 @@ FROM unnest($4::text[], $5::text[], $6::text[], $7::text[], $8::bigint[], $9::bi
 """
 
 
+SYNC_OUTCOMES = frozenset({"accounting.document.synced", "accounting.document.failed"})
+"""What the accounting sender logs about each document it pushed (``hub.sync.sender``)."""
+
 EVENT_TYPES = frozenset(
     {
         "bank.line",
@@ -221,6 +243,7 @@ EVENT_TYPES = frozenset(
         "shopify.balance_transaction",
         RESOLVED,
         REOPENED,
+        *SYNC_OUTCOMES,
         *(t for t in StripeMapper.handlers if t.startswith("stripe.payout.")),
         *(t for t in ShopifyMapper.handlers if t.startswith("shopify.orders.")),
         *(t for t in WooCommerceMapper.handlers if t.startswith("woocommerce.order.")),
@@ -234,7 +257,7 @@ class Reconciliation(Projection):
     """Payouts matched to deposits, their composition, and the exceptions list."""
 
     name: ClassVar[str] = "reconciliation"
-    version: ClassVar[int] = 4
+    version: ClassVar[int] = 5
     event_types: ClassVar[frozenset[str] | None] = EVENT_TYPES
     tables: ClassVar[dict[str, str]] = {
         "payouts": _PAYOUTS,
@@ -243,17 +266,22 @@ class Reconciliation(Projection):
         "orders": _ORDERS,
         "payments": _PAYMENTS,
         "refunds": _REFUNDS,
+        "documents": _DOCUMENTS,
         "exceptions": _EXCEPTIONS,
         "resolutions": _RESOLUTIONS,
     }
 
     def __init__(
-        self, books: BooksConfig | None = None, settings: dict[str, MatchSettings] | None = None
+        self,
+        books: BooksConfig | None = None,
+        settings: dict[str, MatchSettings] | None = None,
+        config: HubConfig | None = None,
     ) -> None:
         self._from_file = books is None
         path = Settings.from_env().config_file if self._from_file else None
         self.books = books if books is not None else load_books(path)
         self.settings = settings if settings is not None else load_settings(path)
+        self.config = config if config is not None else load_from_env(path)
         self._rebuilding: str | None = None
 
     def _fresh_config(self, ctx: Context) -> None:
@@ -266,8 +294,16 @@ class Reconciliation(Projection):
         path = Settings.from_env().config_file
         try:
             self.books, self.settings = load_books(path), load_settings(path)
+            self.config = load_from_env(path)
         except ConfigError as exc:
             log.warning("reconciliation: rebuilding with the config loaded at start: %s", exc)
+
+    def sync_for(self, tenant: str) -> SyncSettings | None:
+        """Where ``tenant``'s documents are synced (None: nowhere, no document is expected)."""
+        try:
+            return sync_settings(tenant, self.config.tenant(tenant).sync)
+        except ConfigError:
+            return None
 
     def settings_for(self, tenant: str) -> MatchSettings:
         """The tenant's matching rules (defaults unless configured)."""
@@ -278,10 +314,18 @@ class Reconciliation(Projection):
         self._fresh_config(ctx)
         rows: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
         touched: set[tuple[str, str]] = set()
+        synced: set[str] = set()
         for event in events:
+            if event.type in SYNC_OUTCOMES:
+                document = _document_row(event)
+                if document is not None:
+                    rows["documents"].append(document)
+                    synced.add(event.tenant)
+                continue
             zone = self.books.tenant(event.tenant).timezone.key
+            sync = self.sync_for(event.tenant)
             for record in records(event, self.books):
-                table, row, currency = _row(event, record, zone)
+                table, row, currency = _row(event, record, zone, sync)
                 rows[table].append(row)
                 if currency is not None:
                     touched.add((event.tenant, currency))
@@ -292,11 +336,19 @@ class Reconciliation(Projection):
             "orders": _UPSERT_ORDER,
             "payments": _UPSERT_PAYMENT,
             "refunds": _UPSERT_REFUND,
+            "documents": _UPSERT_DOCUMENT,
             "resolutions": _UPSERT_RESOLUTION,
         }
         for table, statement in statements.items():
             if rows[table]:
                 await ctx.conn.executemany(statement.format(t=ctx.tables[table]), rows[table])
+        for tenant in sorted(synced):
+            found = await ctx.conn.fetch(
+                f"SELECT currency FROM {ctx.tables['orders']} WHERE tenant = $1 "
+                f"UNION SELECT currency FROM {ctx.tables['payments']} WHERE tenant = $1",
+                tenant,
+            )
+            touched.update((tenant, r["currency"]) for r in found)
         for tenant, currency in sorted(touched):
             await self._recompute(ctx, tenant, currency)
 
@@ -327,6 +379,16 @@ class Reconciliation(Projection):
             tenant,
             currency,
         )
+        sync = self.sync_for(tenant)
+        confirmed: frozenset[str] | None = None
+        if sync is not None:
+            document_rows = await ctx.conn.fetch(
+                f"SELECT doc_key FROM {t['documents']} WHERE tenant = $1 AND target = $2 "
+                "AND status = 'synced'",
+                tenant,
+                sync.target,
+            )
+            confirmed = frozenset(r["doc_key"] for r in document_rows)
         movements: dict[tuple[str, str], list[Movement]] = defaultdict(list)
         for m in movement_rows:
             movements[m["source"], m["payout_id"]].append(
@@ -339,25 +401,29 @@ class Reconciliation(Projection):
             self.settings_for(tenant),
             [
                 StoredOrder(r["source"], r["order_id"], r["status"], r["total_minor"],
-                            r["business_date"], r["line_count"])
+                            r["business_date"], r["line_count"], r["doc_key"])
                 for r in order_rows
             ],
             [
                 StoredPayment(r["source"], r["payment_id"], r["order_ref"], r["gross_minor"],
-                              r["settled_currency"])
+                              r["settled_currency"], r["business_date"], r["doc_key"])
                 for r in payment_rows
             ],
             [
                 StoredRefund(r["side"], r["order_ref"], r["payment_ref"], r["amount_minor"])
                 for r in refund_rows
             ],
+            confirmed,
         )  # fmt: skip
         zone = self.books.tenant(tenant).timezone.key
         await _write(ctx, tenant, currency, zone, outcome)
 
 
-def _row(event: RecordedEvent, record: Any, zone: str) -> tuple[str, tuple[Any, ...], str | None]:
-    """The table, row and currency (None: no recompute needed) a record is stored as."""
+def _row(
+    event: RecordedEvent, record: Any, zone: str, sync: SyncSettings | None
+) -> tuple[str, tuple[Any, ...], str | None]:
+    """The table, row and currency (None: no recompute needed) a record is stored as (with the
+    key of the accounting document that covers an order or payment when the tenant syncs)."""
     if isinstance(record, PayoutRecord):
         p, summary = record.payout, record.summary
         parts = None if summary is None else _parts(summary)
@@ -380,7 +446,8 @@ def _row(event: RecordedEvent, record: Any, zone: str) -> tuple[str, tuple[Any, 
         sale = record.sale
         return "orders", (
             event.tenant, event.source, sale.order_id, sale.number, sale.status, sale.currency,
-            sale.total.minor, sale.business_date, len(sale.lines), event.position,
+            sale.total.minor, sale.business_date, len(sale.lines),
+            _doc_key(sync, event, sale, sale.business_date), event.position,
         ), sale.currency  # fmt: skip
     if isinstance(record, PaymentRecord):
         pay = record.payment
@@ -388,7 +455,8 @@ def _row(event: RecordedEvent, record: Any, zone: str) -> tuple[str, tuple[Any, 
             event.tenant, event.source, pay.payment_id, pay.processor, pay.order_ref,
             pay.gross.currency, pay.gross.minor, None if pay.fee is None else pay.fee.minor,
             pay.business_date, pay.balance_transaction, pay.payout_id,
-            _foreign(pay.settled, pay.gross.currency), event.position,
+            _foreign(pay.settled, pay.gross.currency),
+            _doc_key(sync, event, pay, pay.business_date), event.position,
         ), pay.gross.currency  # fmt: skip
     if isinstance(record, RefundRecord):
         refund = record.refund
@@ -404,6 +472,32 @@ def _row(event: RecordedEvent, record: Any, zone: str) -> tuple[str, tuple[Any, 
         event.tenant, record.exception_id, record.resolved, record.reason, event.occurred_at,
         event.position,
     ), None  # fmt: skip
+
+
+def _doc_key(sync: SyncSettings | None, event: RecordedEvent, fact: Fact, day: date) -> str | None:
+    """The accounting document ``fact`` is part of (None when the tenant syncs nowhere)."""
+    if sync is None:
+        return None
+    return document_key(sync.mode, f"{event.source}/{fact.key}", fact, day)
+
+
+def _document_row(event: RecordedEvent) -> tuple[Any, ...] | None:
+    """A sync outcome as a row of ``documents`` (None when it is not one the sender wrote)."""
+    data = event.data
+    target, key = data.get("target"), data.get("doc_key")
+    if not event.source.startswith("sync:") or not isinstance(target, str):
+        return None
+    if not isinstance(key, str):
+        return None
+    if event.type == "accounting.document.failed":
+        status = "failed"
+    else:
+        status = "voided" if data.get("operation") == "void" else "synced"
+    target_id = data.get("target_id")
+    return (
+        event.tenant, target, key, status, target_id if isinstance(target_id, str) else None,
+        event.position,
+    )  # fmt: skip
 
 
 def _foreign(settled: Money | None, currency: str) -> str | None:

@@ -11,7 +11,11 @@ tenant: a Stripe charge's ``metadata.order_id`` may name a WooCommerce order).
   ``rounding`` (at most one minor unit per order line, or one for the total), ``currency`` (a
   payment settled in another currency than the order's), ``partial_refund`` (the refunds naming
   the order or its payments account for the difference: paid - refunded = total), else
-  ``unknown``.
+  ``unknown``;
+- ``document_missing`` (only for a tenant with a ``sync`` target): a booked order, or a payment
+  naming no order, whose accounting document (its key computed as the accounting projection
+  does) has no ``accounting.document.synced`` from the target (or was voided since);
+  due ``document_grace_days`` after its date, evaluated when read.
 """
 
 from __future__ import annotations
@@ -24,6 +28,9 @@ from datetime import date, timedelta
 from projections.reconciliation.rows import ExceptionRow, new_exception
 from projections.reconciliation.settings import MatchSettings
 
+BOOKED = frozenset({"paid", "open"})
+"""Sale statuses the ledger books (so an accounting document is expected)."""
+
 
 @dataclass(frozen=True)
 class StoredOrder:
@@ -35,6 +42,8 @@ class StoredOrder:
     total_minor: int
     business_date: date
     line_count: int = 0
+    doc_key: str | None = None
+    """The accounting document that covers it (None: the tenant syncs nowhere)."""
 
 
 @dataclass(frozen=True)
@@ -47,6 +56,8 @@ class StoredPayment:
     gross_minor: int
     settled_currency: str | None = None
     """The currency the processor settled it in, when that is not the order's."""
+    business_date: date | None = None
+    doc_key: str | None = None
 
 
 @dataclass(frozen=True)
@@ -86,9 +97,11 @@ def order_exceptions(
     payments: Sequence[StoredPayment],
     settings: MatchSettings,
     refunds: Sequence[StoredRefund] = (),
+    documents: frozenset[str] | None = None,
 ) -> list[ExceptionRow]:
     """The order-to-cash exceptions of one tenant's orders, payments and refunds in one
-    currency."""
+    currency; ``documents``: the keys of the documents the sync target confirmed (None: the
+    tenant syncs nowhere, so no ``document_missing``)."""
     known = {order.order_id for order in orders}
     paid: dict[str, int] = defaultdict(int)
     paying: dict[str, list[StoredPayment]] = defaultdict(list)
@@ -138,6 +151,45 @@ def order_exceptions(
                 f"{paid[order.order_id]} of {order.total_minor} paid after "
                 f"{settings.payment_terms_days} days",
                 due,
+            )
+        )  # fmt: skip
+    if documents is not None:
+        rows.extend(document_exceptions(orders, payments, documents, settings.document_grace_days))
+    return rows
+
+
+def document_exceptions(
+    orders: Sequence[StoredOrder],
+    payments: Sequence[StoredPayment],
+    confirmed: frozenset[str],
+    grace_days: int,
+) -> list[ExceptionRow]:
+    """``document_missing``: a booked order, or a payment naming no order (itself the sale),
+    whose accounting document the target has not confirmed; due ``grace_days`` after its date
+    (evaluated when read)."""
+    rows: list[ExceptionRow] = []
+    for order in orders:
+        if order.status not in BOOKED or order.doc_key is None or order.doc_key in confirmed:
+            continue
+        rows.append(
+            new_exception(
+                "document_missing", order.source, order.order_id, order.total_minor, None,
+                f"order {order.order_id} of {order.business_date}: document {order.doc_key} "
+                f"not confirmed by the target {grace_days} days after",
+                order.business_date + timedelta(days=grace_days),
+            )
+        )  # fmt: skip
+    for payment in payments:
+        day, key = payment.business_date, payment.doc_key
+        if payment.order_ref is not None or day is None or key is None or key in confirmed:
+            continue
+        rows.append(
+            new_exception(
+                "document_missing", payment.source, payment.payment_id, payment.gross_minor,
+                None,
+                f"payment {payment.payment_id} of {day}: document {key} not confirmed by "
+                f"the target {grace_days} days after",
+                day + timedelta(days=grace_days),
             )
         )  # fmt: skip
     return rows

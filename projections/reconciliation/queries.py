@@ -11,7 +11,10 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
+import asyncpg
+
 from hub.store.pool import Connection
+from projections.reconciliation import Reconciliation
 
 PAYOUT_COLUMNS = (
     "source", "payout_id", "currency", "amount_minor", "arrival_date", "status", "bank_line",
@@ -111,7 +114,8 @@ async def order_chain(
 ) -> dict[str, Any] | None:
     """The chain of one order: the order, the payments naming it with the payout that carried
     each and that payout's status and bank line, and the exceptions about any of them (None
-    when the tenant has no such order). The accounting document is not part of it yet."""
+    when the tenant has no such order), and the accounting document that covers the order
+    with its sync status (None when the tenant syncs nowhere)."""
     order = await conn.fetchrow(
         "SELECT source, order_id, number, status, currency, total_minor, business_date, "
         "paid_minor FROM ledgerhub_views.reconciliation_orders "
@@ -149,5 +153,34 @@ async def order_chain(
     return {
         "order": dict(order),
         "payments": [dict(p) for p in payments],
+        "document": await order_document(conn, tenant, order["source"], order_id),
         "exceptions": [dict(e) for e in exceptions],
     }
+
+
+async def order_document(
+    conn: Connection, tenant: str, source: str, order_id: str
+) -> dict[str, Any] | None:
+    """The document covering an order: ``doc_key``, ``target``, ``target_id`` and ``status``
+    (``synced``, ``voided``, ``failed``, or ``unsent`` when the sender has logged nothing about
+    it); None when the tenant syncs nowhere (or the projection predates documents)."""
+    try:
+        row = await conn.fetchrow(
+            f"""
+            SELECT o.doc_key, d.target, d.target_id, coalesce(d.status, 'unsent') AS status
+            FROM {Reconciliation.view("orders")} AS o
+            LEFT JOIN {Reconciliation.view("documents")} AS d
+                   ON d.tenant = o.tenant AND d.doc_key = o.doc_key
+            WHERE o.tenant = $1 AND o.source = $2 AND o.order_id = $3
+            ORDER BY d.status = 'synced' DESC NULLS LAST, d.target
+            LIMIT 1
+            """,
+            tenant,
+            source,
+            order_id,
+        )
+    except (asyncpg.UndefinedColumnError, asyncpg.UndefinedTableError):
+        return None
+    if row is None or row["doc_key"] is None:
+        return None
+    return dict(row)

@@ -105,6 +105,7 @@ def reconcile(
     orders: Sequence[StoredOrder] = (),
     payments: Sequence[StoredPayment] = (),
     refunds: Sequence[StoredRefund] = (),
+    documents: frozenset[str] | None = None,
 ) -> Outcome:
     """The reconciliation of one tenant's payouts, bank lines, payout balance transactions,
     orders, payments and refunds in one currency (``movements`` by (source, payout id))."""
@@ -166,7 +167,7 @@ def reconcile(
                     f"same amount and payee as line {first.line_id} on {first.business_date}",
                 )
             )  # fmt: skip
-    outcome.exceptions.extend(order_exceptions(orders, payments, settings, refunds))
+    outcome.exceptions.extend(order_exceptions(orders, payments, settings, refunds, documents))
     outcome.exceptions.sort(key=lambda e: e.id)
     return outcome
 

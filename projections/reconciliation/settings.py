@@ -9,6 +9,7 @@ optional; the defaults below otherwise)::
     mismatch_tolerance_bp = 100    # an amount_mismatch pairs amounts within 1 % (basis points)
     duplicate_window_days = 2      # bank lines with the same amount and payee this close: flagged
     payment_terms_days = 30        # an open order not paid this many days after it: order_unpaid
+    document_grace_days = 2        # a document not synced this many days after: document_missing
     hints = { stripe = ["STRIPE"], shopify = ["SHOPIFY"] }   # per processor, case-insensitive
 """
 
@@ -37,6 +38,7 @@ class MatchSettings(BaseModel):
     mismatch_tolerance_bp: int = Field(default=100, ge=0, le=10_000)
     duplicate_window_days: int = Field(default=2, ge=0, le=31)
     payment_terms_days: int = Field(default=30, ge=0, le=365)
+    document_grace_days: int = Field(default=2, ge=0, le=365)
     hints: dict[str, tuple[str, ...]] = Field(default_factory=lambda: dict(DEFAULT_HINTS))
 
     def hinted(self, text: str) -> frozenset[str]:
