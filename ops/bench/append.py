@@ -28,12 +28,10 @@ from datetime import UTC, datetime
 
 import asyncpg
 import orjson
+from scratch import scratch_database
 
-from hub.config import Settings
 from hub.domain.events import NewEvent
 from hub.store import EventStore
-from hub.store.provision import resolve_dsn, with_database
-from hub.store.schema import migrate
 
 BATCH = 1000
 PAYLOAD = {
@@ -198,19 +196,8 @@ async def main() -> None:
     parser.add_argument("--events", type=int, default=20_000)
     parser.add_argument("--dsn", default=os.environ.get("LEDGERHUB_BENCH_DSN"))
     args = parser.parse_args()
-    server = args.dsn or await resolve_dsn(Settings.from_env())
-    name = f"lh_bench_{os.getpid()}"
-    admin = await asyncpg.connect(server)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        dsn = with_database(server, name)
-        await migrate(dsn)
-        version = await admin.fetchval("SHOW server_version")
-        print(f"PostgreSQL {version}; database {name} (dropped after the run)")
+    async with scratch_database(args.dsn, "append") as dsn:
         report(await bench(dsn, args.events))
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
 
 
 if __name__ == "__main__":

@@ -33,10 +33,7 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).parent))
 from append import PAYLOAD, copy_rows, insert_rows, raw_rows, timed
-
-from hub.config import Settings
-from hub.store.provision import resolve_dsn, with_database
-from hub.store.schema import migrate
+from scratch import scratch_database
 
 BATCH = 500
 BATCH_CLIENTS = 8
@@ -158,23 +155,10 @@ async def main() -> None:
     parser.add_argument("--dsn", default=os.environ.get("LEDGERHUB_BENCH_DSN"))
     parser.add_argument("--batch-clients", type=int, default=BATCH_CLIENTS)
     args = parser.parse_args()
-    server = args.dsn or await resolve_dsn(Settings.from_env())
-    name = f"lh_bench_ingest_{os.getpid()}"
-    admin = await asyncpg.connect(server)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        dsn = with_database(server, name)
-        await migrate(dsn)
-        version = await admin.fetchval("SHOW server_version")
-        print(
-            f"PostgreSQL {version}; database {name} (dropped after the run); {os.cpu_count()} CPUs"
-        )
+    async with scratch_database(args.dsn, "ingest") as dsn:
         rates = await raw(dsn, args.events, args.singles)
         rates |= await http(dsn, args.events, args.singles, args.batch_clients)
         report(rates)
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
 
 
 if __name__ == "__main__":

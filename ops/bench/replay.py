@@ -26,8 +26,8 @@ from datetime import UTC, datetime
 
 import asyncpg
 import orjson
+from scratch import scratch_database
 
-from hub.config import Settings
 from hub.domain.events import NewEvent
 from hub.runtime.operate import follow_job
 from hub.runtime.settings import RuntimeSettings
@@ -35,8 +35,6 @@ from hub.runtime.worker import Worker
 from hub.store import EventStore
 from hub.store.jobs import Jobs
 from hub.store.projections import ProjectionStore
-from hub.store.provision import resolve_dsn, with_database
-from hub.store.schema import migrate
 from projections.event_counts import EventCounts
 
 TYPES = ("stripe.charge.succeeded", "stripe.refund.created", "stripe.payout.paid")
@@ -147,14 +145,8 @@ async def main() -> None:
     parser.add_argument("--batch", type=int, default=1000)
     parser.add_argument("--dsn", default=os.environ.get("LEDGERHUB_BENCH_DSN"))
     args = parser.parse_args()
-    server = args.dsn or await resolve_dsn(Settings.from_env())
-    name = f"lh_bench_replay_{os.getpid()}"
-    admin = await asyncpg.connect(server)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        dsn = with_database(server, name)
-        await migrate(dsn)
-        print(f"PostgreSQL {await admin.fetchval('SHOW server_version')}; {args.events} events")
+    async with scratch_database(args.dsn, "replay") as dsn:
+        print(f"{args.events} events")
         async with await EventStore.open(dsn) as store:
             await fill(store, args.events, 1000)
             raw = await read_decode(store, args.events, args.batch)
@@ -164,9 +156,6 @@ async def main() -> None:
         target = "(target >= 0.50x)"
         print(f"  rebuild / raw read+decode (EventStore)         {rebuild / raw:5.2f}x  {target}")
         print(f"  rebuild / raw read+decode (asyncpg + orjson)   {rebuild / bare:5.2f}x")
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
 
 
 if __name__ == "__main__":
