@@ -6,15 +6,20 @@ validated against the ``ManualJournals`` schema of ``../shared/reference/xero/``
 journals that do not balance or name an unknown account refused with a 400
 ``ValidationException``, ``Idempotency-Key`` honoured (a repeated key answers the first
 response), 5 concurrent and 60 calls a minute enforced with 429 + ``Retry-After``; and faults
-injected on demand: ``500``, ``429``, ``drop`` (the write is applied, then the connection is
-cut).
+injected on demand (the ``faults`` deque) or at random (``fault_rate`` of the write calls, kinds
+drawn from ``fault_kinds`` by ``random``, seeded): ``500``, ``429``, ``drop`` (the write is
+applied, then the connection is cut), ``timeout`` (the write is applied, then the server stalls
+``stall`` seconds before answering), ``timeout_before`` (stalls without applying). ``injected``
+counts the faults by kind.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import collections
 import json
+import random
 import uuid
 from collections import deque
 from collections.abc import AsyncIterator
@@ -47,7 +52,11 @@ def validate(body: Any) -> None:
 class FakeXero:
     """State and faults of the fake; ``url`` once started."""
 
-    def __init__(self, accounts: set[str], refresh_token: str, tenant_id: str) -> None:
+    fault_kinds: tuple[str, ...] = ("500", "429", "timeout", "drop")
+
+    def __init__(
+        self, accounts: set[str], refresh_token: str, tenant_id: str, *, seed: int = 0
+    ) -> None:
         self.accounts = accounts
         self.refresh_token = refresh_token
         self.tenant_id = tenant_id
@@ -62,6 +71,10 @@ class FakeXero:
         self.latency = 0.0
         self.writes = 0
         self.url = ""
+        self.stall = 5.0
+        self.fault_rate = 0.0
+        self.random = random.Random(seed)
+        self.injected: collections.Counter[str] = collections.Counter()
 
     def app(self) -> web.Application:
         app = web.Application()
@@ -119,7 +132,10 @@ class FakeXero:
             self.in_flight -= 1
 
     async def _apply(self, request: web.Request) -> web.StreamResponse:
-        fault = self.faults.popleft() if self.faults else None
+        fault = self._fault()
+        if fault == "timeout_before":
+            await asyncio.sleep(self.stall)
+            return web.json_response({"Title": "Internal error"}, status=500)
         if fault == "500":
             return web.json_response({"Title": "Internal error"}, status=500)
         if fault == "429":
@@ -143,7 +159,20 @@ class FakeXero:
         if fault == "drop" and request.transport is not None:
             request.transport.close()  # applied, but the caller never hears of it
             raise asyncio.CancelledError
+        if fault == "timeout":
+            await asyncio.sleep(self.stall)  # applied; a caller with a shorter timeout gives up
         return web.Response(status=status, body=body, content_type="application/json")
+
+    def _fault(self) -> str | None:
+        if self.faults:
+            fault: str | None = self.faults.popleft()
+        elif self.fault_rate > 0 and self.random.random() < self.fault_rate:
+            fault = self.random.choice(self.fault_kinds)
+        else:
+            fault = None
+        if fault is not None:
+            self.injected[fault] += 1
+        return fault
 
     def _store(self, journal: dict[str, Any], target: str | None) -> tuple[int, Any]:
         if target is not None and target not in self.journals:

@@ -11,7 +11,7 @@ import aiohttp
 import orjson
 import pytest
 
-from hub.errors import TargetRejected
+from hub.errors import TargetRejected, TargetUnavailable
 from hub.store import EventStore
 from hub.sync.sender import Backoff, Sender
 from hub.sync.xero import AiohttpTransport, Tokens, XeroTarget
@@ -93,3 +93,39 @@ async def test_no_more_than_five_calls_in_flight(tmp_path: Path) -> None:
         await asyncio.gather(*(target.create(_document(f"k{i}", 100 + i)) for i in range(12)))
         assert fake.writes == 12
         assert 1 < fake.max_in_flight <= 5
+
+
+async def test_a_timeout_after_the_write_is_answered_by_the_idempotency_key(
+    tmp_path: Path,
+) -> None:
+    refresh = tmp_path / "xero-refresh-token"
+    refresh.write_text("r0")
+    fake = FakeXero(set(CHART), "r0", "org-1")
+    fake.stall = 0.5
+    async with serve(fake), aiohttp.ClientSession() as session:
+        transport = AiohttpTransport(session, timeout=0.2)
+        tokens = Tokens(transport, "client", "secret", refresh, f"{fake.url}/connect/token")
+        target = XeroTarget(transport, tokens, "org-1", api=f"{fake.url}/api.xro/2.0")
+        fake.faults.append("timeout")
+        with pytest.raises(TargetUnavailable, match="timed out"):
+            await target.create(_document("t", 100))
+        assert fake.writes == 1  # applied although the caller gave up
+        again = await target.create(_document("t", 100))
+        assert fake.writes == 1 and again.target_id in fake.journals
+        assert fake.injected["timeout"] == 1
+
+
+async def test_random_faults_are_drawn_from_the_seed(tmp_path: Path) -> None:
+    async with _xero(tmp_path, set(CHART)) as (fake, target):
+        fake.fault_rate = 0.5
+        fake.fault_kinds = ("500", "429")
+        outcomes = []
+        for i in range(20):
+            try:
+                await target.create(_document(f"r{i}", 100 + i))
+                outcomes.append("ok")
+            except TargetUnavailable:
+                outcomes.append("fault")
+        assert sum(fake.injected.values()) == outcomes.count("fault")
+        assert 3 < outcomes.count("fault") < 17
+        assert set(fake.injected) <= {"500", "429"}
