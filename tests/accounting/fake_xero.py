@@ -16,8 +16,8 @@ counts the faults by kind.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import collections
+import contextlib
 import json
 import random
 import uuid

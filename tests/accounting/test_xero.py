@@ -111,7 +111,8 @@ async def test_a_timeout_after_the_write_is_answered_by_the_idempotency_key(
             await target.create(_document("t", 100))
         assert fake.writes == 1  # applied although the caller gave up
         again = await target.create(_document("t", 100))
-        assert fake.writes == 1 and again.target_id in fake.journals
+        assert fake.writes == 1
+        assert again.target_id in fake.journals
         assert fake.injected["timeout"] == 1
 
 
