@@ -176,8 +176,14 @@ def load_config(path: Path) -> HubConfig:
             raise ConfigError(f"{path}:{line}: connections.{index}.webhook_secret: {exc}") from exc
         connection._secret = SecretBytes(value)
     from hub.books import books_from_toml  # the books need the connector registry
+    from hub.sync.settings import sync_settings
 
     books_from_toml(path, text, raw)
+    for name, tenant in config.tenants.items():
+        try:
+            sync_settings(name, tenant.sync)
+        except ConfigError as exc:
+            raise ConfigError(f"{path}:{line_of(text, ('tenants', name, 'sync'))}: {exc}") from exc
     return config
 
 

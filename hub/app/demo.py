@@ -32,7 +32,7 @@ from hub.runtime.worker import Worker
 from hub.store import EventStore
 from hub.store.projections import ProjectionStore
 from hub.sync.sender import Sender
-from hub.sync.tenants import configured_targets
+from hub.sync.tenants import open_targets
 from projections.accounting import Accounting
 from projections.ledger import Ledger, queries
 
@@ -137,12 +137,13 @@ async def _run_until_caught_up(dsn: str, store: EventStore, patience: float) -> 
 async def _sync(store: EventStore, settings: Settings) -> list[SyncReport]:
     reports = []
     sender = Sender(store)
-    for tenant, target in configured_targets(settings):
-        run_id = await sender.run(tenant, target)
-        run = next(r for r in await sender.log.runs(tenant=tenant) if r.id == run_id)
-        location = str(getattr(target, "path", target.name))
-        problems = _beancount_problems(location) if target.name == "beancount" else []
-        reports.append(SyncReport(target.name, location, run.sent, run.failed, problems))
+    async with open_targets(settings) as pairs:
+        for tenant, target in pairs:
+            run_id = await sender.run(tenant, target)
+            run = next(r for r in await sender.log.runs(tenant=tenant) if r.id == run_id)
+            location = str(getattr(target, "path", target.name))
+            problems = _beancount_problems(location) if target.name == "beancount" else []
+            reports.append(SyncReport(target.name, location, run.sent, run.failed, problems))
     return reports
 
 

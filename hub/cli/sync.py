@@ -4,8 +4,10 @@ without writing, or show the run log."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import sys
+from collections.abc import AsyncIterator
 from typing import Any
 
 from hub.cli.context import open_store
@@ -15,7 +17,7 @@ from hub.store.sync import SyncLog
 from hub.sync.sender import Sender
 from hub.sync.shadow import compare
 from hub.sync.target import Target
-from hub.sync.tenants import configured_targets
+from hub.sync.tenants import open_targets
 
 
 def register(sub: Any) -> None:
@@ -40,9 +42,10 @@ def register(sub: Any) -> None:
     status.set_defaults(run=run_status)
 
 
-def _pairs(tenant: str | None) -> list[tuple[str, Target]]:
-    pairs = configured_targets(Settings.from_env())
-    return [(t, target) for t, target in pairs if tenant is None or t == tenant]
+@contextlib.asynccontextmanager
+async def _pairs(tenant: str | None) -> AsyncIterator[list[tuple[str, Target]]]:
+    async with open_targets(Settings.from_env()) as pairs:
+        yield [(t, target) for t, target in pairs if tenant is None or t == tenant]
 
 
 def _no_target() -> int:
@@ -51,36 +54,37 @@ def _no_target() -> int:
 
 
 async def run_sync(args: argparse.Namespace) -> int:
-    pairs = _pairs(args.tenant)
-    if not pairs:
-        return _no_target()
-    store = await open_store()
-    try:
-        sender = Sender(store)
-        for tenant, target in pairs:
-            run_id = await sender.run(tenant, target)
-            if run_id is None:
-                print(f"{tenant} → {target.name}: another process is sending; skipped")
-                continue
-            run = next(r for r in await sender.log.runs(limit=5) if r.id == run_id)
-            print(
-                f"{tenant} → {target.name}: run {run.id}: {run.sent} sent, {run.failed} failed, "
-                f"{run.parked} parked, {run.retries} retries"
-            )
-    finally:
-        await store.close()
+    async with _pairs(args.tenant) as pairs:
+        if not pairs:
+            return _no_target()
+        store = await open_store()
+        try:
+            sender = Sender(store)
+            for tenant, target in pairs:
+                run_id = await sender.run(tenant, target)
+                if run_id is None:
+                    print(f"{tenant} → {target.name}: another process is sending; skipped")
+                    continue
+                run = next(r for r in await sender.log.runs(limit=5) if r.id == run_id)
+                print(
+                    f"{tenant} → {target.name}: run {run.id}: {run.sent} sent, "
+                    f"{run.failed} failed, {run.parked} parked, {run.retries} retries"
+                )
+        finally:
+            await store.close()
     return 0
 
 
 async def run_shadow(args: argparse.Namespace) -> int:
-    pairs = _pairs(args.tenant)
-    if not pairs:
-        return _no_target()
     rows: list[dict[str, Any]] = []
-    async with open_projections() as (_, store):
-        for tenant, target in pairs:
-            for found in await compare(store, tenant, target):
-                rows.append({"tenant": tenant, "target": target.name, **dataclasses.asdict(found)})
+    async with _pairs(args.tenant) as pairs:
+        if not pairs:
+            return _no_target()
+        async with open_projections() as (_, store):
+            for tenant, target in pairs:
+                for found in await compare(store, tenant, target):
+                    row = {"tenant": tenant, "target": target.name, **dataclasses.asdict(found)}
+                    rows.append(row)
     if args.json:
         print_json({"differences": rows})
         return 0

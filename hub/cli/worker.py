@@ -1,4 +1,5 @@
-"""``ledgerhub worker``: run projections (their share of them, by lease) until stopped."""
+"""``ledgerhub worker``: run projections (their share of them, by lease) and the accounting
+sender (one process per tenant and target at a time, by advisory lock) until stopped."""
 
 from __future__ import annotations
 
@@ -11,12 +12,14 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from hub.books import load_books
 from hub.cli.context import database_dsn
 from hub.config import Settings
+from hub.config_file import load_from_env
 from hub.runtime.registry import discover, select
 from hub.runtime.settings import RuntimeSettings
 from hub.runtime.worker import Worker
+from hub.store import EventStore
+from hub.sync.loop import interval_from_env, sync_forever
 
 
 def _stopper(
@@ -54,15 +57,33 @@ def register(sub: Any) -> None:
         metavar="NAME",
         help="run only this projection (repeatable; default: every installed one)",
     )
+    parser.add_argument(
+        "--no-sync",
+        action="store_true",
+        help="do not send accounting documents (leave it to other processes)",
+    )
     parser.set_defaults(run=run)
+
+
+async def _work(worker: Worker, sync: bool) -> None:
+    """The projections and, unless told otherwise, the sender, until one fails or both end."""
+    if not sync:
+        await worker.run()
+        return
+    async with await EventStore.open(worker.dsn) as store, asyncio.TaskGroup() as group:
+        group.create_task(worker.run(), name="projections")
+        group.create_task(
+            sync_forever(store, Settings.from_env(), interval_from_env()), name="sync"
+        )
 
 
 async def run(args: argparse.Namespace) -> int:
     projections = select(discover(names=args.projection), args.projection)
-    load_books(Settings.from_env().config_file)  # a config mistake stops us at start
+    load_from_env(Settings.from_env().config_file)  # a config mistake stops us at start
+    interval_from_env()
     settings = RuntimeSettings.from_env()
     worker = Worker(await database_dsn(), projections, settings)
-    task = asyncio.create_task(worker.run())
+    task = asyncio.create_task(_work(worker, not args.no_sync))
     loop = asyncio.get_running_loop()
     grace = max(2.0, settings.lease_ttl)
     for signum in (signal.SIGTERM, signal.SIGINT):

@@ -16,7 +16,7 @@ from hub.config import Settings
 from hub.errors import ConfigError, RetriableError
 from hub.store import EventStore
 from hub.sync.sender import Sender
-from hub.sync.tenants import configured_targets
+from hub.sync.tenants import open_targets
 
 log = logging.getLogger(__name__)
 
@@ -35,14 +35,14 @@ def interval_from_env() -> float:
 
 async def sync_forever(events: EventStore, settings: Settings, interval: float) -> None:
     """Run the sender for every configured tenant, then wait ``interval``; until cancelled."""
-    pairs = configured_targets(settings)
-    if not pairs:
-        return
-    sender = Sender(events)
-    while True:
-        for tenant, target in pairs:
-            try:
-                await sender.run(tenant, target)
-            except RetriableError as exc:
-                log.warning("sync %s → %s: %s (next round)", tenant, target.name, exc)
-        await asyncio.sleep(interval)
+    async with open_targets(settings) as pairs:
+        if not pairs:
+            return
+        sender = Sender(events)
+        while True:
+            for tenant, target in pairs:
+                try:
+                    await sender.run(tenant, target)
+                except RetriableError as exc:
+                    log.warning("sync %s → %s: %s (next round)", tenant, target.name, exc)
+            await asyncio.sleep(interval)

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
+
+import aiohttp
+
 from hub.books import load_books
 from hub.config import Settings
 from hub.config_file import load_from_env
@@ -10,13 +15,25 @@ from hub.sync.targets import target_for
 from projections.accounting.documents import sync_settings
 
 
-def configured_targets(settings: Settings) -> list[tuple[str, Target]]:
-    """(tenant, its target) for every tenant whose config has a ``sync`` table, by name."""
+@contextlib.asynccontextmanager
+async def open_targets(settings: Settings) -> AsyncIterator[list[tuple[str, Target]]]:
+    """(tenant, its target) for every tenant whose config has a ``sync`` table, by name; the
+    HTTP session the API targets share is closed when the block ends."""
     config = load_from_env(settings.config_file)
     books = load_books(settings.config_file)
-    found = []
-    for tenant in sorted(config.tenants):
-        chosen = sync_settings(tenant, config.tenant(tenant).sync)
-        if chosen is not None:
-            found.append((tenant, target_for(chosen, books.tenant(tenant), settings.home)))
-    return found
+    config_dir = settings.config_file.parent if settings.config_file else None
+    async with aiohttp.ClientSession() as session:
+        found: list[tuple[str, Target]] = []
+        for tenant in sorted(config.tenants):
+            chosen = sync_settings(tenant, config.tenant(tenant).sync)
+            if chosen is None:
+                continue
+            target = target_for(
+                chosen,
+                books.tenant(tenant),
+                settings.home,
+                session=session,
+                config_dir=config_dir,
+            )
+            found.append((tenant, target))
+        yield found

@@ -20,21 +20,21 @@ content sends nothing, and a mapping change that alters a document changes its h
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
-from typing import Any, Literal
 
 import orjson
 
 from hub.domain.facts import Fact
-from hub.errors import ConfigError
+from hub.sync.settings import MODES, TARGETS, Mode, SyncSettings, XeroSettings, sync_settings
 from projections.ledger.posting import Entry
 
-Mode = Literal["per_transaction", "per_payout", "daily"]
-MODES: tuple[Mode, ...] = ("per_transaction", "per_payout", "daily")
-TARGETS = ("beancount", "xero")
-"""Targets this code can send to."""
+__all__ = [
+    "MODES", "TARGETS", "Document", "Mode", "Part", "SyncSettings", "XeroSettings",
+    "combine", "document_key", "part_of", "sync_settings",
+]  # fmt: skip
+"""The settings names are re-exported: projections read them from here."""
 
 _KINDS = {
     "sale": "invoice",
@@ -44,35 +44,6 @@ _KINDS = {
     "payout": "transfer",
     "payroll": "journal",
 }
-
-
-@dataclass(frozen=True)
-class SyncSettings:
-    """A tenant's ``sync = { target = "beancount", mode = "per_payout", path = "…" }``."""
-
-    target: str
-    mode: Mode
-    path: str | None = None
-    """Where the target keeps the books, for a file target (Beancount)."""
-
-
-def sync_settings(tenant: str, raw: Mapping[str, Any] | None) -> SyncSettings | None:
-    """The tenant's sync settings (None: the tenant syncs nowhere); ``ConfigError`` names a
-    wrong key or value."""
-    if raw is None:
-        return None
-    unknown = sorted(set(raw) - {"target", "mode", "path"})
-    if unknown:
-        raise ConfigError(f"tenants.{tenant}.sync: unknown key {unknown[0]!r}")
-    target, mode = raw.get("target"), raw.get("mode", "per_transaction")
-    if target not in TARGETS:
-        raise ConfigError(f"tenants.{tenant}.sync.target: {target!r} is not one of {TARGETS}")
-    if mode not in MODES:
-        raise ConfigError(f"tenants.{tenant}.sync.mode: {mode!r} is not one of {MODES}")
-    path = raw.get("path")
-    if path is not None and not isinstance(path, str):
-        raise ConfigError(f"tenants.{tenant}.sync.path: a file path is a string")
-    return SyncSettings(str(target), mode, path)
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -15,12 +17,44 @@ from projections.accounting import Accounting
 from projections.ledger import Ledger
 from tests.ledger.harness import FAST
 
+ROOT = Path(__file__).resolve().parents[2]
 
-def write_config(path: Path, mode: str, target: str = "beancount", extra: str = "") -> None:
-    """A config whose default tenant syncs to ``target`` in ``mode``."""
-    path.write_text(
-        f'[tenants.default]\nsync = {{ target = "{target}", mode = "{mode}" }}\n{extra}'
-    )
+
+async def cli(
+    dsn: str, config: Path, home: Path, *args: str, env: dict[str, str] | None = None
+) -> tuple[int, str, str]:
+    """``python -m hub ARGS`` on ``dsn`` with ``config``: (exit code, stdout, stderr)."""
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("LEDGERHUB_")}
+    environ.update(LEDGERHUB_DSN=dsn, LEDGERHUB_CONFIG=str(config), LEDGERHUB_HOME=str(home),
+                   PYTHONPATH=str(ROOT), **(env or {}))  # fmt: skip
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "hub", *args, env=environ, cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(proc.communicate(), 90)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
+XERO_SECRET_ENV = "LEDGERHUB_TEST_XERO_CLIENT_SECRET"
+"""The environment variable a test config names for the Xero client secret."""
+
+
+def write_config(
+    path: Path, mode: str, target: str = "beancount", extra: str = "", xero_url: str = ""
+) -> None:
+    """A config whose default tenant syncs to ``target`` in ``mode``; a Xero target reaches the
+    fake at ``xero_url`` with the refresh token in ``xero-refresh-token`` beside the file."""
+    sync = f'[tenants.default.sync]\ntarget = "{target}"\nmode = "{mode}"\n'
+    if target == "xero":
+        url = xero_url or "http://127.0.0.1:9"
+        sync += (
+            'tenant_id = "org-1"\nclient_id = "client"\n'
+            f'client_secret = "env:{XERO_SECRET_ENV}"\n'
+            'refresh_token_file = "xero-refresh-token"\n'
+            f'api_url = "{url}/api.xro/2.0"\ntoken_url = "{url}/connect/token"\ntimeout = 2\n'
+        )
+    path.write_text(f"[tenants.default]\n{sync}{extra}")
 
 
 async def caught_up(conn: asyncpg.Connection, names: tuple[str, ...]) -> bool:

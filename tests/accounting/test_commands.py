@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -17,25 +15,11 @@ from hub.config_file import HubConfig
 from hub.domain.keys import Scope, key_digest, key_prefix, new_key
 from hub.store import EventStore
 from hub.store.keys import KeyStore
+from tests.accounting.harness import cli as _cli
 from tests.accounting.harness import documents, running, settle, write_config
 from tests.accounting.targets import bean_check
 from tests.ledger.harness import Books
 from tests.ledger.scenarios import stripe_scenario
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-async def _cli(dsn: str, config: Path, home: Path, *args: str) -> tuple[int, str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LEDGERHUB_")}
-    env.update(LEDGERHUB_DSN=dsn, LEDGERHUB_CONFIG=str(config), LEDGERHUB_HOME=str(home),
-               PYTHONPATH=str(ROOT))  # fmt: skip
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "hub", *args, env=env, cwd=ROOT,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    out, err = await asyncio.wait_for(proc.communicate(), 90)
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(), err.decode()
 
 
 async def _key(keys: KeyStore, tenant: str, scope: str) -> str:
