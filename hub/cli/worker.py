@@ -19,7 +19,7 @@ from hub.runtime.registry import discover, select
 from hub.runtime.settings import RuntimeSettings
 from hub.runtime.worker import Worker
 from hub.store import EventStore
-from hub.sync.loop import interval_from_env, sync_forever
+from hub.sync.loop import backoff_from_env, interval_from_env, sync_forever
 
 
 def _stopper(
@@ -80,7 +80,7 @@ async def _work(worker: Worker, sync: bool) -> None:
 async def run(args: argparse.Namespace) -> int:
     projections = select(discover(names=args.projection), args.projection)
     load_from_env(Settings.from_env().config_file)  # a config mistake stops us at start
-    interval_from_env()
+    interval_from_env(), backoff_from_env()
     settings = RuntimeSettings.from_env()
     worker = Worker(await database_dsn(), projections, settings)
     task = asyncio.create_task(_work(worker, not args.no_sync))

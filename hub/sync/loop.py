@@ -1,5 +1,9 @@
-"""The sender as a loop beside ``ledgerhub serve``'s workers: a sync run per tenant with a
-target every ``LEDGERHUB_SYNC_INTERVAL`` seconds (default 10).
+"""The sender as a loop beside the projection workers (``ledgerhub serve`` and ``ledgerhub
+worker``): a sync run per tenant with a target every ``LEDGERHUB_SYNC_INTERVAL`` seconds
+(default 10). A call that fails for a transient reason is retried within the run
+``LEDGERHUB_SYNC_RETRY_ATTEMPTS`` times in all (default 5), waiting an exponential, jittered
+``LEDGERHUB_SYNC_RETRY_WAIT`` (default 0.5) up to ``LEDGERHUB_SYNC_BACKOFF_MAX`` seconds (default
+30) between them, and at least the target's ``Retry-After``.
 
 Every process running it takes part; the per-(tenant, target) advisory lock in
 ``hub.store.sync`` lets one of them send at a time, and another takes over when it dies. A
@@ -15,22 +19,39 @@ import os
 from hub.config import Settings
 from hub.errors import ConfigError, RetriableError
 from hub.store import EventStore
-from hub.sync.sender import Sender
+from hub.sync.sender import Backoff, Sender
 from hub.sync.tenants import open_targets
 
 log = logging.getLogger(__name__)
 
 
-def interval_from_env() -> float:
-    """``LEDGERHUB_SYNC_INTERVAL`` in seconds (default 10); ``ConfigError`` if not positive."""
-    text = os.environ.get("LEDGERHUB_SYNC_INTERVAL", "10")
+def _positive(name: str, default: float) -> float:
+    text = os.environ.get(name, str(default))
     try:
         value = float(text)
     except ValueError as exc:
-        raise ConfigError(f"LEDGERHUB_SYNC_INTERVAL must be seconds, got {text!r}") from exc
+        raise ConfigError(f"{name} must be a number, got {text!r}") from exc
     if value <= 0:
-        raise ConfigError(f"LEDGERHUB_SYNC_INTERVAL must be positive, got {text!r}")
+        raise ConfigError(f"{name} must be positive, got {text!r}")
     return value
+
+
+def interval_from_env() -> float:
+    """``LEDGERHUB_SYNC_INTERVAL`` in seconds (default 10); ``ConfigError`` if not positive."""
+    return _positive("LEDGERHUB_SYNC_INTERVAL", 10)
+
+
+def backoff_from_env() -> Backoff:
+    """The retry settings of a call to a target (``ConfigError`` names a bad variable)."""
+    default = Backoff()
+    attempts = _positive("LEDGERHUB_SYNC_RETRY_ATTEMPTS", default.attempts)
+    if attempts != int(attempts):
+        raise ConfigError(f"LEDGERHUB_SYNC_RETRY_ATTEMPTS must be a whole number, got {attempts}")
+    return Backoff(
+        attempts=int(attempts),
+        initial=_positive("LEDGERHUB_SYNC_RETRY_WAIT", default.initial),
+        maximum=_positive("LEDGERHUB_SYNC_BACKOFF_MAX", default.maximum),
+    )
 
 
 async def sync_forever(events: EventStore, settings: Settings, interval: float) -> None:
@@ -38,7 +59,7 @@ async def sync_forever(events: EventStore, settings: Settings, interval: float) 
     async with open_targets(settings) as pairs:
         if not pairs:
             return
-        sender = Sender(events)
+        sender = Sender(events, backoff_from_env())
         while True:
             for tenant, target in pairs:
                 try:
