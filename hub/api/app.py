@@ -15,7 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
-from hub.api import events, health, ledger, operate, reconciliation, sync, webhooks
+from hub.api import events, health, ledger, metrics, operate, reconciliation, sync, webhooks
 from hub.api.auth import auth_middleware
 from hub.api.context import CONTEXT, ROUTE_AUTH, HubContext
 from hub.api.events import json_response
@@ -30,6 +30,7 @@ BackgroundTask = Callable[[HubContext], Coroutine[Any, Any, None]]
 
 CORE_ROUTES: tuple[ApiRoute, ...] = (
     *health.ROUTES,
+    *metrics.ROUTES,
     *events.ROUTES,
     *webhooks.ROUTES,
     *operate.ROUTES,

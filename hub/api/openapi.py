@@ -16,6 +16,8 @@ from hub.api.routing import ApiRoute
 
 _REF = "#/components/schemas/{model}"
 _PATH_PARAM = re.compile(r"{([a-z_]+)}")
+_TEXT_RESPONSES = {("GET", "/metrics"): "text/plain; version=0.0.4"}
+"""Routes answering text rather than JSON: (method, path) -> media type."""
 
 
 def _problem_response(status: int) -> dict[str, Any]:
@@ -56,7 +58,10 @@ def _operation(route: ApiRoute) -> dict[str, Any]:
             "content": {"application/json": {"schema": {"type": "object"}}},
         }
     ok: dict[str, Any] = {"description": "OK"}
-    if route.response is not None:
+    text = _TEXT_RESPONSES.get((route.method, route.path))
+    if text is not None:
+        ok["content"] = {text: {"schema": {"type": "string"}}}
+    elif route.response is not None:
         ok["content"] = {
             "application/json": {"schema": {"$ref": _REF.format(model=route.response.__name__)}}
         }

@@ -42,6 +42,7 @@ from typing import Any
 import asyncpg
 import orjson
 
+from hub import telemetry
 from hub.domain.chain import GENESIS_HASH, ChainLink, event_hash
 from hub.domain.events import AppendResult, NewEvent, RecordedEvent
 from hub.errors import (
@@ -246,6 +247,10 @@ class EventStore:
                         self.stats.events_appended += 1
                     else:
                         self.stats.duplicates += 1
+                telemetry.events.results(
+                    (event.tenant, event.source, result.status)
+                    for event, result in zip(request.events, outcome, strict=True)
+                )
             _settle(request, outcome)
 
     async def _commit_group(

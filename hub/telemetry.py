@@ -1,0 +1,205 @@
+"""Metrics: one OpenTelemetry ``MeterProvider`` per process, rendered as Prometheus text.
+
+The provider is built when this module is first imported. Its reader is the OpenTelemetry
+Prometheus exporter, registered on a registry of its own (not ``prometheus_client``'s global
+one, and no HTTP server of the exporter's): ``GET /metrics`` calls ``render()``.
+
+What is measured, and who calls what:
+
+- ``events.appended`` / ``events.duplicate``: ``EventStore`` after each committed group.
+- ``projections.update`` / ``projections.unknown``: a snapshot of ``ProjectionStore.status()``,
+  taken by whoever renders (``GET /metrics`` awaits it first); the observable gauges only read
+  that snapshot, so collecting never touches the database.
+- ``sync.call`` / ``sync.retry`` / ``sync.document``: the accounting sender.
+
+Labels name tenants, sources, projections and targets only: never secrets or payload data.
+"""
+
+from __future__ import annotations
+
+from collections import Counter as Tally
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from opentelemetry.exporter.prometheus import PrometheusMetricReader
+from opentelemetry.metrics import CallbackOptions, Meter, Observation
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.resources import Resource
+from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
+from prometheus_client.exposition import generate_latest
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+"""The Prometheus text exposition format that ``render`` writes (legacy, underscored names)."""
+
+DocumentOutcome = Literal["sent", "failed", "parked"]
+
+_DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+
+
+class EventMetrics:
+    """Counters of the event log's appends (by tenant and source)."""
+
+    def __init__(self, meter: Meter) -> None:
+        self._appended = meter.create_counter(
+            "ledgerhub.events.appended",
+            unit="{event}",
+            description="Events appended to the log",
+        )
+        self._duplicate = meter.create_counter(
+            "ledgerhub.events.duplicate",
+            unit="{event}",
+            description="Events refused as duplicates of a logged (tenant, source, external_id)",
+        )
+
+    def appended(self, tenant: str, source: str, count: int = 1) -> None:
+        """``count`` events of ``tenant`` from ``source`` were appended."""
+        self._appended.add(count, {"tenant": tenant, "source": source})
+
+    def duplicate(self, tenant: str, source: str, count: int = 1) -> None:
+        """``count`` events of ``tenant`` from ``source`` were answered ``duplicate``."""
+        self._duplicate.add(count, {"tenant": tenant, "source": source})
+
+    def results(self, outcomes: Iterable[tuple[str, str, str]]) -> None:
+        """Count ``(tenant, source, status)`` append results in one call per series."""
+        tally = Tally(outcomes)
+        for (tenant, source, status), count in tally.items():
+            if status == "appended":
+                self.appended(tenant, source, count)
+            else:
+                self.duplicate(tenant, source, count)
+
+
+@dataclass(frozen=True)
+class ProjectionSnapshot:
+    """What the gauges report for one projection."""
+
+    name: str
+    lag_events: int
+    lag_seconds: float
+    parked: int
+
+
+class ProjectionMetrics:
+    """Gauges of projection lag and parked events, read from the last ``update``."""
+
+    def __init__(self, meter: Meter) -> None:
+        self._snapshot: tuple[ProjectionSnapshot, ...] = ()
+        self._known = False
+        meter.create_observable_gauge(
+            "ledgerhub.projection.lag_events",
+            callbacks=[self._observe(lambda p: p.lag_events)],
+            unit="{event}",
+            description="Events in the log the projection has not applied yet",
+        )
+        meter.create_observable_gauge(
+            "ledgerhub.projection.lag",
+            callbacks=[self._observe(lambda p: p.lag_seconds)],
+            unit="s",
+            description="Age of the oldest event the projection has not applied yet",
+        )
+        meter.create_observable_gauge(
+            "ledgerhub.parked_events",
+            callbacks=[self._observe(lambda p: p.parked)],
+            unit="{event}",
+            description="Events parked by the projection (parked or waiting for a retry)",
+        )
+        meter.create_observable_gauge(
+            "ledgerhub.projection.status_up",
+            callbacks=[lambda _options: [Observation(1 if self._known else 0)]],
+            description="1 if the last projection status read succeeded (the gauges are current)",
+        )
+
+    def update(self, projections: Sequence[ProjectionSnapshot]) -> None:
+        """Replace the snapshot the gauges report."""
+        self._snapshot = tuple(projections)
+        self._known = True
+
+    def unknown(self) -> None:
+        """The status could not be read: report no lag series (rather than stale ones)."""
+        self._snapshot = ()
+        self._known = False
+
+    def _observe(
+        self, pick: Callable[[ProjectionSnapshot], float]
+    ) -> Callable[[CallbackOptions], Iterable[Observation]]:
+        def observe(_options: CallbackOptions) -> Iterable[Observation]:
+            return [Observation(pick(p), {"projection": p.name}) for p in self._snapshot]
+
+        return observe
+
+
+class SyncMetrics:
+    """Instruments of the accounting sync, called by the sender."""
+
+    def __init__(self, meter: Meter) -> None:
+        self._calls = meter.create_counter(
+            "ledgerhub.target.calls",
+            unit="{call}",
+            description="Calls to accounting targets, by operation and outcome",
+        )
+        self._duration = meter.create_histogram(
+            "ledgerhub.target.call.duration",
+            unit="s",
+            description="Duration of calls to accounting targets",
+            explicit_bucket_boundaries_advisory=_DURATION_BUCKETS,
+        )
+        self._retries = meter.create_counter(
+            "ledgerhub.sync.retries",
+            unit="{retry}",
+            description="Target calls retried by the sync",
+        )
+        self._documents = meter.create_counter(
+            "ledgerhub.sync.documents",
+            unit="{document}",
+            description="Accounting documents by outcome (sent, failed, parked)",
+        )
+
+    def call(self, target: str, operation: str, outcome: str, seconds: float) -> None:
+        """One call to ``target`` (e.g. ``xero``) doing ``operation``, its outcome and duration.
+
+        ``outcome`` is a short fixed word (``ok``, ``timeout``, ``rate_limited``, ``error`` …),
+        never a message.
+        """
+        labels = {"target": target, "operation": operation, "outcome": outcome}
+        self._calls.add(1, labels)
+        self._duration.record(seconds, labels)
+
+    def retry(self, target: str) -> None:
+        """The sync is retrying a call to ``target``."""
+        self._retries.add(1, {"target": target})
+
+    def document(self, target: str, outcome: DocumentOutcome) -> None:
+        """A document's sync to ``target`` ended ``sent``, ``failed`` or ``parked``."""
+        self._documents.add(1, {"target": target, "outcome": outcome})
+
+
+class Telemetry:
+    """The process's meter provider, its Prometheus registry, and the instruments."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        for collector in (ProcessCollector, PlatformCollector, GCCollector):
+            collector(registry=self.registry)
+        self.reader = PrometheusMetricReader(scope_info_enabled=False, registry=self.registry)
+        self.provider = MeterProvider(
+            metric_readers=[self.reader],
+            resource=Resource.create({"service.name": "ledgerhub"}),
+        )
+        meter = self.provider.get_meter("ledgerhub")
+        self.events = EventMetrics(meter)
+        self.projections = ProjectionMetrics(meter)
+        self.sync = SyncMetrics(meter)
+
+    def render(self) -> bytes:
+        """Every metric, in the Prometheus text exposition format (``CONTENT_TYPE``)."""
+        return generate_latest(self.registry)
+
+
+TELEMETRY = Telemetry()
+"""This process's telemetry (built once, on first import)."""
+
+events = TELEMETRY.events
+projections = TELEMETRY.projections
+sync = TELEMETRY.sync
+render = TELEMETRY.render
