@@ -31,6 +31,7 @@ from typing import Any
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
 from tenacity.wait import wait_random_exponential
 
+from hub import telemetry
 from hub.domain.events import NewEvent
 from hub.errors import TargetRejected, TargetUnavailable
 from hub.store import EventStore
@@ -118,19 +119,24 @@ class _Run:
         try:
             receipt, operation = await self._push(document, held)
         except TargetRejected as exc:
-            self.counts.parked += 1
+            self._count("parked")
             await self._failed(document, str(exc), parked=True)
             return
         except TargetUnavailable as exc:
-            self.counts.failed += 1
+            self._count("failed")
             await self._failed(document, str(exc), parked=False)
             return
-        self.counts.sent += 1
+        self._count("sent")
         key = receipt.idempotency_key or document.idempotency_key
         await self._synced(
             Held(document.key, key, document.content_hash, receipt.target_id, "synced", None),
             operation,
         )
+
+    def _count(self, outcome: telemetry.DocumentOutcome) -> None:
+        """Count a document's outcome in this run and in the process's metrics."""
+        setattr(self.counts, outcome, getattr(self.counts, outcome) + 1)
+        telemetry.sync.document(self.target.name, outcome)
 
     async def _synced(self, held: Held, operation: str) -> None:
         """Log the outcome (a repeat is a duplicate in the log) and remember it."""
@@ -166,10 +172,10 @@ class _Run:
         try:
             await self._call(was.doc_key, "void", self.target.void, was.target_id)
         except (TargetRejected, TargetUnavailable) as exc:
-            self.counts.failed += 1
+            self._count("failed")
             log.warning("sync: voiding %s at %s failed: %s", was.doc_key, self.target.name, exc)
             return
-        self.counts.sent += 1
+        self._count("sent")
         await self._synced(dataclasses.replace(was, status="voided"), "void")
 
     async def _failed(self, document: Document, message: str, *, parked: bool) -> None:
@@ -206,6 +212,7 @@ class _Run:
 
         def retried(_state: RetryCallState) -> None:
             self.counts.retries += 1
+            telemetry.sync.retry(self.target.name)
 
         retrying = AsyncRetrying(
             stop=stop_after_attempt(backoff.attempts),
@@ -238,8 +245,11 @@ class _Run:
             status = "error"
             raise
         finally:
-            ms = int((time.perf_counter() - started) * 1000)
-            await self.sender.log.call(self.run_id, doc_key, operation, request_id, status, ms)
+            seconds = time.perf_counter() - started
+            telemetry.sync.call(self.target.name, operation, status, seconds)
+            await self.sender.log.call(
+                self.run_id, doc_key, operation, request_id, status, int(seconds * 1000)
+            )
 
     async def _outcome(
         self, tenant: str, event_type: str, external_id: str, data: dict[str, Any]

@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 import asyncpg
 import orjson
 
+from hub import telemetry
 from hub.books import DEFAULT_CHART
 from hub.errors import TargetUnavailable
 from hub.store import EventStore
@@ -19,6 +20,7 @@ from projections.accounting.documents import Document
 from projections.ledger import Ledger
 from tests.accounting.harness import documents, running, settle, write_config
 from tests.accounting.targets import bean_check
+from tests.api.test_metrics import parse, value
 from tests.ledger.harness import Books
 from tests.ledger.scenarios import stripe_scenario
 
@@ -157,7 +159,13 @@ async def test_transient_failures_are_retried_and_rejections_parked(
     target = _Flaky(tmp_path / "default.beancount", failures=2)
     target.chart = {c: a for c, a in CHART.items() if c != "6000"}  # no fees account
     sender = Sender(store, FAST)
+    before = parse(telemetry.render().decode())
     run = await _run(sender, target)
+    after = parse(telemetry.render().decode())
+
+    def moved(name: str, **labels: str) -> float:
+        return value(after, name, **labels) - value(before, name, **labels)
+
     fee_docs = [d for d in docs.values() if "6000" in d["accounts"]]
     assert fee_docs
     assert run["retries"] == 2
@@ -166,4 +174,11 @@ async def test_transient_failures_are_retried_and_rejections_parked(
     failed = await _outcomes(books.conn, "accounting.document.failed")
     assert all("6000" in f["message"] and f["parked"] for f in failed)
     assert len(failed) == len(fee_docs)
+    documents_total = "ledgerhub_sync_documents_total"
+    assert moved(documents_total, target="beancount", outcome="parked") == len(fee_docs)
+    assert moved(documents_total, target="beancount", outcome="sent") == run["sent"]
+    assert moved("ledgerhub_sync_retries_total", target="beancount") == 2
+    calls = "ledgerhub_target_calls_total"
+    assert moved(calls, target="beancount", operation="create", outcome="unavailable") == 2
+    assert moved(calls, target="beancount", operation="create", outcome="rejected") == len(fee_docs)
     assert (await _run(sender, target))["parked"] == 0  # parked stays parked until it changes
