@@ -1,6 +1,6 @@
-"""Reconciliation routes: payouts and exceptions for ``read`` keys (JSON, or CSV with
-``Accept: text/csv``; paged by ``next``), one order's chain (JSON), and resolving an exception,
-which appends an event.
+"""Reconciliation routes: payouts, exceptions and the clearing tie-out for ``read`` keys (JSON,
+or CSV with ``Accept: text/csv``; paged by ``next``), one order's chain (JSON), and resolving an
+exception, which appends an event.
 
 Resolving needs a key that may append for source ``reconciliation:manual`` (scope
 ``ingest:reconciliation:manual``, or ``ingest:*``) in its tenant (``POST
@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, date, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import asyncpg
 from aiohttp import web
@@ -123,6 +123,44 @@ class ExceptionsOut(BaseModel):
     next: str | None
 
 
+class ClearingQuery(BaseModel):
+    """``GET /v1/reconciliation/clearing``: tie-out days ``from`` … ``to`` (inclusive), of one
+    ``processor``; statuses evaluated on ``as_of`` (default: today in the tenant's zone)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    processor: str | None = None
+    from_: date | None = Field(default=None, alias="from")
+    to: date | None = None
+    as_of: date | None = None
+    tenant: str | None = None
+    after: str | None = None
+    limit: Annotated[int, Field(ge=1, le=1000)] = 100
+
+
+class ClearingRow(BaseModel):
+    """One clearing account on one business day with activity: the ledger's balance at the end
+    of the day, what the processor says is still unpaid, ``difference_minor`` = ledger -
+    processor, and how much of it arose that day."""
+
+    processor: str
+    clearing_account: str
+    currency: str
+    business_date: date
+    ledger_balance_minor: int
+    processor_unpaid_minor: int
+    difference_minor: int
+    difference_change_minor: int
+    status: Literal["tied", "pending", "off"]
+
+
+class ClearingOut(BaseModel):
+    """A page of tie-out days; pass ``next`` as ``after`` for the next one (null at the end)."""
+
+    clearing: list[ClearingRow]
+    next: str | None
+
+
 class OrderQuery(BaseModel):
     """``GET /v1/reconciliation/orders/{id}``: statuses evaluated on ``as_of``."""
 
@@ -210,21 +248,54 @@ async def _reading(request: web.Request) -> AsyncIterator[Connection]:
         raise NotFound("reconciliation has not been built yet: no worker has run it") from exc
 
 
-def _payout_cursor(text: str | None) -> queries.PayoutCursor | None:
-    """``YYYY-MM-DD|source|payout id`` (a page's ``next``); 422 when malformed."""
-    if text is None:
-        return None
-    day, _, rest = text.partition("|")
-    source, _, payout_id = rest.partition("|")
+def _cursor(text: str, parts: int) -> tuple[date, list[str]]:
+    """``YYYY-MM-DD|…`` with ``parts`` non-empty texts after the day (a page's ``next``); 422
+    when malformed."""
+    day, *rest = text.split("|", parts)
     try:
-        if not source or not payout_id:
+        if len(rest) != parts or not all(rest):
             raise ValueError(text)
-        return date.fromisoformat(day), source, payout_id
+        return date.fromisoformat(day), rest
     except ValueError as exc:
         raise InvalidInput(
             f"after {text!r} is not a page cursor",
             errors=[{"field": "after", "message": "use the previous page's next"}],
         ) from exc
+
+
+def _payout_cursor(text: str | None) -> queries.PayoutCursor | None:
+    """``YYYY-MM-DD|source|payout id``."""
+    if text is None:
+        return None
+    day, (source, payout_id) = _cursor(text, 2)
+    return day, source, payout_id
+
+
+def _clearing_cursor(text: str | None) -> queries.ClearingCursor | None:
+    """``YYYY-MM-DD|processor|clearing account|currency``."""
+    if text is None:
+        return None
+    day, (processor, account, currency) = _cursor(text, 3)
+    return day, processor, account, currency
+
+
+def _page(
+    request: web.Request,
+    rows: list[dict[str, Any]],
+    limit: int,
+    row: type[BaseModel],
+    out: type[BaseModel],
+    cursor: Callable[[dict[str, Any]], str],
+) -> web.StreamResponse:
+    """A page of ``rows`` as ``out`` (its list field and ``next``: ``cursor`` of the last row
+    when the page is full), or as CSV of ``row``'s fields when the client asked for it."""
+    items = [row.model_validate(r) for r in rows]
+    if wants_csv(request):
+        return csv_response([i.model_dump() for i in items], list(row.model_fields))
+    name = next(f for f in out.model_fields if f != "next")
+    following = cursor(rows[-1]) if len(rows) == limit else None
+    page = out.model_validate({name: items, "next": following})
+    return json_response(page.model_dump(mode="json"))
 
 
 async def list_payouts(request: web.Request) -> web.StreamResponse:
@@ -236,16 +307,10 @@ async def list_payouts(request: web.Request) -> web.StreamResponse:
             conn, tenant, status=query.status, start=query.from_, end=query.to,
             as_of=query.as_of, after=_payout_cursor(query.after), limit=query.limit,
         )  # fmt: skip
-    last = rows[-1] if len(rows) == query.limit else None
-    page = PayoutsOut(
-        payouts=[PayoutRow.model_validate(row) for row in rows],
-        next=None
-        if last is None
-        else f"{last['arrival_date'].isoformat()}|{last['source']}|{last['payout_id']}",
-    )
-    if wants_csv(request):
-        return csv_response([p.model_dump() for p in page.payouts], list(PayoutRow.model_fields))
-    return json_response(page.model_dump(mode="json"))
+    return _page(
+        request, rows, query.limit, PayoutRow, PayoutsOut,
+        lambda last: f"{last['arrival_date'].isoformat()}|{last['source']}|{last['payout_id']}",
+    )  # fmt: skip
 
 
 async def list_exceptions(request: web.Request) -> web.StreamResponse:
@@ -257,15 +322,23 @@ async def list_exceptions(request: web.Request) -> web.StreamResponse:
             conn, tenant, kind=query.kind, resolved=query.resolved, as_of=query.as_of,
             after=query.after, limit=query.limit,
         )  # fmt: skip
-    page = ExceptionsOut(
-        exceptions=[ExceptionRow.model_validate(row) for row in rows],
-        next=rows[-1]["id"] if len(rows) == query.limit else None,
-    )
-    if wants_csv(request):
-        return csv_response(
-            [e.model_dump() for e in page.exceptions], list(ExceptionRow.model_fields)
-        )
-    return json_response(page.model_dump(mode="json"))
+    return _page(request, rows, query.limit, ExceptionRow, ExceptionsOut, lambda last: last["id"])
+
+
+async def list_clearing(request: web.Request) -> web.StreamResponse:
+    """The key's tenant's clearing-account tie-out, per processor, currency and day."""
+    query = validate(ClearingQuery, dict(request.query))
+    tenant = read_tenant(request, query.tenant)
+    async with _reading(request) as conn:
+        rows = await queries.clearing(
+            conn, tenant, processor=query.processor, start=query.from_, end=query.to,
+            as_of=query.as_of, after=_clearing_cursor(query.after), limit=query.limit,
+        )  # fmt: skip
+    return _page(
+        request, rows, query.limit, ClearingRow, ClearingOut,
+        lambda last: "|".join((last["business_date"].isoformat(), last["processor"],
+                               last["clearing_account"], last["currency"])),
+    )  # fmt: skip
 
 
 async def order_chain(request: web.Request) -> web.Response:
@@ -320,6 +393,11 @@ ROUTES: tuple[ApiRoute, ...] = (
     ApiRoute(
         "GET", "/v1/reconciliation/exceptions", list_exceptions, "Reconciliation exceptions",
         auth=READ, query=ExceptionsQuery, response=ExceptionsOut, errors=(404, 422),
+    ),
+    ApiRoute(
+        "GET", "/v1/reconciliation/clearing", list_clearing,
+        "Clearing accounts tied out against the processor, per day",
+        auth=READ, query=ClearingQuery, response=ClearingOut, errors=(404, 422),
     ),
     ApiRoute(
         "GET", "/v1/reconciliation/orders/{id}", order_chain, "An order's chain to the bank",

@@ -77,10 +77,12 @@ _BANK_LINES = (
 )
 _MOVEMENTS = (
     "tenant text NOT NULL, source text NOT NULL, txn_id text NOT NULL, "
-    "payout_id text NOT NULL, currency text NOT NULL, category text NOT NULL, "
-    "amount_minor bigint NOT NULL, fee_minor bigint NOT NULL, position bigint NOT NULL, "
+    "payout_id text, currency text NOT NULL, category text NOT NULL, "
+    "amount_minor bigint NOT NULL, fee_minor bigint NOT NULL, net_minor bigint NOT NULL, "
+    "business_date date NOT NULL, processor text NOT NULL, position bigint NOT NULL, "
     "PRIMARY KEY (tenant, source, txn_id)"
 )
+_TENANTS = "tenant text PRIMARY KEY, timezone text NOT NULL, tieout_grace_days integer NOT NULL"
 _ORDERS = (
     "tenant text NOT NULL, source text NOT NULL, order_id text NOT NULL, number text, "
     "status text NOT NULL, currency text NOT NULL, total_minor bigint NOT NULL, "
@@ -140,13 +142,20 @@ WHERE b.position <= excluded.position
 """
 _UPSERT_MOVEMENT = """
 INSERT INTO {t} AS m (tenant, source, txn_id, payout_id, currency, category, amount_minor,
-                      fee_minor, position)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                      fee_minor, net_minor, business_date, processor, position)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
 ON CONFLICT (tenant, source, txn_id) DO UPDATE SET
-    payout_id = excluded.payout_id, currency = excluded.currency, category = excluded.category,
-    amount_minor = excluded.amount_minor, fee_minor = excluded.fee_minor,
+    payout_id = coalesce(excluded.payout_id, m.payout_id), currency = excluded.currency,
+    category = excluded.category, amount_minor = excluded.amount_minor,
+    fee_minor = excluded.fee_minor, net_minor = excluded.net_minor,
+    business_date = excluded.business_date, processor = excluded.processor,
     position = excluded.position
 WHERE m.position <= excluded.position
+"""
+_UPSERT_TENANT = """
+INSERT INTO {t} (tenant, timezone, tieout_grace_days) VALUES ($1, $2, $3)
+ON CONFLICT (tenant) DO UPDATE SET
+    timezone = excluded.timezone, tieout_grace_days = excluded.tieout_grace_days
 """
 _UPSERT_ORDER = """
 INSERT INTO {t} AS o (tenant, source, order_id, number, status, currency, total_minor,
@@ -257,7 +266,7 @@ class Reconciliation(Projection):
     """Payouts matched to deposits, their composition, and the exceptions list."""
 
     name: ClassVar[str] = "reconciliation"
-    version: ClassVar[int] = 5
+    version: ClassVar[int] = 6
     event_types: ClassVar[frozenset[str] | None] = EVENT_TYPES
     tables: ClassVar[dict[str, str]] = {
         "payouts": _PAYOUTS,
@@ -269,6 +278,7 @@ class Reconciliation(Projection):
         "documents": _DOCUMENTS,
         "exceptions": _EXCEPTIONS,
         "resolutions": _RESOLUTIONS,
+        "tenants": _TENANTS,
     }
 
     def __init__(
@@ -315,7 +325,9 @@ class Reconciliation(Projection):
         rows: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
         touched: set[tuple[str, str]] = set()
         synced: set[str] = set()
+        tenants: set[str] = set()
         for event in events:
+            tenants.add(event.tenant)
             if event.type in SYNC_OUTCOMES:
                 document = _document_row(event)
                 if document is not None:
@@ -339,6 +351,12 @@ class Reconciliation(Projection):
             "documents": _UPSERT_DOCUMENT,
             "resolutions": _UPSERT_RESOLUTION,
         }
+        rows["tenants"] = [
+            (tenant, self.books.tenant(tenant).timezone.key,
+             self.settings_for(tenant).tieout_grace_days)
+            for tenant in sorted(tenants)
+        ]  # fmt: skip
+        statements["tenants"] = _UPSERT_TENANT
         for table, statement in statements.items():
             if rows[table]:
                 await ctx.conn.executemany(statement.format(t=ctx.tables[table]), rows[table])
@@ -391,6 +409,8 @@ class Reconciliation(Projection):
             confirmed = frozenset(r["doc_key"] for r in document_rows)
         movements: dict[tuple[str, str], list[Movement]] = defaultdict(list)
         for m in movement_rows:
+            if m["payout_id"] is None:
+                continue  # not paid out yet: only the clearing tie-out reads it
             movements[m["source"], m["payout_id"]].append(
                 Movement(m["category"], m["amount_minor"], m["fee_minor"])
             )
@@ -440,7 +460,8 @@ def _row(
     if isinstance(record, MovementRecord):
         return "movements", (
             event.tenant, event.source, record.txn_id, record.payout_id, record.currency,
-            record.category, record.amount_minor, record.fee_minor, event.position,
+            record.category, record.amount_minor, record.fee_minor, record.net_minor,
+            record.business_date, record.processor, event.position,
         ), record.currency  # fmt: skip
     if isinstance(record, OrderRecord):
         sale = record.sale

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 from hub.books import BooksConfig
@@ -66,14 +67,19 @@ class RefundRecord:
 
 @dataclass(frozen=True)
 class MovementRecord:
-    """A balance transaction that names the payout carrying it."""
+    """A balance transaction as the processor reports it: what it did to the processor balance
+    (``net_minor``, as the processor states it) on its business date, and the payout carrying it
+    (None: not paid out yet)."""
 
     txn_id: str
-    payout_id: str
+    payout_id: str | None
     currency: str
     category: str
     amount_minor: int
     fee_minor: int
+    net_minor: int
+    business_date: date
+    processor: str
 
 
 @dataclass(frozen=True)
@@ -114,8 +120,7 @@ def records(event: RecordedEvent, books: BooksConfig) -> list[Record]:
     try:
         facts = mapper.map(source, context) or []
         if event.type.endswith(".balance_transaction"):
-            movement = _movement(connection.connector, event, context)
-            movements: list[Record] = [] if movement is None else [movement]
+            movements: list[Record] = [_movement(connection.connector, event, context)]
             payments: list[Record] = [PaymentRecord(f) for f in facts if isinstance(f, Payment)]
             refunds: list[Record] = [RefundRecord(f) for f in facts if isinstance(f, Refund)]
             return [*movements, *payments, *refunds]
@@ -147,7 +152,7 @@ def _summary(connector: str, event: RecordedEvent, payout: Payout) -> Compositio
     return from_shopify_summary(summary, payout.amount.currency)
 
 
-def _movement(connector: str, event: RecordedEvent, context: MapContext) -> MovementRecord | None:
+def _movement(connector: str, event: RecordedEvent, context: MapContext) -> MovementRecord:
     if connector == "stripe":
         obj = event.data["data"]["object"]
         payout = event.data.get("payout")
@@ -156,17 +161,18 @@ def _movement(connector: str, event: RecordedEvent, context: MapContext) -> Move
         payout = None
     f = context.fields("balance_transaction", obj)
     payout = payout or f.get("payout_id")
-    if payout is None:
-        return None
-    amount = int(f["amount"])
-    fee = int(f["fee"]) if f.get("fee") is not None else amount - int(f["net"])
+    amount, net = int(f["amount"]), int(f["net"])
+    fee = int(f["fee"]) if f.get("fee") is not None else amount - net
     return MovementRecord(
         txn_id=str(f["id"]),
-        payout_id=str(payout),
+        payout_id=None if payout is None else str(payout),
         currency=str(f["currency"]).upper(),
         category=str(f.get("category") or f.get("type") or obj.get("type") or "adjustment"),
         amount_minor=amount,
         fee_minor=fee,
+        net_minor=net,
+        business_date=f["date"],
+        processor=connector,
     )
 
 

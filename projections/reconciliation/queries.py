@@ -29,8 +29,17 @@ EXCEPTION_COLUMNS = (
 )  # fmt: skip
 """The exception row of DESIGN.md's contract, in order."""
 
+CLEARING_COLUMNS = (
+    "processor", "clearing_account", "currency", "business_date", "ledger_balance_minor",
+    "processor_unpaid_minor", "difference_minor", "difference_change_minor", "status",
+)  # fmt: skip
+"""A clearing tie-out day (``ledgerhub_views.clearing_tieout`` without ``tenant``), in order."""
+
 PayoutCursor = tuple[date, str, str]
 """Where a page of payouts ended: (arrival date, source, payout id)."""
+
+ClearingCursor = tuple[date, str, str, str]
+"""Where a page of tie-out days ended: (business date, processor, clearing account, currency)."""
 
 
 async def payouts(
@@ -93,6 +102,43 @@ async def exceptions(
         kind,
         resolved,
         after,
+        limit,
+    )
+    return [dict(row) for row in rows]
+
+
+async def clearing(
+    conn: Connection,
+    tenant: str,
+    *,
+    processor: str | None = None,
+    start: date | None = None,
+    end: date | None = None,
+    as_of: date | None = None,
+    after: ClearingCursor | None = None,
+    limit: int = 100,
+) -> list[dict[str, Any]]:
+    """The clearing tie-out days from ``start`` to ``end`` (inclusive), oldest first, optionally
+    of one ``processor``; ``after`` is the previous page's last ``(business_date, processor,
+    clearing_account, currency)``; statuses evaluated on ``as_of`` (None: today)."""
+    columns = ", ".join(CLEARING_COLUMNS)
+    rows = await conn.fetch(
+        f"""
+        SELECT {columns} FROM ledgerhub_views.clearing_tieout_at($2)
+        WHERE tenant = $1 AND ($3::text IS NULL OR processor = $3)
+          AND ($4::date IS NULL OR business_date >= $4)
+          AND ($5::date IS NULL OR business_date <= $5)
+          AND ($6::date IS NULL
+               OR (business_date, processor, clearing_account, currency) > ($6, $7, $8, $9))
+        ORDER BY business_date, processor, clearing_account, currency
+        LIMIT $10
+        """,
+        tenant,
+        as_of,
+        processor,
+        start,
+        end,
+        *(after or (None, None, None, None)),
         limit,
     )
     return [dict(row) for row in rows]

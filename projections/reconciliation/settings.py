@@ -10,6 +10,7 @@ optional; the defaults below otherwise)::
     duplicate_window_days = 2      # bank lines with the same amount and payee this close: flagged
     payment_terms_days = 30        # an open order not paid this many days after it: order_unpaid
     document_grace_days = 2        # a document not synced this many days after: document_missing
+    tieout_grace_days = 5          # a clearing day that does not tie is "off" this many days after
     hints = { stripe = ["STRIPE"], shopify = ["SHOPIFY"] }   # per processor, case-insensitive
 """
 
@@ -39,6 +40,7 @@ class MatchSettings(BaseModel):
     duplicate_window_days: int = Field(default=2, ge=0, le=31)
     payment_terms_days: int = Field(default=30, ge=0, le=365)
     document_grace_days: int = Field(default=2, ge=0, le=365)
+    tieout_grace_days: int = Field(default=5, ge=0, le=60)
     hints: dict[str, tuple[str, ...]] = Field(default_factory=lambda: dict(DEFAULT_HINTS))
 
     def hinted(self, text: str) -> frozenset[str]:

@@ -16,6 +16,7 @@ from hub.runtime.worker import Worker
 from hub.store import EventStore
 from hub.store.jobs import Jobs
 from hub.store.projections import ProjectionStore
+from projections.ledger import Ledger
 from projections.reconciliation import Reconciliation, queries
 from tests.runtime.harness import running
 
@@ -30,8 +31,8 @@ class Recon:
         self.dsn = dsn
         self.conn = conn
 
-    async def settle(self, patience: float = 60) -> None:
-        """Wait until the active generation has applied every event."""
+    async def settle(self, patience: float = 60, projection: str = "reconciliation") -> None:
+        """Wait until the active generation (of ``projection``) has applied every event."""
         deadline = asyncio.get_running_loop().time() + patience
         while True:
             head = await self.conn.fetchval(
@@ -40,12 +41,13 @@ class Recon:
             position = await self.conn.fetchval(
                 "SELECT g.position FROM ledgerhub.projection_generations AS g "
                 "JOIN ledgerhub.projections AS p ON p.name = g.projection "
-                "AND p.active_generation = g.generation WHERE p.name = 'reconciliation'"
+                "AND p.active_generation = g.generation WHERE p.name = $1",
+                projection,
             )
             if position is not None and position >= head:
                 return
             if asyncio.get_running_loop().time() > deadline:
-                raise AssertionError("reconciliation did not catch up")
+                raise AssertionError(f"{projection} did not catch up")
             await asyncio.sleep(0.05)
 
     async def run(self, store: EventStore, *batches: list[NewEvent]) -> None:
@@ -54,6 +56,17 @@ class Recon:
             for batch in batches:
                 await store.append(batch)
             await self.settle()
+
+    async def run_with_ledger(self, store: EventStore, *batches: list[NewEvent]) -> None:
+        """``run`` with the ledger projection running too (the clearing tie-out reads both)."""
+        async with books_running(self.dsn):
+            for batch in batches:
+                await store.append(batch)
+            await self.settle()
+            await self.settle(projection="ledger")
+
+    async def clearing(self, as_of: date = LATE, **filters: Any) -> list[dict[str, Any]]:
+        return await queries.clearing(self.conn, "default", as_of=as_of, limit=1000, **filters)
 
     async def payouts(self, as_of: date = LATE, **filters: Any) -> list[dict[str, Any]]:
         return await queries.payouts(self.conn, "default", as_of=as_of, limit=1000, **filters)
@@ -85,3 +98,8 @@ class Recon:
 def reconciliation_running(dsn: str) -> contextlib.AbstractAsyncContextManager[Worker]:
     """The reconciliation projection running in a worker in this event loop for the block."""
     return running(dsn, Reconciliation)
+
+
+def books_running(dsn: str) -> contextlib.AbstractAsyncContextManager[Worker]:
+    """The ledger and reconciliation projections running in one worker for the block."""
+    return running(dsn, Ledger, Reconciliation)
