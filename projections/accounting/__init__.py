@@ -40,14 +40,14 @@ _PARTS = (
     "tenant text NOT NULL, target text NOT NULL, part_key text NOT NULL, doc_key text NOT NULL, "
     "kind text NOT NULL, business_date date NOT NULL, description text NOT NULL, "
     "accounts text[] NOT NULL, currencies text[] NOT NULL, amounts bigint[] NOT NULL, "
-    "positions bigint[] NOT NULL, position bigint NOT NULL, "
+    "positions bigint[] NOT NULL, position bigint NOT NULL, customer text, order_ref text, "
     "PRIMARY KEY (tenant, target, part_key)"
 )
 _DOCUMENTS = (
     "tenant text NOT NULL, target text NOT NULL, doc_key text NOT NULL, kind text NOT NULL, "
     "business_date date NOT NULL, description text NOT NULL, accounts text[] NOT NULL, "
     "currencies text[] NOT NULL, amounts bigint[] NOT NULL, content_hash text NOT NULL, "
-    "idempotency_key text NOT NULL, positions bigint[] NOT NULL, "
+    "idempotency_key text NOT NULL, positions bigint[] NOT NULL, customer text, order_ref text, "
     "PRIMARY KEY (tenant, target, doc_key), "
     "CHECK (ledgerhub.postings_balanced(currencies, amounts))"
 )
@@ -57,12 +57,13 @@ WHERE tenant = $1 AND target = $2 AND part_key = ANY($3::text[])
 """
 _UPSERT_PART = """
 INSERT INTO {t} AS p (tenant, target, part_key, doc_key, kind, business_date, description,
-                      accounts, currencies, amounts, positions, position)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, ARRAY[$11::bigint], $11)
+                      accounts, currencies, amounts, positions, position, customer, order_ref)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, ARRAY[$11::bigint], $11, $12, $13)
 ON CONFLICT (tenant, target, part_key) DO UPDATE SET
     doc_key = excluded.doc_key, kind = excluded.kind, business_date = excluded.business_date,
     description = excluded.description, accounts = excluded.accounts,
     currencies = excluded.currencies, amounts = excluded.amounts, position = excluded.position,
+    customer = excluded.customer, order_ref = excluded.order_ref,
     positions = ARRAY(SELECT DISTINCT x FROM unnest(p.positions || excluded.positions) AS x
                       ORDER BY x)
 WHERE p.position <= excluded.position
@@ -72,13 +73,15 @@ SELECT * FROM {t} WHERE tenant = $1 AND target = $2 AND doc_key = $3
 """
 _UPSERT_DOCUMENT = """
 INSERT INTO {t} (tenant, target, doc_key, kind, business_date, description, accounts,
-                 currencies, amounts, content_hash, idempotency_key, positions)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+                 currencies, amounts, content_hash, idempotency_key, positions, customer,
+                 order_ref)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
 ON CONFLICT (tenant, target, doc_key) DO UPDATE SET
     kind = excluded.kind, business_date = excluded.business_date,
     description = excluded.description, accounts = excluded.accounts,
     currencies = excluded.currencies, amounts = excluded.amounts,
-    content_hash = excluded.content_hash, positions = excluded.positions
+    content_hash = excluded.content_hash, positions = excluded.positions,
+    customer = excluded.customer, order_ref = excluded.order_ref
 """
 _DELETE_DOCUMENT = "DELETE FROM {t} WHERE tenant = $1 AND target = $2 AND doc_key = $3"
 
@@ -90,7 +93,7 @@ class Accounting(Projection):
     """Parts (one per booked fact) and the documents they sum to, per tenant and target."""
 
     name: ClassVar[str] = "accounting"
-    version: ClassVar[int] = 1
+    version: ClassVar[int] = 2
     tables: ClassVar[dict[str, str]] = {"parts": _PARTS, "documents": _DOCUMENTS}
 
     def __init__(self, books: BooksConfig | None = None, config: HubConfig | None = None) -> None:
@@ -147,12 +150,13 @@ class Accounting(Projection):
             head = (event.tenant, chosen.target, key)
             if booking.entry is None:  # books nothing now: an empty part in its own group
                 rows.append((*head, key, "none", fact.business_date, "", [], [], [],
-                             event.position))  # fmt: skip
+                             event.position, None, None))  # fmt: skip
                 continue
             part = part_of(chosen.mode, key, fact, booking.entry)
             accounts, currencies, amounts = (list(c) for c in zip(*part.postings, strict=True))
             rows.append((*head, part.group, part.kind, part.business_date, part.description,
-                         accounts, currencies, amounts, event.position))  # fmt: skip
+                         accounts, currencies, amounts, event.position, part.customer,
+                         part.order))  # fmt: skip
         return rows
 
 
@@ -166,6 +170,8 @@ async def _recompute(group: Group, ctx: Context) -> None:
             r["business_date"],
             r["description"],
             tuple(zip(r["accounts"], r["currencies"], r["amounts"], strict=True)),
+            r["customer"],
+            r["order_ref"],
         )
         for r in rows
         if r["amounts"]
@@ -190,6 +196,8 @@ async def _recompute(group: Group, ctx: Context) -> None:
         document.content_hash,
         document.idempotency_key,
         positions,
+        document.customer,
+        document.order,
     )
 
 

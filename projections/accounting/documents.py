@@ -23,6 +23,7 @@ import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 import orjson
 
@@ -57,6 +58,10 @@ class Part:
     description: str
     postings: tuple[tuple[str, str, int], ...]
     """(account code, currency, amount: debit positive)."""
+    customer: str | None = None
+    """The customer a sale names (per-transaction documents only)."""
+    order: str | None = None
+    """The order a sale is, or a payment pays (per-transaction documents only)."""
 
 
 def document_key(mode: Mode, fact_key: str, fact: Fact, business_date: date) -> str:
@@ -80,7 +85,12 @@ def part_of(mode: Mode, fact_key: str, fact: Fact, entry: Entry) -> Part:
     if mode == "per_payout" and isinstance(payout, str) and payout:
         return Part(group, "journal", entry.business_date, f"payout {payout}", postings)
     kind = _KINDS.get(entry.kind, "journal")
-    return Part(fact_key, kind, entry.business_date, entry.description, postings)
+    customer = entry.payee if kind == "invoice" else None
+    order = getattr(fact, "order_id", None) if kind == "invoice" else None
+    if kind == "payment":
+        order = getattr(fact, "order_ref", None)
+    return Part(fact_key, kind, entry.business_date, entry.description, postings,
+                customer or None, order if isinstance(order, str) and order else None)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -98,11 +108,20 @@ class Document:
     revision: str = ""
     """Set only to re-create a voided document at a target that cannot update in place: the
     new copy needs an idempotency key of its own."""
+    customer: str | None = None
+    """The customer of a sale (a target may name its contact after it)."""
+    order: str | None = None
+    """The order a sale is, or a payment pays (a target may apply the payment to the sale's
+    invoice)."""
 
     @property
     def content_hash(self) -> str:
-        """sha256 of what the target stores; changes exactly when the content does."""
-        body = [self.kind, self.business_date.isoformat(), self.description, self.postings]
+        """sha256 of what the target stores; changes exactly when the content does (the
+        customer and order count only when set, so other documents hash as before)."""
+        body: list[Any] = [self.kind, self.business_date.isoformat(), self.description,
+                           self.postings]  # fmt: skip
+        if self.customer is not None or self.order is not None:
+            body.append({"customer": self.customer, "order": self.order})
         return hashlib.sha256(orjson.dumps(body)).hexdigest()
 
     @property
@@ -128,4 +147,5 @@ def combine(tenant: str, target: str, key: str, parts: Iterable[Part]) -> Docume
     if not postings:
         return None
     last = chosen[-1]
-    return Document(tenant, target, key, last.kind, last.business_date, last.description, postings)
+    return Document(tenant, target, key, last.kind, last.business_date, last.description,
+                    postings, customer=last.customer, order=last.order)  # fmt: skip

@@ -1,4 +1,5 @@
 """Reading the accounting projection's documents (the sender's input)."""
+# Invoices come first so that a payment sent in the same run finds its order's invoice.
 
 from __future__ import annotations
 
@@ -8,14 +9,14 @@ from projections.accounting.documents import Document
 
 
 async def documents(conn: Connection, tenant: str, target: str) -> list[Document]:
-    """Every document ``target`` should hold for ``tenant``, in key order (none before the
-    projection has first run)."""
+    """Every document ``target`` should hold for ``tenant``: invoices first, then in key order
+    (none before the projection has first run)."""
     view = Accounting.view("documents")
     if not await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", view):
         return []
     rows = await conn.fetch(
         f"SELECT * FROM {Accounting.view('documents')} WHERE tenant = $1 AND target = $2 "
-        "ORDER BY doc_key",
+        "ORDER BY kind <> 'invoice', doc_key",
         tenant,
         target,
     )
@@ -28,6 +29,8 @@ async def documents(conn: Connection, tenant: str, target: str) -> list[Document
             r["business_date"],
             r["description"],
             tuple(zip(r["accounts"], r["currencies"], r["amounts"], strict=True)),
+            customer=r["customer"],
+            order=r["order_ref"],
         )
         for r in rows
     ]

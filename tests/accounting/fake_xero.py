@@ -1,16 +1,21 @@
 """A local Xero-compatible server (aiohttp on 127.0.0.1) for the Xero target's tests.
 
 It behaves like Xero where the target relies on it: OAuth2 refresh-token grant with rotation
-(a used refresh token is dead), bearer tokens and ``xero-tenant-id`` checked, every request body
-validated against the ``ManualJournals`` schema of ``../shared/reference/xero/`` (jsonschema),
-journals that do not balance or name an unknown account refused with a 400
-``ValidationException``, ``Idempotency-Key`` honoured (a repeated key answers the first
-response), 5 concurrent and 60 calls a minute enforced with 429 + ``Retry-After``; and faults
-injected on demand (the ``faults`` deque) or at random (``fault_rate`` of the write calls, kinds
-drawn from ``fault_kinds`` by ``random``, seeded): ``500``, ``429``, ``drop`` (the write is
-applied, then the connection is cut), ``timeout`` (the write is applied, then the server stalls
-``stall`` seconds before answering), ``timeout_before`` (stalls without applying). ``injected``
-counts the faults by kind.
+(a used refresh token is dead), bearer tokens and ``xero-tenant-id`` checked; ManualJournals,
+Invoices, Payments, BankTransactions, BankTransfers and Contacts (``PUT`` creates, ``POST
+…/{id}`` updates, voids or deletes, ``GET`` lists in pages of 100 with ``InvoiceNumbers`` and
+``where=Name=="…"``), every request body validated against the spec's schema for its endpoint
+(``../shared/reference/xero/``, jsonschema); Xero's rules refused with a 400
+``ValidationException`` (``Elements[].ValidationErrors[].Message``): unknown account codes,
+non-bank accounts as bank accounts, journals that do not balance, unknown contacts, duplicate
+contact names and invoice numbers, a payment over the invoice's amount due, editing or voiding
+a paid invoice; payments mark invoices ``PAID``; ``Idempotency-Key`` honoured per endpoint (a
+repeated key answers the first response); 5 concurrent and 60 calls a minute enforced with 429
++ ``Retry-After``; and faults injected on demand (the ``faults`` deque) or at random
+(``fault_rate`` of the write calls, kinds drawn from ``fault_kinds`` by ``random``, seeded):
+``500``, ``429``, ``drop`` (the write is applied, then the connection is cut), ``timeout`` (the
+write is applied, then the server stalls ``stall`` seconds before answering),
+``timeout_before`` (stalls without applying). ``injected`` counts the faults by kind.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import collections
 import contextlib
 import json
 import random
+import re
 import uuid
 from collections import deque
 from collections.abc import AsyncIterator
@@ -38,31 +44,78 @@ SPEC = (
 )
 
 
+_SCHEMAS = {
+    ("PUT", "ManualJournals"): "ManualJournals",
+    ("POST", "ManualJournals"): "ManualJournals",
+    ("PUT", "Invoices"): "Invoices",
+    ("POST", "Invoices"): "Invoices",
+    ("PUT", "Payments"): "Payments",
+    ("POST", "Payments"): "PaymentDelete",
+    ("PUT", "BankTransactions"): "BankTransactions",
+    ("POST", "BankTransactions"): "BankTransactions",
+    ("PUT", "BankTransfers"): "BankTransfers",
+    ("POST", "BankTransfers"): "BankTransferDeleteByUrlParam",
+    ("PUT", "Contacts"): "Contacts",
+    ("POST", "Contacts"): "Contacts",
+}
+"""(method, collection) → the spec's request body schema (``POST …/{id}`` for the POSTs)."""
+ID_FIELD = {
+    "ManualJournals": "ManualJournalID",
+    "Invoices": "InvoiceID",
+    "Payments": "PaymentID",
+    "BankTransactions": "BankTransactionID",
+    "BankTransfers": "BankTransferID",
+    "Contacts": "ContactID",
+}
+_PAGE = 100
+_TAG = re.compile(r"\[(lh-[0-9a-f]+) ([0-9a-f]{64})( fee)?\]$")
+_NAME = re.compile(r'^Name=="((?:[^"\\]|\\.)*)"$')
+
+
 @cache
-def _schema() -> dict[str, Any]:
+def _components() -> dict[str, Any]:
     spec = yaml.load(SPEC.read_text(encoding="utf-8"), Loader=yaml.CSafeLoader)
-    return {"$ref": "#/components/schemas/ManualJournals", "components": spec["components"]}
+    return dict(spec["components"])
 
 
-def validate(body: Any) -> None:
-    """Raise ``jsonschema.ValidationError`` unless ``body`` fits the spec's ManualJournals."""
-    jsonschema.validate(body, _schema())
+def validate(body: Any, schema: str = "ManualJournals") -> None:
+    """Raise ``jsonschema.ValidationError`` unless ``body`` fits the spec's ``schema``."""
+    jsonschema.validate(
+        body, {"$ref": f"#/components/schemas/{schema}", "components": _components()}
+    )
+
+
+class Refused(Exception):
+    """A Xero ``ValidationException`` (400) with its message."""
 
 
 class FakeXero:
-    """State and faults of the fake; ``url`` once started."""
+    """State and faults of the fake; ``url`` once started.
+
+    ``store[collection]`` holds each collection's objects by id (``journals`` is the
+    ManualJournals one); ``accounts`` are the chart's codes, ``bank_accounts`` (default: all of
+    them) the ones that are Xero bank accounts.
+    """
 
     fault_kinds: tuple[str, ...] = ("500", "429", "timeout", "drop")
 
     def __init__(
-        self, accounts: set[str], refresh_token: str, tenant_id: str, *, seed: int = 0
+        self,
+        accounts: set[str],
+        refresh_token: str,
+        tenant_id: str,
+        *,
+        seed: int = 0,
+        bank_accounts: set[str] | None = None,
     ) -> None:
         self.accounts = accounts
+        self.bank_accounts = bank_accounts
         self.refresh_token = refresh_token
         self.tenant_id = tenant_id
         self.access_tokens: set[str] = set()
-        self.journals: dict[str, dict[str, Any]] = {}
-        self.replies: dict[str, tuple[int, bytes]] = {}
+        self.store: dict[str, dict[str, dict[str, Any]]] = {c: {} for c in ID_FIELD}
+        self.journals = self.store["ManualJournals"]
+        self.replies: dict[tuple[str, str, str], tuple[int, bytes]] = {}
         self.faults: deque[str] = deque()
         self.in_flight = 0
         self.max_in_flight = 0
@@ -76,12 +129,40 @@ class FakeXero:
         self.random = random.Random(seed)
         self.injected: collections.Counter[str] = collections.Counter()
 
+    def live(self, collection: str) -> list[dict[str, Any]]:
+        """The collection's objects that are not voided or deleted."""
+        return [
+            o
+            for o in self.store[collection].values()
+            if o.get("Status") not in ("VOIDED", "DELETED")
+        ]
+
+    def live_tags(self) -> list[tuple[str, str, str]]:
+        """(idempotency key, content hash, part: ``""`` or ``"fee"``) of every live object
+        ledgerhub wrote, whatever its type (the tag ending its Reference or Narration)."""
+        found = []
+        for collection in ID_FIELD:
+            for item in self.live(collection):
+                text = item.get("Narration" if collection == "ManualJournals" else "Reference")
+                tag = _TAG.search(text or "")
+                if tag is not None:
+                    found.append((tag[1], tag[2], (tag[3] or "").strip()))
+        return found
+
+    def live_keys(self) -> list[str]:
+        """The idempotency key of every live document ledgerhub wrote (a payment's fee
+        ``SPEND`` is part of its payment, not counted again)."""
+        return [key for key, _, part in self.live_tags() if not part]
+
     def app(self) -> web.Application:
         app = web.Application()
         app.router.add_post("/connect/token", self._token)
-        app.router.add_get("/api.xro/2.0/ManualJournals", self._list)
-        app.router.add_put("/api.xro/2.0/ManualJournals", self._write)
-        app.router.add_post("/api.xro/2.0/ManualJournals/{id}", self._write)
+        for collection in ID_FIELD:
+            base = f"/api.xro/2.0/{collection}"
+            app.router.add_get(base, self._list)
+            app.router.add_get(base + "/{id}", self._list)
+            app.router.add_put(base, self._write)
+            app.router.add_post(base + "/{id}", self._write)
         return app
 
     async def _token(self, request: web.Request) -> web.Response:
@@ -117,7 +198,26 @@ class FakeXero:
         refused = self._admit(request)
         if refused is not None:
             return refused
-        return _json({"ManualJournals": list(self.journals.values())})
+        collection = request.path.split("/")[3]
+        items = list(self.store[collection].values())
+        one = request.match_info.get("id")
+        if one is not None:
+            if one not in self.store[collection]:
+                return web.json_response({"Title": "Not found"}, status=404)
+            return _json({collection: [self.store[collection][one]]})
+        numbers = request.query.get("InvoiceNumbers")
+        if numbers is not None:
+            wanted = set(numbers.split(","))
+            items = [i for i in items if i.get("InvoiceNumber") in wanted]
+        where = request.query.get("where")
+        if where is not None:
+            name = _NAME.match(where)
+            assert name is not None, f"the fake knows no filter {where!r}"
+            wanted_name = re.sub(r"\\(.)", r"\1", name[1])
+            items = [i for i in items if i.get("Name") == wanted_name]
+        page = int(request.query.get("page", "1"))
+        items = items[(page - 1) * _PAGE : page * _PAGE]
+        return _json({"Id": str(uuid.uuid4()), "Status": "OK", collection: items})
 
     async def _write(self, request: web.Request) -> web.StreamResponse:
         refused = self._admit(request)
@@ -140,22 +240,31 @@ class FakeXero:
             return web.json_response({"Title": "Internal error"}, status=500)
         if fault == "429":
             return web.Response(status=429, headers={"Retry-After": "0.01"})
+        collection = request.path.split("/")[3]
         key = request.headers.get("Idempotency-Key")
-        if key and key in self.replies:
-            status, body = self.replies[key]
+        scope = (request.method, request.path, key or "")
+        if key and scope in self.replies:
+            status, body = self.replies[scope]
             return web.Response(status=status, body=body, content_type="application/json")
         text = await request.text()
         try:
-            validate(orjson.loads(text))
+            validate(orjson.loads(text), _SCHEMAS[(request.method, collection)])
         except orjson.JSONDecodeError:
             return _invalid("the body is not JSON")
         except jsonschema.ValidationError as exc:
             return _invalid(f"the body does not match the spec: {exc.message}")
         data = json.loads(text, parse_float=Decimal)
-        status, reply = self._store(data["ManualJournals"][0], request.match_info.get("id"))
-        body = orjson.dumps(reply, default=str)
+        target = request.match_info.get("id")
+        if target is not None and target not in self.store[collection]:
+            status, reply = 404, {"Title": "Not found"}
+        else:
+            try:
+                status, reply = 200, self._store(collection, data, target)
+            except Refused as exc:
+                status, reply = _refusal(str(exc))
+        body = _dumps(reply)
         if key:
-            self.replies[key] = (status, body)
+            self.replies[scope] = (status, body)
         if fault == "drop" and request.transport is not None:
             request.transport.close()  # applied, but the caller never hears of it
             raise asyncio.CancelledError
@@ -174,29 +283,153 @@ class FakeXero:
             self.injected[fault] += 1
         return fault
 
-    def _store(self, journal: dict[str, Any], target: str | None) -> tuple[int, Any]:
-        if target is not None and target not in self.journals:
-            return 404, {"Title": "Not found"}
-        if journal.get("Status") == "VOIDED":
-            assert target is not None
-            self.journals[target]["Status"] = "VOIDED"
-            return 200, {"ManualJournals": [self.journals[target]]}
-        lines = journal.get("JournalLines", [])
-        if sum(Decimal(str(line["LineAmount"])) for line in lines) != 0:
-            return _refusal("The total debits must equal the total credits")
-        unknown = [
-            line["AccountCode"] for line in lines if line["AccountCode"] not in self.accounts
-        ]
-        if unknown:
-            return _refusal(f"Account code '{unknown[0]}' is not a valid code for this document.")
+    # what Xero checks and does, per collection ---------------------------------------------
+
+    def _store(self, collection: str, data: dict[str, Any], target: str | None) -> Any:
+        if collection in ("Payments", "BankTransfers") and target is not None:
+            held = self.store[collection][target]  # {"Status": "DELETED"}
+            if held.get("Status") != "DELETED":
+                if collection == "Payments":
+                    self._unapply(held)
+                held["Status"] = "DELETED"
+                self.writes += 1
+            return {collection: [held]}
+        item = data[collection][0]
+        check = getattr(self, f"_check_{collection.lower()}")
+        if target is not None:
+            held = self.store[collection][target]
+            status = item.get("Status")
+            if status in ("VOIDED", "DELETED"):
+                check(item, held, void=True)
+                held["Status"] = status
+                return {collection: [held]}
+            merged = {**held, **item}
+            check(merged, held, void=False)
+            self.store[collection][target] = merged
+        else:
+            check(item, None, void=False)
+            target = str(uuid.uuid4())
+            self.store[collection][target] = {**item, ID_FIELD[collection]: target}
         self.writes += 1
-        journal_id = target or str(uuid.uuid4())
-        self.journals[journal_id] = {**journal, "ManualJournalID": journal_id}
-        return 200, {"ManualJournals": [self.journals[journal_id]]}
+        return {collection: [self.store[collection][target]]}
+
+    def _account(self, code: str, *, bank: bool = False) -> None:
+        if code not in self.accounts:
+            raise Refused(f"Account code '{code}' is not a valid code for this document.")
+        if bank and self.bank_accounts is not None and code not in self.bank_accounts:
+            raise Refused(f"Account code '{code}' is not a bank account.")
+
+    def _lines(self, lines: list[dict[str, Any]]) -> Decimal:
+        for line in lines:
+            self._account(line.get("AccountCode", ""))
+        return sum((Decimal(str(line["LineAmount"])) for line in lines), Decimal(0))
+
+    def _contact(self, item: dict[str, Any]) -> None:
+        contact = item.get("Contact") or {}
+        if contact.get("ContactID") not in self.store["Contacts"]:
+            raise Refused("A valid contact is required (ContactID not found).")
+
+    def _check_manualjournals(self, item: dict[str, Any], held: Any, *, void: bool) -> None:
+        if void:
+            return
+        lines = item.get("JournalLines", [])
+        if sum(Decimal(str(line["LineAmount"])) for line in lines) != 0:
+            raise Refused("The total debits must equal the total credits")
+        self._lines(lines)
+
+    def _check_contacts(self, item: dict[str, Any], held: Any, *, void: bool) -> None:
+        name = item.get("Name")
+        if not name:
+            raise Refused("The contact name must be specified.")
+        for other in self.store["Contacts"].values():
+            if other["Name"] == name and other is not held:
+                raise Refused(f"The contact name {name} is already assigned to another contact.")
+
+    def _check_invoices(self, item: dict[str, Any], held: Any, *, void: bool) -> None:
+        paid = Decimal(str(held.get("AmountPaid", 0))) if held else Decimal(0)
+        if void:
+            if paid:
+                raise Refused("Invoice cannot be voided as it has payments applied.")
+            return
+        if paid:
+            raise Refused("This document cannot be edited as it has a payment allocated to it.")
+        if item.get("Type") != "ACCREC" or item.get("Status") not in ("DRAFT", "AUTHORISED"):
+            raise Refused("Only ACCREC invoices in DRAFT or AUTHORISED are accepted here.")
+        self._contact(item)
+        total = self._lines(item.get("LineItems", []))
+        if total < 0:
+            raise Refused("The total of an invoice cannot be negative.")
+        number = item.get("InvoiceNumber")
+        if number and any(
+            i.get("InvoiceNumber") == number and i is not held for i in self.live("Invoices")
+        ):
+            raise Refused("Invoice # must be unique.")
+        item.update(Total=total, AmountDue=total, AmountPaid=Decimal(0))
+
+    def _check_payments(self, item: dict[str, Any], held: Any, *, void: bool) -> None:
+        self._account((item.get("Account") or {}).get("Code", ""), bank=True)
+        invoice_id = (item.get("Invoice") or {}).get("InvoiceID")
+        invoice = self.store["Invoices"].get(invoice_id or "")
+        if invoice is None or invoice.get("Status") not in ("AUTHORISED", "PAID"):
+            raise Refused("Invoice could not be found or is not AUTHORISED.")
+        amount = Decimal(str(item.get("Amount", 0)))
+        if amount <= 0:
+            raise Refused("Payment amount must be greater than zero.")
+        if amount > Decimal(str(invoice["AmountDue"])):
+            raise Refused("Payment amount exceeds the amount outstanding on this document.")
+        invoice["AmountPaid"] = Decimal(str(invoice["AmountPaid"])) + amount
+        invoice["AmountDue"] = Decimal(str(invoice["AmountDue"])) - amount
+        if invoice["AmountDue"] == 0:
+            invoice["Status"] = "PAID"
+        item.update(Status="AUTHORISED", PaymentType="ACCRECPAYMENT")
+
+    def _unapply(self, payment: dict[str, Any]) -> None:
+        invoice = self.store["Invoices"][payment["Invoice"]["InvoiceID"]]
+        amount = Decimal(str(payment["Amount"]))
+        invoice["AmountPaid"] = Decimal(str(invoice["AmountPaid"])) - amount
+        invoice["AmountDue"] = Decimal(str(invoice["AmountDue"])) + amount
+        invoice["Status"] = "AUTHORISED"
+
+    def _check_banktransactions(self, item: dict[str, Any], held: Any, *, void: bool) -> None:
+        if void:
+            return
+        if item.get("Type") not in ("RECEIVE", "SPEND"):
+            raise Refused("Only RECEIVE and SPEND bank transactions are accepted here.")
+        self._account(item["BankAccount"].get("Code", ""), bank=True)
+        self._contact(item)
+        total = self._lines(item.get("LineItems", []))
+        if total <= 0:
+            raise Refused("The total of a bank transaction must be greater than zero.")
+        item.update(Total=total, Status=item.get("Status", "AUTHORISED"))
+
+    def _check_banktransfers(self, item: dict[str, Any], held: Any, *, void: bool) -> None:
+        source = item["FromBankAccount"].get("Code", "")
+        destination = item["ToBankAccount"].get("Code", "")
+        self._account(source, bank=True)
+        self._account(destination, bank=True)
+        if source == destination:
+            raise Refused("The from and to bank accounts must be different.")
+        if Decimal(str(item["Amount"])) <= 0:
+            raise Refused("The amount of a bank transfer must be greater than zero.")
+        item.setdefault("Status", "AUTHORISED")
+
+
+_NUMBER = re.compile(r'"\\u0000dec:(-?[0-9]+(?:\.[0-9]+)?)"')
+
+
+def _dumps(value: Any) -> bytes:
+    """JSON with each ``Decimal`` an exact number, as Xero answers."""
+
+    def default(obj: Any) -> Any:
+        if isinstance(obj, Decimal):
+            return f"\x00dec:{obj}"
+        return str(obj)
+
+    return _NUMBER.sub(r"\1", orjson.dumps(value, default=default).decode()).encode()
 
 
 def _json(value: Any) -> web.Response:
-    return web.Response(body=orjson.dumps(value, default=str), content_type="application/json")
+    return web.Response(body=_dumps(value), content_type="application/json")
 
 
 def _refusal(message: str) -> tuple[int, Any]:

@@ -43,22 +43,44 @@ async def beancount(tmp: Path) -> AsyncIterator[Subject]:
     yield Subject(target, lambda: bean_check(path) if path.exists() else None)
 
 
+BANKS = {c for c, a in CHART.items() if (a.role or "").startswith(("bank:", "clearing:"))}
+"""The chart's accounts that are bank accounts in Xero (banks and processor clearing)."""
+
+
 @contextlib.asynccontextmanager
-async def xero(tmp: Path) -> AsyncIterator[Subject]:
-    """The Xero target against the local Xero-compatible server (each body checked against
-    the spec by the server itself)."""
+async def xero_fake(tmp: Path, *, chart: bool = True) -> AsyncIterator[tuple[FakeXero, XeroTarget]]:
+    """A fresh fake Xero (the default chart, its bank and clearing accounts as bank accounts)
+    and a target on it: with the chart's roles (Xero's own document types) unless ``chart`` is
+    false (every document a ManualJournal)."""
     refresh = tmp / "xero-refresh-token"
     refresh.write_text("first-refresh-token")
-    fake = FakeXero(set(CHART), "first-refresh-token", "org-1")
+    fake = FakeXero(set(CHART), "first-refresh-token", "org-1", bank_accounts=BANKS)
     async with serve(fake), aiohttp.ClientSession() as session:
         transport = AiohttpTransport(session, timeout=5)
         tokens = Tokens(transport, "client", "secret", refresh, f"{fake.url}/connect/token")
-        target = XeroTarget(transport, tokens, "org-1", api=f"{fake.url}/api.xro/2.0")
+        api = f"{fake.url}/api.xro/2.0"
+        accounts = CHART if chart else None
+        yield fake, XeroTarget(transport, tokens, "org-1", api=api, accounts=accounts)
+
+
+@contextlib.asynccontextmanager
+async def xero(tmp: Path) -> AsyncIterator[Subject]:
+    """The Xero target (Xero's document types) against the local Xero-compatible server (each
+    body checked against the spec by the server itself)."""
+    async with xero_fake(tmp) as (_, target):
+        yield Subject(target, lambda: None)
+
+
+@contextlib.asynccontextmanager
+async def xero_journals(tmp: Path) -> AsyncIterator[Subject]:
+    """The Xero target without a chart: every document a ManualJournal."""
+    async with xero_fake(tmp, chart=False) as (_, target):
         yield Subject(target, lambda: None)
 
 
 FACTORIES: dict[str, Callable[[Path], contextlib.AbstractAsyncContextManager[Subject]]] = {
     "beancount": beancount,
     "xero": xero,
+    "xero-journals": xero_journals,
 }
 """Every target implementation: the contract suite is parametrized over these."""
