@@ -12,22 +12,32 @@ What is measured, and who calls what:
   that snapshot, so collecting never touches the database.
 - ``sync.call`` / ``sync.retry`` / ``sync.document``: the accounting sender.
 
+Traces: ``tracer`` (an SDK ``TracerProvider`` of this process; no exporter is configured yet, so
+spans only give ids). Each HTTP request runs in a server span (``hub.api.tracing``) and the events
+it appends carry that span's W3C ``traceparent`` in ``meta`` (``traced``); ``context_from_meta``
+continues the trace from an event (projection batch, target call).
+
 Labels name tenants, sources, projections and targets only: never secrets or payload data.
 """
 
 from __future__ import annotations
 
 from collections import Counter as Tally
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from opentelemetry.context import Context
 from opentelemetry.exporter.prometheus import PrometheusMetricReader
 from opentelemetry.metrics import CallbackOptions, Meter, Observation
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
 from prometheus_client.exposition import generate_latest
+
+from hub.domain.events import NewEvent
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 """The Prometheus text exposition format that ``render`` writes (legacy, underscored names)."""
@@ -182,10 +192,10 @@ class Telemetry:
         for collector in (ProcessCollector, PlatformCollector, GCCollector):
             collector(registry=self.registry)
         self.reader = PrometheusMetricReader(scope_info_enabled=False, registry=self.registry)
-        self.provider = MeterProvider(
-            metric_readers=[self.reader],
-            resource=Resource.create({"service.name": "ledgerhub"}),
-        )
+        resource = Resource.create({"service.name": "ledgerhub"})
+        self.provider = MeterProvider(metric_readers=[self.reader], resource=resource)
+        self.tracer_provider = TracerProvider(resource=resource)
+        self.tracer = self.tracer_provider.get_tracer("ledgerhub")
         meter = self.provider.get_meter("ledgerhub")
         self.events = EventMetrics(meter)
         self.projections = ProjectionMetrics(meter)
@@ -203,3 +213,43 @@ events = TELEMETRY.events
 projections = TELEMETRY.projections
 sync = TELEMETRY.sync
 render = TELEMETRY.render
+tracer = TELEMETRY.tracer
+
+TRACEPARENT = "traceparent"
+"""The ``meta`` key (and HTTP header) carrying the W3C trace context."""
+
+_PROPAGATOR = TraceContextTextMapPropagator()
+
+
+def traceparent() -> str | None:
+    """The current span's W3C ``traceparent``, or None outside a (valid) span."""
+    carrier: dict[str, str] = {}
+    _PROPAGATOR.inject(carrier)
+    return carrier.get(TRACEPARENT)
+
+
+def traced(events: Sequence[NewEvent]) -> Sequence[NewEvent]:
+    """``events`` with the current span's ``traceparent`` in their ``meta`` (unless they carry
+    one already); unchanged outside a span."""
+    parent = traceparent()
+    if parent is None:
+        return events
+    return [
+        e
+        if TRACEPARENT in e.meta
+        else e.model_copy(update={"meta": {**e.meta, TRACEPARENT: parent}})
+        for e in events
+    ]
+
+
+def context_from_meta(meta: Mapping[str, object]) -> Context:
+    """The trace context an event's ``meta`` carries (empty if none): pass it as ``context=``
+    to ``tracer.start_as_current_span`` to continue the request's trace."""
+    parent = meta.get(TRACEPARENT)
+    return _PROPAGATOR.extract({TRACEPARENT: parent} if isinstance(parent, str) else {})
+
+
+def context_from_headers(headers: Mapping[str, str]) -> Context:
+    """The trace context of an incoming request's ``traceparent`` header (empty if none)."""
+    parent = headers.get(TRACEPARENT)
+    return _PROPAGATOR.extract({TRACEPARENT: parent} if parent else {})

@@ -22,6 +22,7 @@ from hub.api.events import json_response
 from hub.api.openapi import openapi_document
 from hub.api.problems import problem_middleware
 from hub.api.routing import ANY_KEY, ApiRoute
+from hub.api.tracing import trace_middleware
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +63,7 @@ def build_app(
 ) -> web.Application:
     """The API for ``hub``: the core routes plus ``extra_routes``, running ``background`` tasks."""
     app = web.Application(
-        middlewares=[problem_middleware, auth_middleware],
+        middlewares=[trace_middleware, problem_middleware, auth_middleware],
         client_max_size=hub.limits.max_body_bytes,
     )
     app[CONTEXT] = hub

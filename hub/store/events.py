@@ -190,6 +190,7 @@ class EventStore:
         """
         if not events:
             return []
+        events = telemetry.traced(events)  # the current request's traceparent, into meta
         request = _Request(events, asyncio.get_running_loop().create_future())
         self._queue.append(request)
         if self._writer is None:

@@ -181,3 +181,36 @@ async def test_openapi_documents_metrics_as_prometheus_text(
     assert get["security"] == [{"bearerKey": []}]
     assert list(get["responses"]["200"]["content"]) == ["text/plain; version=0.0.4"]
     assert {"401", "403"} <= set(get["responses"])
+
+
+TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
+
+
+async def test_a_request_trace_id_is_carried_into_the_appended_events_meta(
+    api: str, hub: HubContext, http: aiohttp.ClientSession
+) -> None:
+    ingest = await make_key(hub, "ingest:stripe:acct_1")
+    caller = {"traceparent": f"00-{TRACE_ID}-00f067aa0ba902b7-01"}
+    async with http.post(
+        f"{api}/v1/events",
+        json={"events": [event_body("t1"), event_body("t2")]},
+        headers=bearer(ingest) | caller,
+    ) as r:
+        assert r.status == 200
+    for batch in ([event_body("t3")], [event_body("t4")]):
+        async with http.post(
+            f"{api}/v1/events", json={"events": batch}, headers=bearer(ingest)
+        ) as r:
+            assert r.status == 200
+    t1, t2, t3, t4 = (e.meta["traceparent"] for e in await hub.store.read_after(0))
+    assert t1 == t2, "one request, one span"
+    version, trace_id, span_id, _ = t1.split("-")
+    assert (version, trace_id) == ("00", TRACE_ID), "the caller's trace continues"
+    assert span_id != "00f067aa0ba902b7", "in the hub's own server span"
+    fresh = {t.split("-")[1] for t in (t3, t4)}
+    assert len(fresh) == 2, "each request its own trace"
+    assert TRACE_ID not in fresh
+    assert "0" * 32 not in fresh
+    parent = telemetry.context_from_meta({"traceparent": t3})
+    with telemetry.tracer.start_as_current_span("projection batch", context=parent) as span:
+        assert f"{span.get_span_context().trace_id:032x}" == t3.split("-")[1]
