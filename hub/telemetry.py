@@ -1,4 +1,4 @@
-"""Metrics: one OpenTelemetry ``MeterProvider`` per process, rendered as Prometheus text.
+"""Metrics and traces: one OpenTelemetry ``MeterProvider`` (and ``TracerProvider``) per process.
 
 The provider is built when this module is first imported. Its reader is the OpenTelemetry
 Prometheus exporter, registered on a registry of its own (not ``prometheus_client``'s global
