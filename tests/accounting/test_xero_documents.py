@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from hub.store import EventStore
 from hub.sync.sender import Backoff, Sender
+from projections.accounting.documents import Document
 from tests.accounting.harness import documents, running, settle, write_config
 from tests.accounting.targets import xero_fake
 from tests.ledger.harness import Books, new, sample
@@ -124,3 +127,61 @@ async def test_per_transaction_sync_writes_xeros_own_document_types(
     assert sorted(live) == sorted(sent)
     assert held == sent
     assert len(outcomes["synced"]) == len(sent)
+
+
+def _doc(key: str, kind: str, *postings: tuple[str, int], **extra: Any) -> Document:
+    lines = tuple(sorted((code, "USD", amount) for code, amount in postings))
+    return Document("default", "xero", key, kind, date(2024, 3, 1), f"{kind} {key}", lines, **extra)
+
+
+async def test_changes_update_in_place_or_void_and_recreate(tmp_path: Path) -> None:
+    sale = _doc("o/1", "invoice", ("1100", 1000), ("4000", -1000), customer="Ann", order="1")
+    paid = _doc("p/1", "payment", ("1100", -1000), ("1200", 970), ("6000", 30), order="1")
+    payout = _doc("t/1", "transfer", ("1000", 500), ("1200", -500))
+    fee = _doc("f/1", "expense", ("6000", 25), ("1200", -25))
+    async with xero_fake(tmp_path) as (fake, target):
+        ids = {d.key: (await target.create(d)).target_id for d in (sale, paid, payout, fee)}
+        assert ids["o/1"].startswith("Invoices/")
+        assert ids["p/1"].startswith("Payments/")
+        assert "+BankTransactions/" in ids["p/1"]
+        assert ids["t/1"].startswith("BankTransfers/")
+        assert ids["f/1"].startswith("BankTransactions/")
+        (spend,) = [t for t in fake.live("BankTransactions") if t["Reference"].startswith("exp")]
+        assert (spend["Type"], _money(spend["Total"])) == ("SPEND", Decimal("0.25"))
+        invoice = fake.store["Invoices"][ids["o/1"].split("/")[1]]
+        assert invoice["Status"] == "PAID"
+
+        # a payment cannot change in Xero: the old one (and its fee) deleted, a new one made
+        paid2 = dataclasses.replace(paid, postings=(("1100", "USD", -1000), ("1200", "USD", 980),
+                                                    ("6000", "USD", 20)))  # fmt: skip
+        moved = await target.update(ids["p/1"], paid2)
+        assert moved.target_id != ids["p/1"]
+        assert moved.idempotency_key not in ("", paid2.idempotency_key)
+        assert len(fake.live("Payments")) == 1
+        assert invoice["Status"] == "PAID"
+        # a transfer neither: deleted and made again
+        payout2 = dataclasses.replace(
+            payout, postings=(("1000", "USD", 600), ("1200", "USD", -600))
+        )
+        again = await target.update(ids["t/1"], payout2)
+        assert again.target_id != ids["t/1"]
+        (transfer,) = fake.live("BankTransfers")
+        assert _money(transfer["Amount"]) == Decimal("6.00")
+        # a bank transaction changes in place
+        fee2 = dataclasses.replace(fee, postings=(("1200", "USD", -40), ("6000", "USD", 40)))
+        assert (await target.update(ids["f/1"], fee2)).target_id == ids["f/1"]
+        # voiding the payment reopens the invoice, which can then be changed in place
+        await target.void(moved.target_id)
+        await target.void(moved.target_id)  # twice: harmless
+        assert invoice["Status"] == "AUTHORISED"
+        sale2 = dataclasses.replace(sale, postings=(("1100", "USD", 1200), ("4000", "USD", -1200)))
+        assert (await target.update(ids["o/1"], sale2)).target_id == ids["o/1"]
+        invoice = fake.store["Invoices"][ids["o/1"].split("/")[1]]
+        assert _money(invoice["AmountDue"]) == Decimal("12.00")
+        held = {h.idempotency_key: (h.target_id, h.content_hash) for h in await target.held()}
+    assert held == {
+        sale.idempotency_key: (ids["o/1"], sale2.content_hash),
+        again.idempotency_key: (again.target_id, payout2.content_hash),
+        fee.idempotency_key: (ids["f/1"], fee2.content_hash),
+    }
+    assert sorted(c["Name"] for c in fake.live("Contacts")) == ["Ann", "stripe"]  # once each
