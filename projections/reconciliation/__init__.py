@@ -93,8 +93,8 @@ _PAYMENTS = (
     "tenant text NOT NULL, source text NOT NULL, payment_id text NOT NULL, "
     "processor text NOT NULL, order_ref text, currency text NOT NULL, "
     "gross_minor bigint NOT NULL, fee_minor bigint, business_date date NOT NULL, "
-    "balance_transaction text, payout_id text, settled_currency text, doc_key text, "
-    "position bigint NOT NULL, "
+    "balance_transaction text, payout_id text, settled_currency text, settled_minor bigint, "
+    "doc_key text, position bigint NOT NULL, "
     "PRIMARY KEY (tenant, source, payment_id)"
 )
 _REFUNDS = (
@@ -170,14 +170,15 @@ WHERE o.position <= excluded.position
 _UPSERT_PAYMENT = """
 INSERT INTO {t} AS p (tenant, source, payment_id, processor, order_ref, currency, gross_minor,
                       fee_minor, business_date, balance_transaction, payout_id,
-                      settled_currency, doc_key, position)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+                      settled_currency, settled_minor, doc_key, position)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
 ON CONFLICT (tenant, source, payment_id) DO UPDATE SET
     processor = excluded.processor, order_ref = excluded.order_ref,
     currency = excluded.currency, gross_minor = excluded.gross_minor,
     fee_minor = excluded.fee_minor, business_date = excluded.business_date,
     balance_transaction = excluded.balance_transaction, payout_id = excluded.payout_id,
-    settled_currency = excluded.settled_currency, doc_key = excluded.doc_key,
+    settled_currency = excluded.settled_currency, settled_minor = excluded.settled_minor,
+    doc_key = excluded.doc_key,
     position = excluded.position
 WHERE p.position <= excluded.position
 """
@@ -266,7 +267,7 @@ class Reconciliation(Projection):
     """Payouts matched to deposits, their composition, and the exceptions list."""
 
     name: ClassVar[str] = "reconciliation"
-    version: ClassVar[int] = 6
+    version: ClassVar[int] = 7
     event_types: ClassVar[frozenset[str] | None] = EVENT_TYPES
     tables: ClassVar[dict[str, str]] = {
         "payouts": _PAYOUTS,
@@ -326,6 +327,7 @@ class Reconciliation(Projection):
         touched: set[tuple[str, str]] = set()
         synced: set[str] = set()
         tenants: set[str] = set()
+        ordered: dict[str, list[str]] = defaultdict(list)
         for event in events:
             tenants.add(event.tenant)
             if event.type in SYNC_OUTCOMES:
@@ -341,6 +343,10 @@ class Reconciliation(Projection):
                 rows[table].append(row)
                 if currency is not None:
                     touched.add((event.tenant, currency))
+                if isinstance(record, PaymentRecord) and record.payment.settled is not None:
+                    touched.add((event.tenant, record.payment.settled.currency))
+                if isinstance(record, OrderRecord):
+                    ordered[event.tenant].append(record.sale.order_id)
         statements = {
             "payouts": _UPSERT_PAYOUT,
             "bank_lines": _UPSERT_LINE,
@@ -360,6 +366,16 @@ class Reconciliation(Projection):
         for table, statement in statements.items():
             if rows[table]:
                 await ctx.conn.executemany(statement.format(t=ctx.tables[table]), rows[table])
+        for tenant, order_ids in sorted(ordered.items()):
+            # a payment in another currency than the order it names is checked in its own
+            # currency's recompute too (payment_without_order or not)
+            found = await ctx.conn.fetch(
+                f"SELECT DISTINCT currency FROM {ctx.tables['payments']} "
+                "WHERE tenant = $1 AND order_ref = ANY($2::text[])",
+                tenant,
+                order_ids,
+            )
+            touched.update((tenant, r["currency"]) for r in found)
         for tenant in sorted(synced):
             found = await ctx.conn.fetch(
                 f"SELECT currency FROM {ctx.tables['orders']} WHERE tenant = $1 "
@@ -389,7 +405,15 @@ class Reconciliation(Projection):
             f"SELECT * FROM {t['orders']} WHERE tenant = $1 AND currency = $2", tenant, currency
         )
         payment_rows = await ctx.conn.fetch(
-            f"SELECT * FROM {t['payments']} WHERE tenant = $1 AND currency = $2", tenant, currency
+            f"SELECT * FROM {t['payments']} WHERE tenant = $1 "
+            "AND (currency = $2 OR settled_currency = $2)",
+            tenant,
+            currency,
+        )
+        elsewhere = await ctx.conn.fetch(
+            f"SELECT order_id FROM {t['orders']} WHERE tenant = $1 AND currency <> $2",
+            tenant,
+            currency,
         )
         refund_rows = await ctx.conn.fetch(
             f"SELECT * FROM {t['refunds']} WHERE tenant = $1 AND currency = $2 "
@@ -424,16 +448,13 @@ class Reconciliation(Projection):
                             r["business_date"], r["line_count"], r["doc_key"])
                 for r in order_rows
             ],
-            [
-                StoredPayment(r["source"], r["payment_id"], r["order_ref"], r["gross_minor"],
-                              r["settled_currency"], r["business_date"], r["doc_key"])
-                for r in payment_rows
-            ],
+            _payments_in(currency, payment_rows, {r["order_id"] for r in order_rows}),
             [
                 StoredRefund(r["side"], r["order_ref"], r["payment_ref"], r["amount_minor"])
                 for r in refund_rows
             ],
             confirmed,
+            frozenset(r["order_id"] for r in elsewhere),
         )  # fmt: skip
         zone = self.books.tenant(tenant).timezone.key
         await _write(ctx, tenant, currency, zone, outcome)
@@ -477,6 +498,8 @@ def _row(
             pay.gross.currency, pay.gross.minor, None if pay.fee is None else pay.fee.minor,
             pay.business_date, pay.balance_transaction, pay.payout_id,
             _foreign(pay.settled, pay.gross.currency),
+            None if _foreign(pay.settled, pay.gross.currency) is None or pay.settled is None
+            else pay.settled.minor,
             _doc_key(sync, event, pay, pay.business_date), event.position,
         ), pay.gross.currency  # fmt: skip
     if isinstance(record, RefundRecord):
@@ -519,6 +542,26 @@ def _document_row(event: RecordedEvent) -> tuple[Any, ...] | None:
         event.tenant, target, key, status, target_id if isinstance(target_id, str) else None,
         event.position,
     )  # fmt: skip
+
+
+def _payments_in(currency: str, rows: Sequence[Any], orders: set[str]) -> list[StoredPayment]:
+    """The payments to compare in ``currency``: those charged in it (their gross), and those
+    charged in another currency but settled in this one that name an order in it (their settled
+    amount, so the order is compared with what was paid; the cause of a difference is then
+    ``currency``)."""
+    found = []
+    for r in rows:
+        if r["currency"] == currency:
+            found.append(
+                StoredPayment(r["source"], r["payment_id"], r["order_ref"], r["gross_minor"],
+                              r["settled_currency"], r["business_date"], r["doc_key"])
+            )  # fmt: skip
+        elif r["order_ref"] in orders and r["settled_minor"] is not None:
+            found.append(
+                StoredPayment(r["source"], r["payment_id"], r["order_ref"], r["settled_minor"],
+                              r["currency"], r["business_date"])
+            )  # fmt: skip
+    return found
 
 
 def _foreign(settled: Money | None, currency: str) -> str | None:

@@ -98,11 +98,14 @@ def order_exceptions(
     settings: MatchSettings,
     refunds: Sequence[StoredRefund] = (),
     documents: frozenset[str] | None = None,
+    other_orders: frozenset[str] = frozenset(),
 ) -> list[ExceptionRow]:
     """The order-to-cash exceptions of one tenant's orders, payments and refunds in one
     currency; ``documents``: the keys of the documents the sync target confirmed (None: the
-    tenant syncs nowhere, so no ``document_missing``)."""
-    known = {order.order_id for order in orders}
+    tenant syncs nowhere, so no ``document_missing``); ``other_orders``: the tenant's orders in
+    other currencies (a payment naming one is not without an order: it is compared in that
+    order's currency when settled in it)."""
+    known = {order.order_id for order in orders} | other_orders
     paid: dict[str, int] = defaultdict(int)
     paying: dict[str, list[StoredPayment]] = defaultdict(list)
     rows: list[ExceptionRow] = []

@@ -106,9 +106,11 @@ def reconcile(
     payments: Sequence[StoredPayment] = (),
     refunds: Sequence[StoredRefund] = (),
     documents: frozenset[str] | None = None,
+    other_orders: frozenset[str] = frozenset(),
 ) -> Outcome:
     """The reconciliation of one tenant's payouts, bank lines, payout balance transactions,
-    orders, payments and refunds in one currency (``movements`` by (source, payout id))."""
+    orders, payments and refunds in one currency (``movements`` by (source, payout id));
+    ``other_orders``: the tenant's order ids in other currencies."""
     expected = [p for p in payouts if p.status not in UNMATCHABLE]
     candidates = [
         PayoutCandidate(p.source, p.payout_id, p.processor, p.currency, p.amount_minor,
@@ -167,7 +169,9 @@ def reconcile(
                     f"same amount and payee as line {first.line_id} on {first.business_date}",
                 )
             )  # fmt: skip
-    outcome.exceptions.extend(order_exceptions(orders, payments, settings, refunds, documents))
+    outcome.exceptions.extend(
+        order_exceptions(orders, payments, settings, refunds, documents, other_orders)
+    )
     outcome.exceptions.sort(key=lambda e: e.id)
     return outcome
 

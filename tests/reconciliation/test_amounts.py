@@ -116,3 +116,32 @@ async def test_order_amount_differences_through_the_projection(
     }
     assert [found[r]["difference_minor"] for r in ("2001", "2002", "2003")] == [500, -1, -5000]
     assert all(e["currency"] == "USD" and e["amount_minor"] == total for e in found.values())
+
+
+def _foreign_charge(charge_id: str, eur: int, usd: int, order_ref: str) -> Any:
+    """A charge presented in EUR, settled in USD (its expanded balance transaction)."""
+    bt = {**copy.deepcopy(STRIPE["balance_transaction"]), "id": f"txn_{charge_id}",
+          "amount": usd, "currency": "usd", "exchange_rate": 1.08, "fee": 0, "net": usd,
+          "fee_details": [], "created": T}  # fmt: skip
+    obj = charge(charge_id, eur, T, currency="eur", metadata={"order_id": order_ref},
+                 balance_transaction=bt)  # fmt: skip
+    return new(STRIPE_SOURCE, f"evt_{charge_id}", "stripe.charge.succeeded",
+               stripe_event("charge.succeeded", obj, T), "2008-01-10T16:00:00+00:00")  # fmt: skip
+
+
+async def test_a_payment_in_another_currency_is_compared_with_its_order_where_it_settled(
+    store: EventStore, recon: Recon
+) -> None:
+    orders = [_order(n) for n in (3001, 3002)]
+    total = Money.parse(orders[0].data["total_price"], "USD").minor
+    events = [
+        _foreign_charge("ch_fx", total * 9 // 10, total - 7, "3001"),  # settled 7 cents short
+        _foreign_charge("ch_fx_ok", total * 9 // 10, total, "3002"),
+        *orders,  # the orders after their payments
+    ]
+    await recon.run(store, events[:1], events[1:2], events[2:])
+    found = await recon.exceptions(as_of=LATE)
+    assert [(e["kind"], e["reference"], e["currency"], e["difference_minor"]) for e in found] == [
+        ("amount_mismatch", "3001", "USD", -7)
+    ]
+    assert _cause(found[0]["detail"]) == "currency"
