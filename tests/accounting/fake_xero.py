@@ -1,21 +1,21 @@
 """A local Xero-compatible server (aiohttp on 127.0.0.1) for the Xero target's tests.
 
-It behaves like Xero where the target relies on it: OAuth2 refresh-token grant with rotation
-(a used refresh token is dead), bearer tokens and ``xero-tenant-id`` checked; ManualJournals,
+It behaves like Xero where the target relies on it: OAuth2 refresh-token grant with rotation (a
+used refresh token is dead), bearer tokens and ``xero-tenant-id`` checked; ManualJournals,
 Invoices, Payments, BankTransactions, BankTransfers and Contacts (``PUT`` creates, ``POST
 …/{id}`` updates, voids or deletes, ``GET`` lists in pages of 100 with ``InvoiceNumbers`` and
-``where=Name=="…"``), every request body validated against the spec's schema for its endpoint
-(``../shared/reference/xero/``, jsonschema); Xero's rules refused with a 400
-``ValidationException`` (``Elements[].ValidationErrors[].Message``): unknown account codes,
+``where=Name=="…"`` or ``Field.Contains("…")``), every request body validated against the spec's
+schema for its endpoint (``../shared/reference/xero/``, jsonschema); Xero's rules refused with a
+400 ``ValidationException`` (``Elements[].ValidationErrors[].Message``): unknown account codes,
 non-bank accounts as bank accounts, journals that do not balance, unknown contacts, duplicate
-contact names and invoice numbers, a payment over the invoice's amount due, editing or voiding
-a paid invoice; payments mark invoices ``PAID``; ``Idempotency-Key`` honoured per endpoint (a
-repeated key answers the first response); 5 concurrent and 60 calls a minute enforced with 429
-+ ``Retry-After``; and faults injected on demand (the ``faults`` deque) or at random
+contact names and invoice numbers, a payment over the invoice's amount due, editing or voiding a
+paid invoice; payments mark invoices ``PAID``; ``Idempotency-Key`` honoured per endpoint (a
+repeated key answers the first response); 5 concurrent and 60 calls a minute enforced with 429 +
+``Retry-After``; and faults injected on demand (the ``faults`` deque) or at random
 (``fault_rate`` of the write calls, kinds drawn from ``fault_kinds`` by ``random``, seeded):
 ``500``, ``429``, ``drop`` (the write is applied, then the connection is cut), ``timeout`` (the
-write is applied, then the server stalls ``stall`` seconds before answering),
-``timeout_before`` (stalls without applying). ``injected`` counts the faults by kind.
+write is applied, then the server stalls ``stall`` seconds before answering), ``timeout_before``
+(stalls without applying). ``injected`` counts the faults by kind.
 """
 
 from __future__ import annotations
@@ -68,6 +68,7 @@ ID_FIELD = {
     "Contacts": "ContactID",
 }
 _PAGE = 100
+_CONTAINS = re.compile(r'^(\w+)\.Contains\("([^"\\]*)"\)$')
 _TAG = re.compile(r"\[(lh-[0-9a-f]+) ([0-9a-f]{64})( fee)?\]$")
 _NAME = re.compile(r'^Name=="((?:[^"\\]|\\.)*)"$')
 
@@ -211,10 +212,13 @@ class FakeXero:
             items = [i for i in items if i.get("InvoiceNumber") in wanted]
         where = request.query.get("where")
         if where is not None:
-            name = _NAME.match(where)
-            assert name is not None, f"the fake knows no filter {where!r}"
-            wanted_name = re.sub(r"\\(.)", r"\1", name[1])
-            items = [i for i in items if i.get("Name") == wanted_name]
+            name, contains = _NAME.match(where), _CONTAINS.match(where)
+            assert name or contains, f"the fake knows no filter {where!r}"
+            if name is not None:
+                wanted_name = re.sub(r"\\(.)", r"\1", name[1])
+                items = [i for i in items if i.get("Name") == wanted_name]
+            elif contains is not None:
+                items = [i for i in items if contains[2] in str(i.get(contains[1], ""))]
         page = int(request.query.get("page", "1"))
         items = items[(page - 1) * _PAGE : page * _PAGE]
         return _json({"Id": str(uuid.uuid4()), "Status": "OK", collection: items})

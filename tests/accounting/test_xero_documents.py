@@ -185,3 +185,17 @@ async def test_changes_update_in_place_or_void_and_recreate(tmp_path: Path) -> N
         fee.idempotency_key: (ids["f/1"], fee2.content_hash),
     }
     assert sorted(c["Name"] for c in fake.live("Contacts")) == ["Ann", "stripe"]  # once each
+
+
+async def test_a_payment_sent_before_its_invoice_stays_one_receive(tmp_path: Path) -> None:
+    sale = _doc("o/2", "invoice", ("1100", 700), ("4000", -700), order="2")
+    paid = _doc("p/2", "payment", ("1100", -700), ("1200", 700), order="2")
+    async with xero_fake(tmp_path) as (fake, target):
+        first = await target.create(paid)  # no invoice yet: a RECEIVE
+        assert first.target_id.startswith("BankTransactions/")
+        await target.create(sale)
+        again = await target.create(paid)  # a retry whose first answer was lost
+        assert again.target_id == first.target_id
+        assert fake.live("Payments") == []
+        assert fake.live("Invoices")[0]["Status"] == "AUTHORISED"
+        assert sorted(fake.live_keys()) == sorted([sale.idempotency_key, paid.idempotency_key])

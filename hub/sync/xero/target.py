@@ -171,6 +171,11 @@ class XeroTarget:
         invoice is not in Xero."""
         key = document.idempotency_key
         invoice_id = await self._invoice(chosen.order) if chosen.order else None
+        if invoice_id is not None:
+            # a RECEIVE written before the invoice was there (its answer lost) is this document
+            earlier = await self._tagged("BankTransactions", key)
+            if earlier is not None:
+                return [earlier]
         if invoice_id is None:
             contact = await self._contact(chosen.contact)
             receive = shapes.bank_transaction(document, chosen, "RECEIVE", chosen.lines, contact)
@@ -199,6 +204,16 @@ class XeroTarget:
         for item in orjson.loads(response.body).get("Invoices", []):
             if item.get("Status") in ("AUTHORISED", "PAID"):
                 return str(item["InvoiceID"])
+        return None
+
+    async def _tagged(self, collection: str, key: str) -> str | None:
+        """The live object of ``collection`` whose tag names ``key`` (not a fee part)."""
+        query = urlencode({"where": f'Reference.Contains("[{key} ")'}, quote_via=quote)
+        response = await self._call("GET", f"/{collection}?{query}", None, None)
+        for item in orjson.loads(response.body).get(collection, []):
+            tag = TAG.search(item.get("Reference") or "")
+            if item.get("Status") in _LIVE[collection] and tag and tag[1] == key and not tag[3]:
+                return f"{collection}/{item[ID_FIELD[collection]]}"
         return None
 
     async def _contact(self, name: str) -> str:
