@@ -8,10 +8,11 @@ Rules, in order:
 
 1. **Exact**: same currency, same amount in minor units, the deposit dated within the payout's
    window (``window_before`` business days before its arrival date … ``window_after`` after;
-   business days are Monday to Friday, no holiday calendar). Among several candidates, a deposit
-   whose text carries the payout's processor hint (STRIPE, SHOPIFY) wins, then the one closest in
-   days, then the lowest ids. Pairs are taken greedily in that order over every candidate pair,
-   so each deposit matches at most one payout and each payout at most one deposit.
+   business days are Monday to Friday except the tenant's ``holidays``). Among several
+   candidates, a deposit whose text carries the payout's processor hint (STRIPE, SHOPIFY) wins,
+   then the one closest in days, then the lowest ids. Pairs are taken greedily in that order
+   over every candidate pair, so each deposit matches at most one payout and each payout at
+   most one deposit.
 2. **Amount mismatch**: a payout still unmatched and a deposit still unmatched, in the window,
    the deposit carrying the payout's processor hint and within the tolerance
    (``mismatch_tolerance_bp``): the smallest difference wins, then the closest date, then ids.
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -65,14 +67,14 @@ class Match:
     difference_minor: int
 
 
-def add_business_days(day: date, count: int) -> date:
-    """``day`` moved ``count`` business days (Mon-Fri) forward, or back when negative; a
-    weekend day counts from the weekend itself (Saturday + 1 = Monday, Saturday - 1 = Friday)."""
+def add_business_days(day: date, count: int, holidays: AbstractSet[date] = frozenset()) -> date:
+    """``day`` moved ``count`` business days (Mon-Fri but ``holidays``) forward, or back when
+    negative; a day off counts from itself (Saturday + 1 = Monday, Saturday - 1 = Friday)."""
     step = 1 if count >= 0 else -1
     moved = day
     for _ in range(abs(count)):
         moved += timedelta(days=step)
-        while moved.weekday() >= 5:
+        while moved.weekday() >= 5 or moved in holidays:
             moved += timedelta(days=step)
     return moved
 
@@ -80,8 +82,8 @@ def add_business_days(day: date, count: int) -> date:
 def window(arrival: date, settings: MatchSettings) -> tuple[date, date]:
     """The first and last day a payout arriving on ``arrival`` may land on the statement."""
     return (
-        add_business_days(arrival, -settings.window_before),
-        add_business_days(arrival, settings.window_after),
+        add_business_days(arrival, -settings.window_before, settings.holidays),
+        add_business_days(arrival, settings.window_after, settings.holidays),
     )
 
 

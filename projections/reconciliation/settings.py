@@ -12,12 +12,14 @@ optional; the defaults below otherwise)::
     document_grace_days = 2        # a document not synced this many days after: document_missing
     tieout_grace_days = 5          # a clearing day that does not tie is "off" this many days after
     hints = { stripe = ["STRIPE"], shopify = ["SHOPIFY"] }   # per processor, case-insensitive
+    holidays = ["2026-12-25"]      # days that are no business days for the windows (YYYY-MM-DD)
 """
 
 from __future__ import annotations
 
 import tomllib
 from collections.abc import Mapping
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +44,7 @@ class MatchSettings(BaseModel):
     document_grace_days: int = Field(default=2, ge=0, le=365)
     tieout_grace_days: int = Field(default=5, ge=0, le=60)
     hints: dict[str, tuple[str, ...]] = Field(default_factory=lambda: dict(DEFAULT_HINTS))
+    holidays: frozenset[date] = frozenset()
 
     def hinted(self, text: str) -> frozenset[str]:
         """The processors whose hint words ``text`` (payee and description) contains."""

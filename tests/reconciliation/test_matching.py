@@ -6,9 +6,11 @@ from __future__ import annotations
 import random
 from datetime import date, timedelta
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from hub.errors import ConfigError
 from projections.reconciliation.composition import Movement, from_movements
 from projections.reconciliation.matching import (
     DepositCandidate,
@@ -17,7 +19,7 @@ from projections.reconciliation.matching import (
     match,
     window,
 )
-from projections.reconciliation.settings import MatchSettings
+from projections.reconciliation.settings import MatchSettings, settings_from_toml
 
 RULES = MatchSettings()
 FRIDAY = date(2024, 3, 8)
@@ -152,3 +154,28 @@ def test_composition_from_balance_transactions_sums_nets_and_leaves_the_payout_o
     nets = sum(m.amount_minor - m.fee_minor for m in movements if m.category != "payout")
     assert composition.total_minor == nets
     assert from_movements([Movement("payout", -5, 0)]) is None
+
+
+def test_tenant_holidays_are_no_business_days_for_the_window() -> None:
+    christmas = date(2026, 12, 25)  # a Friday
+    rules = settings_from_toml(
+        {"tenants": {"default": {"reconciliation": {"window_after": 1,
+                                                    "holidays": ["2026-12-25"]}}}}
+    )["default"]  # fmt: skip
+    arrival = date(2026, 12, 24)
+    late = deposit("L1", 500, date(2026, 12, 28))  # Monday: one business day after the 24th
+    assert rules.holidays == frozenset({christmas})
+    assert add_business_days(arrival, 1, rules.holidays) == date(2026, 12, 28)
+    assert add_business_days(date(2026, 12, 28), -1, rules.holidays) == arrival
+    assert window(arrival, rules) == (date(2026, 12, 23), date(2026, 12, 28))
+    assert [m.deposit for m in match([payout("po", 500, arrival)], [late], rules)] == [
+        ("bank:checking", "L1")
+    ]
+    without = rules.model_copy(update={"holidays": frozenset()})
+    assert match([payout("po", 500, arrival)], [late], without) == []
+
+
+def test_a_holiday_that_is_not_a_date_is_refused_naming_the_key() -> None:
+    raw = {"tenants": {"acme": {"reconciliation": {"holidays": ["2026-12-25", "Christmas"]}}}}
+    with pytest.raises(ConfigError, match=r"tenants\.acme\.reconciliation\.holidays\.1: .*date"):
+        settings_from_toml(raw, "ledgerhub.toml")
