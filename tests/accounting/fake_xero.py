@@ -1,7 +1,8 @@
 """A local Xero-compatible server (aiohttp on 127.0.0.1) for the Xero target's tests.
 
 It behaves like Xero where the target relies on it: OAuth2 refresh-token grant with rotation (a
-used refresh token is dead), bearer tokens and ``xero-tenant-id`` checked; ManualJournals,
+used refresh token stays usable for Xero's 30-minute grace period, in case its answer was lost,
+then is dead), bearer tokens and ``xero-tenant-id`` checked; ManualJournals,
 Invoices, Payments, BankTransactions, BankTransfers and Contacts (``PUT`` creates, ``POST
 …/{id}`` updates, voids or deletes, ``GET`` lists in pages of 100 with ``InvoiceNumbers`` and
 ``where=Name=="…"`` or ``Field.Contains("…")``), every request body validated against the spec's
@@ -73,6 +74,11 @@ _TAG = re.compile(r"\[(lh-[0-9a-f]+) ([0-9a-f]{64})( fee)?\]$")
 _NAME = re.compile(r'^Name=="((?:[^"\\]|\\.)*)"$')
 
 
+REFRESH_GRACE = 30 * 60
+"""Seconds a used refresh token still works (Xero: "you can retry refreshing the old token for
+a grace period of 30 minutes")."""
+
+
 @cache
 def _components() -> dict[str, Any]:
     spec = yaml.load(SPEC.read_text(encoding="utf-8"), Loader=yaml.CSafeLoader)
@@ -122,6 +128,8 @@ class FakeXero:
         self.max_in_flight = 0
         self.calls: deque[float] = deque()
         self.refreshes = 0
+        self.rotated: dict[str, float] = {}
+        """Refresh tokens already used → when their grace period ends (loop time)."""
         self.latency = 0.0
         self.writes = 0
         self.url = ""
@@ -168,13 +176,17 @@ class FakeXero:
 
     async def _token(self, request: web.Request) -> web.Response:
         form = await request.post()
-        if (
-            form.get("grant_type") != "refresh_token"
-            or form.get("refresh_token") != self.refresh_token
+        given = form.get("refresh_token")
+        now = asyncio.get_running_loop().time()
+        in_grace = given in self.rotated and now < self.rotated[str(given)]
+        if form.get("grant_type") != "refresh_token" or (
+            given != self.refresh_token and not in_grace
         ):
             return web.json_response({"error": "invalid_grant"}, status=400)
         self.refreshes += 1
-        self.refresh_token = uuid.uuid4().hex  # rotation: the old one is dead now
+        if given == self.refresh_token:  # rotation: the old one lives on for the grace period
+            self.rotated[self.refresh_token] = now + REFRESH_GRACE
+            self.refresh_token = uuid.uuid4().hex
         access = uuid.uuid4().hex
         self.access_tokens = {access}
         return web.json_response(

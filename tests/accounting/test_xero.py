@@ -11,7 +11,7 @@ import aiohttp
 import orjson
 import pytest
 
-from hub.errors import TargetRejected, TargetUnavailable
+from hub.errors import ConfigError, TargetRejected, TargetUnavailable
 from hub.store import EventStore
 from hub.sync.sender import Backoff, Sender
 from hub.sync.xero import AiohttpTransport, Tokens, XeroTarget
@@ -78,6 +78,24 @@ async def test_refresh_tokens_rotate_and_a_refused_token_is_refreshed(tmp_path: 
         assert fake.refreshes == 2
         assert (tmp_path / "xero-refresh-token").read_text() == fake.refresh_token
         assert len(await target.held()) == 2
+
+
+async def test_a_refresh_whose_answer_was_lost_is_retried_with_the_old_token(
+    tmp_path: Path,
+) -> None:
+    async with _xero(tmp_path, set(CHART)) as (fake, target), aiohttp.ClientSession() as http:
+        # a process refreshed, Xero rotated the token, and the process died before saving it
+        form = {"grant_type": "refresh_token", "refresh_token": "r0"}
+        async with http.post(f"{fake.url}/connect/token", data=form) as lost:
+            assert lost.status == 200
+        assert fake.refresh_token != "r0"
+        await target.create(_document("a", 100))  # the file still says r0: within the grace
+        assert (tmp_path / "xero-refresh-token").read_text() == fake.refresh_token
+        fake.rotated = dict.fromkeys(fake.rotated, 0.0)  # 30 minutes later
+        (tmp_path / "xero-refresh-token").write_text("r0")
+        fake.access_tokens.clear()
+        with pytest.raises(ConfigError, match=r"Xero refused the refresh token \(HTTP 400\)"):
+            await target.create(_document("b", 200))
 
 
 async def test_a_validation_error_carries_xeros_message(tmp_path: Path) -> None:

@@ -1,0 +1,134 @@
+"""The sync's promise under chaos: with 30 % of Xero's write calls failing (5xx, 429, timeouts,
+the connection dropped after Xero applied the write) and the worker killed with SIGKILL at
+random 20 times while it books and sends, every document exists at Xero exactly once and the log
+holds one ``accounting.document.synced`` outcome per document.
+
+The worker is the real ``python -m hub worker`` (projections and sender); the Xero it talks to
+is the local fake, in this test's event loop, which keeps answering while workers die. New
+events arrive between kills, so most kills land while there is work in flight.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import signal
+import sys
+from collections import Counter
+from pathlib import Path
+
+import orjson
+
+from hub.store import EventStore
+from tests.accounting.fake_xero import FakeXero, serve
+from tests.accounting.harness import ROOT, XERO_SECRET_ENV, documents, write_config
+from tests.accounting.targets import CHART
+from tests.ledger.harness import Books
+from tests.reconciliation.scenarios import stripe_month
+
+KILLS = 20
+FAULT_RATE = 0.3
+
+
+def _environment(dsn: str, config: Path, home: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LEDGERHUB_")}
+    env.update(
+        LEDGERHUB_DSN=dsn,
+        LEDGERHUB_CONFIG=str(config),
+        LEDGERHUB_HOME=str(home),
+        LEDGERHUB_LEASE_TTL="1",
+        LEDGERHUB_POLL_INTERVAL="0.2",
+        LEDGERHUB_SYNC_INTERVAL="0.2",
+        LEDGERHUB_SYNC_RETRY_WAIT="0.05",
+        LEDGERHUB_SYNC_BACKOFF_MAX="0.5",
+        PYTHONPATH=str(ROOT),
+        **{XERO_SECRET_ENV: "client-secret"},
+    )
+    return env
+
+
+async def _worker(env: dict[str, str], log: Path) -> asyncio.subprocess.Process:
+    with log.open("ab") as out:
+        return await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "hub", "worker", env=env, cwd=ROOT, stdout=out, stderr=out
+        )
+
+
+async def _synced(books: Books) -> Counter[str]:
+    rows = await books.conn.fetch(
+        "SELECT data::text AS d FROM ledgerhub.events WHERE type = 'accounting.document.synced'"
+    )
+    return Counter(orjson.loads(r["d"])["doc_key"] for r in rows)
+
+
+async def test_every_document_once_through_faults_and_sigkills(
+    dsn: str, store: EventStore, config: Path, books: Books, tmp_path: Path
+) -> None:
+    month = stripe_month(seed=11)
+    cutoff = sorted({e.occurred_at.date() for e in month.events})[6]
+    events = [e for e in month.events if e.occurred_at.date() <= cutoff]
+    chunks = [events[i::KILLS] for i in range(KILLS)]  # every round brings new work
+    rng = random.Random(2026)
+    fake = FakeXero(set(CHART), "refresh-0", "org-1", seed=5)
+    fake.fault_rate = FAULT_RATE
+    fake.stall = 3.0  # longer than the client's 2 s timeout (write_config)
+    log = tmp_path / "workers.log"
+    async with serve(fake):
+        write_config(config, "per_transaction", target="xero", xero_url=fake.url)
+        (config.parent / "xero-refresh-token").write_text("refresh-0")
+        env = _environment(dsn, config, tmp_path / "home")
+        for chunk in chunks:
+            await store.append(sorted(chunk, key=lambda e: e.occurred_at))
+            proc = await _worker(env, log)
+            await asyncio.sleep(rng.uniform(1.0, 3.0))
+            proc.send_signal(signal.SIGKILL)
+            assert await proc.wait() == -signal.SIGKILL, log.read_text()[-3000:]
+
+        proc = await _worker(env, log)
+        try:
+            deadline = asyncio.get_running_loop().time() + 180
+            while True:
+                docs = await documents(books.conn, target="xero")
+                synced = await _synced(books)
+                if docs and set(synced) >= set(docs) and await _caught_up(books):
+                    break
+                assert proc.returncode is None, log.read_text()[-3000:]
+                assert asyncio.get_running_loop().time() < deadline, (
+                    f"{len(set(synced) & set(docs))}/{len(docs)} synced; " + log.read_text()[-3000:]
+                )
+                await asyncio.sleep(0.5)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            await asyncio.wait_for(proc.wait(), 30)
+
+    assert sum(fake.injected.values()) >= 10
+    interrupted = await books.conn.fetchval(
+        "SELECT count(*) FROM ledgerhub.sync_runs WHERE ended_at IS NULL"
+    )
+    assert interrupted >= 5, interrupted  # kills landed in the middle of sync runs
+    assert {"500", "429", "timeout", "drop"} <= set(fake.injected), fake.injected
+    docs = await documents(books.conn, target="xero")
+    keys = Counter(fake.live_keys())
+    assert sorted(keys) == sorted(r["idempotency_key"] for r in docs.values())
+    assert set(keys.values()) == {1}, [k for k, n in keys.items() if n > 1]  # no second copy
+    parts = Counter((key, part) for key, _, part in fake.live_tags())
+    assert set(parts.values()) == {1}  # a payment's fee SPEND once too
+    kinds = {collection: len(fake.live(collection)) for collection in fake.store}
+    assert kinds["BankTransfers"] > 0, kinds  # payouts: Xero's own types, not journals
+    assert kinds["BankTransactions"] > 0, kinds
+    synced = await _synced(books)
+    assert set(synced) == set(docs)
+    assert set(synced.values()) == {1}  # one outcome per document
+
+
+async def _caught_up(books: Books) -> bool:
+    """Whether the accounting projection has applied every event the sender could act on."""
+    row = await books.conn.fetchrow(
+        "SELECT g.position, (SELECT max(position) FROM ledgerhub.events "
+        "                    WHERE type NOT LIKE 'accounting.%') AS head "
+        "FROM ledgerhub.projection_generations AS g JOIN ledgerhub.projections AS p "
+        "ON p.name = g.projection AND p.active_generation = g.generation "
+        "WHERE p.name = 'accounting'"
+    )
+    return row is not None and row["position"] >= row["head"]
