@@ -43,6 +43,10 @@ from aiohttp import web
 SPEC = (
     Path(__file__).resolve().parents[3] / "shared" / "reference" / "xero" / "xero_accounting.yaml"
 )
+"""Xero's OpenAPI spec (XeroAPI/Xero-OpenAPI, MIT), beside the repository."""
+SCHEMAS = Path(__file__).resolve().parents[1] / "fixtures" / "xero" / "accounting_schemas.json"
+"""The spec's schemas the fake validates with, copied into the repository so the tests run from
+any checkout (``python -m tests.accounting.fake_xero`` writes it again from ``SPEC``)."""
 
 
 _SCHEMAS = {
@@ -79,10 +83,25 @@ REFRESH_GRACE = 30 * 60
 a grace period of 30 minutes")."""
 
 
+def extract_schemas(spec_text: str) -> dict[str, Any]:
+    """The request-body schemas the fake validates with, and every schema they refer to, from
+    the spec's YAML (dates in examples as strings, so the result is plain JSON)."""
+    spec = yaml.load(spec_text, Loader=yaml.CSafeLoader)
+    schemas = spec["components"]["schemas"]
+    kept: dict[str, Any] = {}
+    todo = sorted(set(_SCHEMAS.values()))
+    while todo:
+        name = todo.pop()
+        if name in kept:
+            continue
+        kept[name] = orjson.loads(orjson.dumps(schemas[name], default=str))
+        todo.extend(re.findall(r"#/components/schemas/(\w+)", orjson.dumps(kept[name]).decode()))
+    return {"components": {"schemas": dict(sorted(kept.items()))}}
+
+
 @cache
 def _components() -> dict[str, Any]:
-    spec = yaml.load(SPEC.read_text(encoding="utf-8"), Loader=yaml.CSafeLoader)
-    return dict(spec["components"])
+    return dict(orjson.loads(SCHEMAS.read_bytes())["components"])
 
 
 def validate(body: Any, schema: str = "ManualJournals") -> None:
@@ -477,3 +496,10 @@ async def serve(fake: FakeXero) -> AsyncIterator[FakeXero]:
         yield fake
     finally:
         await runner.cleanup()
+
+
+if __name__ == "__main__":
+    SCHEMAS.write_bytes(
+        orjson.dumps(extract_schemas(SPEC.read_text(encoding="utf-8")), option=orjson.OPT_INDENT_2)
+        + b"\n"
+    )

@@ -15,7 +15,7 @@ from hub.errors import ConfigError, TargetRejected, TargetUnavailable
 from hub.store import EventStore
 from hub.sync.sender import Backoff, Sender
 from hub.sync.xero import AiohttpTransport, Tokens, XeroTarget
-from tests.accounting.fake_xero import FakeXero, serve
+from tests.accounting.fake_xero import SCHEMAS, SPEC, FakeXero, extract_schemas, serve
 from tests.accounting.harness import documents, running, settle, write_config
 from tests.accounting.targets import CHART
 from tests.accounting.test_target_contract import _document
@@ -148,3 +148,13 @@ async def test_random_faults_are_drawn_from_the_seed(tmp_path: Path) -> None:
         assert sum(fake.injected.values()) == outcomes.count("fault")
         assert 3 < outcomes.count("fault") < 17
         assert set(fake.injected) <= {"500", "429"}
+
+
+def test_the_copied_schemas_are_the_specs() -> None:
+    if not SPEC.is_file():
+        pytest.skip(f"Xero's spec is not beside this checkout ({SPEC})")
+    copied = orjson.loads(SCHEMAS.read_bytes())
+    assert copied == extract_schemas(SPEC.read_text(encoding="utf-8"))
+    assert {"Invoices", "Payments", "BankTransfers", "Contacts"} <= set(
+        copied["components"]["schemas"]
+    )
