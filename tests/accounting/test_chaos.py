@@ -16,17 +16,20 @@ import random
 import signal
 import sys
 from collections import Counter
+from decimal import Decimal
 from pathlib import Path
 
 import orjson
 
+from hub.domain.events import NewEvent
 from hub.store import EventStore
 from tests.accounting.fake_xero import FakeXero, serve
 from tests.accounting.harness import ROOT, XERO_SECRET_ENV, documents, write_config
 from tests.accounting.targets import CHART
-from tests.ledger.harness import Books
+from tests.ledger.harness import Books, new, sample
 from tests.reconciliation.scenarios import stripe_month
 
+SHOP = "shopify:acme-store"
 KILLS = 20
 FAULT_RATE = 0.3
 
@@ -67,7 +70,7 @@ async def test_every_document_once_through_faults_and_sigkills(
 ) -> None:
     month = stripe_month(seed=11)
     cutoff = sorted({e.occurred_at.date() for e in month.events})[6]
-    events = [e for e in month.events if e.occurred_at.date() <= cutoff]
+    events = [e for e in month.events if e.occurred_at.date() <= cutoff] + _shop_orders(8)
     chunks = [events[i::KILLS] for i in range(KILLS)]  # every round brings new work
     rng = random.Random(2026)
     fake = FakeXero(set(CHART), "refresh-0", "org-1", seed=5)
@@ -79,7 +82,7 @@ async def test_every_document_once_through_faults_and_sigkills(
         (config.parent / "xero-refresh-token").write_text("refresh-0")
         env = _environment(dsn, config, tmp_path / "home")
         for chunk in chunks:
-            await store.append(sorted(chunk, key=lambda e: e.occurred_at))
+            await store.append(chunk)
             proc = await _worker(env, log)
             await asyncio.sleep(rng.uniform(1.0, 3.0))
             proc.send_signal(signal.SIGKILL)
@@ -115,11 +118,34 @@ async def test_every_document_once_through_faults_and_sigkills(
     parts = Counter((key, part) for key, _, part in fake.live_tags())
     assert set(parts.values()) == {1}  # a payment's fee SPEND once too
     kinds = {collection: len(fake.live(collection)) for collection in fake.store}
+    assert kinds["Invoices"] == 8, kinds  # one per order
+    assert kinds["Payments"] >= 1, kinds  # paid as Xero payments (not all: see the README)
     assert kinds["BankTransfers"] > 0, kinds  # payouts: Xero's own types, not journals
     assert kinds["BankTransactions"] > 0, kinds
     synced = await _synced(books)
     assert set(synced) == set(docs)
     assert set(synced.values()) == {1}  # one outcome per document
+
+
+def _shop_orders(count: int) -> list[NewEvent]:
+    """``count`` paid Shopify orders, each followed by the charge that paid it (with a fee)."""
+    order = sample("shopify", "shopify.orders.create")
+    events = []
+    for n in range(count):
+        number = 7000 + n
+        placed = {**order, "id": number, "name": f"#{number}", "financial_status": "paid"}
+        events.append(
+            new(SHOP, f"o-{number}", "shopify.orders.create", placed, order["created_at"])
+        )
+        charge = {"id": 9000 + n, "type": "charge", "test": False, "payout_id": None,
+                  "payout_status": "pending", "currency": "USD", "amount": order["total_price"],
+                  "fee": "12.19", "net": str(Decimal(order["total_price"]) - Decimal("12.19")),
+                  "source_id": 9100 + n, "source_type": "charge", "source_order_id": number,
+                  "source_order_transaction_id": 9200 + n,
+                  "processed_at": order["created_at"]}  # fmt: skip
+        events.append(new(SHOP, f"tx-{9000 + n}", "shopify.balance_transaction", charge,
+                          order["created_at"]))  # fmt: skip
+    return events
 
 
 async def _caught_up(books: Books) -> bool:
