@@ -48,19 +48,25 @@ ExceptionKind = Literal[
 ]  # fmt: skip
 
 
-class PayoutsQuery(BaseModel):
-    """``GET /v1/reconciliation/payouts``: payouts arriving ``from`` … ``to`` (inclusive) of one
-    ``status``; statuses are evaluated on ``as_of`` (default: today in the tenant's zone)."""
+class _PageQuery(BaseModel):
+    """What every list route takes: statuses evaluated on ``as_of`` (default: today in the
+    tenant's zone), the tenant (for a key of all tenants), and the page (``after``, ``limit``)."""
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    status: PayoutStatus | None = None
-    from_: date | None = Field(default=None, alias="from")
-    to: date | None = None
     as_of: date | None = None
     tenant: str | None = None
     after: str | None = None
     limit: Annotated[int, Field(ge=1, le=1000)] = 100
+
+
+class PayoutsQuery(_PageQuery):
+    """``GET /v1/reconciliation/payouts``: payouts arriving ``from`` … ``to`` (inclusive) of one
+    ``status``."""
+
+    status: PayoutStatus | None = None
+    from_: date | None = Field(default=None, alias="from")
+    to: date | None = None
 
 
 class PayoutRow(BaseModel):
@@ -89,17 +95,11 @@ class PayoutsOut(BaseModel):
     next: str | None
 
 
-class ExceptionsQuery(BaseModel):
+class ExceptionsQuery(_PageQuery):
     """``GET /v1/reconciliation/exceptions``: optionally one ``kind``, resolved or not."""
-
-    model_config = ConfigDict(extra="forbid")
 
     kind: ExceptionKind | None = None
     resolved: bool | None = None
-    as_of: date | None = None
-    tenant: str | None = None
-    after: str | None = None
-    limit: Annotated[int, Field(ge=1, le=1000)] = 100
 
 
 class ExceptionRow(BaseModel):
@@ -123,19 +123,13 @@ class ExceptionsOut(BaseModel):
     next: str | None
 
 
-class ClearingQuery(BaseModel):
+class ClearingQuery(_PageQuery):
     """``GET /v1/reconciliation/clearing``: tie-out days ``from`` … ``to`` (inclusive), of one
-    ``processor``; statuses evaluated on ``as_of`` (default: today in the tenant's zone)."""
-
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    ``processor``."""
 
     processor: str | None = None
     from_: date | None = Field(default=None, alias="from")
     to: date | None = None
-    as_of: date | None = None
-    tenant: str | None = None
-    after: str | None = None
-    limit: Annotated[int, Field(ge=1, le=1000)] = 100
 
 
 class ClearingRow(BaseModel):
