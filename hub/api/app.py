@@ -39,6 +39,8 @@ CORE_ROUTES: tuple[ApiRoute, ...] = (
     *reconciliation.ROUTES,
     *sync.ROUTES,
 )
+OBSERVE_ROUTES: tuple[ApiRoute, ...] = (*health.ROUTES, *metrics.ROUTES)
+"""What a process without the API serves for its operators (``worker --metrics-port``)."""
 
 
 def _openapi_route(routes: Sequence[ApiRoute]) -> ApiRoute:
@@ -60,14 +62,16 @@ def build_app(
     *,
     extra_routes: Sequence[ApiRoute] = (),
     background: Sequence[BackgroundTask] = (),
+    core: Sequence[ApiRoute] = CORE_ROUTES,
 ) -> web.Application:
-    """The API for ``hub``: the core routes plus ``extra_routes``, running ``background`` tasks."""
+    """The API for ``hub``: the ``core`` routes (default: all of them) plus ``extra_routes``,
+    running ``background`` tasks."""
     app = web.Application(
         middlewares=[trace_middleware, problem_middleware, auth_middleware],
         client_max_size=hub.limits.max_body_bytes,
     )
     app[CONTEXT] = hub
-    routes = [*CORE_ROUTES, *extra_routes]
+    routes = [*core, *extra_routes]
     routes.append(_openapi_route(routes))
     auth = {}
     for spec in routes:

@@ -12,6 +12,8 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from hub.api.app import OBSERVE_ROUTES
+from hub.api.server import open_hub, serving
 from hub.cli.context import database_dsn
 from hub.config import Settings
 from hub.config_file import load_from_env
@@ -62,19 +64,34 @@ def register(sub: Any) -> None:
         action="store_true",
         help="do not send accounting documents (leave it to other processes)",
     )
+    parser.add_argument(
+        "--metrics-port",
+        type=int,
+        metavar="PORT",
+        help="serve GET /metrics and the health routes on this port (0: any free port)",
+    )
+    parser.add_argument(
+        "--metrics-host", default="127.0.0.1", help="address for --metrics-port (default 127.0.0.1)"
+    )
     parser.set_defaults(run=run)
 
 
-async def _work(worker: Worker, sync: bool) -> None:
-    """The projections and, unless told otherwise, the sender, until one fails or both end."""
-    if not sync:
-        await worker.run()
-        return
-    async with await EventStore.open(worker.dsn) as store, asyncio.TaskGroup() as group:
+async def _work(worker: Worker, args: argparse.Namespace) -> None:
+    """The projections, the sender (unless ``--no-sync``) and the metrics endpoint (with
+    ``--metrics-port``), until one fails or all end."""
+    async with contextlib.AsyncExitStack() as stack, asyncio.TaskGroup() as group:
         group.create_task(worker.run(), name="projections")
-        group.create_task(
-            sync_forever(store, Settings.from_env(), interval_from_env()), name="sync"
-        )
+        if not args.no_sync:
+            store = await stack.enter_async_context(await EventStore.open(worker.dsn))
+            sync = sync_forever(store, Settings.from_env(), interval_from_env())
+            group.create_task(sync, name="sync")
+        if args.metrics_port is not None:
+            config = load_from_env(Settings.from_env().config_file)
+            hub = await stack.enter_async_context(open_hub(worker.dsn, config))
+            url = await stack.enter_async_context(
+                serving(hub, args.metrics_host, args.metrics_port, core=OBSERVE_ROUTES)
+            )
+            print(f"worker {worker.holder}: metrics on {url}/metrics", file=sys.stderr, flush=True)
 
 
 async def run(args: argparse.Namespace) -> int:
@@ -83,7 +100,7 @@ async def run(args: argparse.Namespace) -> int:
     interval_from_env(), backoff_from_env()
     settings = RuntimeSettings.from_env()
     worker = Worker(await database_dsn(), projections, settings)
-    task = asyncio.create_task(_work(worker, not args.no_sync))
+    task = asyncio.create_task(_work(worker, args))
     loop = asyncio.get_running_loop()
     grace = max(2.0, settings.lease_ttl)
     for signum in (signal.SIGTERM, signal.SIGINT):
