@@ -97,7 +97,8 @@ async def _work(worker: Worker, args: argparse.Namespace) -> None:
 async def run(args: argparse.Namespace) -> int:
     projections = select(discover(names=args.projection), args.projection)
     load_from_env(Settings.from_env().config_file)  # a config mistake stops us at start
-    interval_from_env(), backoff_from_env()
+    interval_from_env()  # the sender's settings, checked before anything starts
+    backoff_from_env()
     settings = RuntimeSettings.from_env()
     worker = Worker(await database_dsn(), projections, settings)
     task = asyncio.create_task(_work(worker, args))

@@ -13,9 +13,10 @@ from pathlib import Path
 import orjson
 
 from hub.errors import ConfigError, TargetUnavailable
+from hub.sync.settings import XERO_TOKEN_URL
 from hub.sync.xero.transport import Transport
 
-TOKEN_URL = "https://identity.xero.com/connect/token"  # noqa: S105 (a URL, not a secret)
+TOKEN_URL = XERO_TOKEN_URL
 
 
 class Tokens:

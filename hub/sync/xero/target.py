@@ -29,6 +29,7 @@ import orjson
 
 from hub.books import Account
 from hub.errors import TargetUnavailable
+from hub.sync.settings import XERO_API
 from hub.sync.target import HeldDocument, Receipt
 from hub.sync.xero import shapes
 from hub.sync.xero.auth import Tokens
@@ -37,7 +38,7 @@ from hub.sync.xero.shapes import ID_FIELD, TAG, Shape
 from hub.sync.xero.transport import Response, Transport, body, checked
 from projections.accounting.documents import Document
 
-API = "https://api.xero.com/api.xro/2.0"
+API = XERO_API
 _LIVE: dict[str, set[str | None]] = {
     "ManualJournals": {"POSTED"},
     "Invoices": {"AUTHORISED", "PAID"},
