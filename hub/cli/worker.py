@@ -78,7 +78,15 @@ def register(sub: Any) -> None:
 
 async def _work(worker: Worker, args: argparse.Namespace) -> None:
     """The projections, the sender (unless ``--no-sync``) and the metrics endpoint (with
-    ``--metrics-port``), until one fails or all end."""
+    ``--metrics-port``), until one fails or all end; the first failure is raised as itself (the
+    CLI reports a known error in one line, not as a group)."""
+    try:
+        await _run_all(worker, args)
+    except ExceptionGroup as failures:
+        raise failures.exceptions[0] from None
+
+
+async def _run_all(worker: Worker, args: argparse.Namespace) -> None:
     async with contextlib.AsyncExitStack() as stack, asyncio.TaskGroup() as group:
         group.create_task(worker.run(), name="projections")
         if not args.no_sync:
