@@ -148,6 +148,8 @@ class FakeXero:
         self.calls: deque[float] = deque()
         self.refreshes = 0
         self.rotated: dict[str, float] = {}
+        self.correlation_ids: list[str] = []
+        """The ``Xero-Correlation-Id`` of every API response, in order."""
         """Refresh tokens already used → when their grace period ends (loop time)."""
         self.latency = 0.0
         self.writes = 0
@@ -183,7 +185,15 @@ class FakeXero:
         return [key for key, _, part in self.live_tags() if not part]
 
     def app(self) -> web.Application:
-        app = web.Application()
+        @web.middleware
+        async def correlated(request: web.Request, handler: Any) -> web.StreamResponse:
+            response: web.StreamResponse = await handler(request)
+            if request.path.startswith("/api.xro/"):  # Xero names every API response
+                response.headers["Xero-Correlation-Id"] = correlation = str(uuid.uuid4())
+                self.correlation_ids.append(correlation)
+            return response
+
+        app = web.Application(middlewares=[correlated])
         app.router.add_post("/connect/token", self._token)
         for collection in ID_FIELD:
             base = f"/api.xro/2.0/{collection}"

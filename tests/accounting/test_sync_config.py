@@ -74,6 +74,10 @@ async def test_sync_run_sends_to_xero_from_the_config_file(
         assert fake.refreshes == 1
         assert refresh.read_text() == fake.refresh_token  # the rotated token, saved
         assert stat.S_IMODE(refresh.stat().st_mode) == 0o600
+        calls = await books.conn.fetch("SELECT request_id, status FROM ledgerhub.sync_calls")
+        assert len(calls) == len(docs)  # each call in the run's log, under Xero's own id
+        assert {c["status"] for c in calls} == {"ok"}
+        assert {c["request_id"] for c in calls} <= set(fake.correlation_ids)
         for secret_text in ("client-secret-value", fake.refresh_token, *fake.access_tokens):
             assert secret_text not in out + err
 
