@@ -333,6 +333,16 @@ class EventStore:
             raise _translate(exc) from exc
         return int(value)
 
+    async def meta_values(self, positions: Sequence[int], key: str) -> dict[int, str]:
+        """``meta[key]`` of the events at ``positions`` that carry it as text, by position."""
+        rows = await self._fetch(
+            "SELECT position, meta->>$2 AS value FROM ledgerhub.events "
+            "WHERE position = ANY($1::bigint[]) AND jsonb_typeof(meta->$2) = 'string'",
+            list(positions),
+            key,
+        )
+        return {int(r["position"]): str(r["value"]) for r in rows}
+
     async def read_after(
         self,
         after: int = 0,

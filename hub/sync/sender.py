@@ -15,6 +15,10 @@ retried with exponential backoff and jitter (honouring ``retry_after``), then co
 and left for the next run; ``TargetRejected`` parks the document until its content changes.
 A crash between a call and its record repeats the call with the same idempotency key, which
 the target answers with the document it already holds.
+
+Each document's send is a span continuing the trace of the request that brought the document's
+latest event (its ``meta.traceparent``), each target call a client span inside it; each call and
+outcome is also counted in ``hub.telemetry``'s metrics.
 """
 
 from __future__ import annotations
@@ -28,6 +32,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
 from tenacity.wait import wait_random_exponential
 
@@ -104,18 +110,32 @@ class _Run:
     async def go(self) -> None:
         async with self.sender.projections.pool.acquire() as conn:
             wanted = await queries.documents(conn, self.tenant, self.target.name)
+            last = await queries.last_positions(conn, self.tenant, self.target.name)
         held = await self.sender.log.held(self.tenant, self.target.name)
+        parents = await self.sender.events.meta_values(
+            sorted(set(last.values())), telemetry.TRACEPARENT
+        )
         for document in wanted:
-            await self._one(document, held.get(document.key))
+            previous = held.get(document.key)
+            unchanged = previous is not None and previous.content_hash == document.content_hash
+            if unchanged and previous is not None and previous.status in ("synced", "parked"):
+                continue
+            # the send continues the trace of the request that brought its latest event
+            parent = parents.get(last.get(document.key, 0))
+            with telemetry.tracer.start_as_current_span(
+                f"sync {self.target.name} {document.kind}",
+                context=telemetry.context_from_meta(
+                    {telemetry.TRACEPARENT: parent} if parent else {}
+                ),
+                attributes={"ledgerhub.tenant": self.tenant, "ledgerhub.doc_key": document.key},
+            ):
+                await self._one(document, previous)
         keys = {d.key for d in wanted}
         for key, was in sorted(held.items()):
             if key not in keys and was.status == "synced" and was.target_id is not None:
                 await self._gone(was)
 
     async def _one(self, document: Document, held: Held | None) -> None:
-        unchanged = held is not None and held.content_hash == document.content_hash
-        if unchanged and held is not None and held.status in ("synced", "parked"):
-            return
         try:
             receipt, operation = await self._push(document, held)
         except TargetRejected as exc:
@@ -231,8 +251,14 @@ class _Run:
     ) -> Receipt:
         started = time.perf_counter()
         status, request_id = "ok", f"local-{uuid.uuid4().hex[:16]}"
+        span = telemetry.tracer.start_span(
+            f"{self.target.name} {operation}",
+            kind=SpanKind.CLIENT,
+            attributes={"ledgerhub.doc_key": doc_key},
+        )
         try:
-            receipt = await call(*args)
+            with trace.use_span(span, end_on_exit=False):
+                receipt = await call(*args)
             request_id = receipt.request_id
             return receipt
         except TargetUnavailable:
@@ -245,6 +271,9 @@ class _Run:
             status = "error"
             raise
         finally:
+            span.set_attribute("ledgerhub.outcome", status)
+            span.set_attribute("ledgerhub.request_id", request_id)
+            span.end()
             seconds = time.perf_counter() - started
             telemetry.sync.call(self.target.name, operation, status, seconds)
             await self.sender.log.call(

@@ -34,3 +34,18 @@ async def documents(conn: Connection, tenant: str, target: str) -> list[Document
         )
         for r in rows
     ]
+
+
+async def last_positions(conn: Connection, tenant: str, target: str) -> dict[str, int]:
+    """Document key → the position of the latest event that shaped it (whose trace a send
+    continues)."""
+    view = Accounting.view("documents")
+    if not await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", view):
+        return {}
+    rows = await conn.fetch(
+        f"SELECT doc_key, (SELECT max(p) FROM unnest(positions) AS p) AS last FROM {view} "
+        "WHERE tenant = $1 AND target = $2",
+        tenant,
+        target,
+    )
+    return {r["doc_key"]: int(r["last"]) for r in rows if r["last"] is not None}
