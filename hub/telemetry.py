@@ -33,6 +33,7 @@ from opentelemetry.metrics import CallbackOptions, Meter, Observation
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.trace import Link, get_current_span
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
 from prometheus_client.exposition import generate_latest
@@ -247,6 +248,25 @@ def context_from_meta(meta: Mapping[str, object]) -> Context:
     to ``tracer.start_as_current_span`` to continue the request's trace."""
     parent = meta.get(TRACEPARENT)
     return _PROPAGATOR.extract({TRACEPARENT: parent} if isinstance(parent, str) else {})
+
+
+def links_from_metas(metas: Iterable[Mapping[str, object]], limit: int = 32) -> list[Link]:
+    """A link to each distinct trace the events' ``meta`` carry (``limit`` at most): a
+    projection batch holds events of many requests, so it links to their traces rather than
+    continuing one."""
+    seen: set[str] = set()
+    links: list[Link] = []
+    for meta in metas:
+        parent = meta.get(TRACEPARENT)
+        if not isinstance(parent, str) or parent[3:35] in seen:  # [3:35]: the trace id
+            continue
+        seen.add(parent[3:35])
+        span = get_current_span(context_from_meta(meta)).get_span_context()
+        if span.is_valid:
+            links.append(Link(span))
+            if len(links) >= limit:
+                break
+    return links
 
 
 def context_from_headers(headers: Mapping[str, str]) -> Context:

@@ -16,6 +16,7 @@ from tenacity import (
     wait_exponential,
 )
 
+from hub import telemetry
 from hub.domain.events import RecordedEvent
 from hub.domain.projections import Generation, Job, Lease
 from hub.errors import ConfigError, LeaseLost, LedgerhubError, RetriableError, StoreUnavailable
@@ -156,6 +157,27 @@ class Runner:
         finish: Callable[[Batch], Awaitable[None]],
     ) -> None:
         """Apply ``events`` to ``generation`` and ``finish`` (checkpoint) in one transaction."""
+        span = telemetry.tracer.start_as_current_span(
+            f"project {self.name}",
+            links=telemetry.links_from_metas(e.meta for e in events),
+            attributes={
+                "ledgerhub.projection": self.name,
+                "ledgerhub.mode": mode,
+                "ledgerhub.events": len(events),
+                "ledgerhub.last_position": events[-1].position if events else 0,
+            },
+        )
+        with span:
+            await self._apply_in_batch(events, generation, mode, sending, finish)
+
+    async def _apply_in_batch(
+        self,
+        events: Sequence[RecordedEvent],
+        generation: Generation,
+        mode: Mode,
+        sending: bool,
+        finish: Callable[[Batch], Awaitable[None]],
+    ) -> None:
         async with self.store.batch(self.lease) as batch:
             ctx = Context(batch.conn, generation.tables, mode, sending)
             if events and await self._attempt(events, ctx) is not None:

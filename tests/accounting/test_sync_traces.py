@@ -61,3 +61,32 @@ async def test_a_send_continues_the_trace_of_its_events_request(
         assert call.parent.span_id == owner.context.span_id
         assert call.context.trace_id == owner.context.trace_id
         assert call.attributes["ledgerhub.outcome"] == "ok"
+
+
+async def test_a_projection_batch_links_to_the_traces_of_its_events(
+    dsn: str, store: EventStore, config: Path, books: Books
+) -> None:
+    write_config(config, "per_transaction")
+    scenario = stripe_scenario()
+    exporter = InMemorySpanExporter()
+    processor = SimpleSpanProcessor(exporter)
+    telemetry.TELEMETRY.tracer_provider.add_span_processor(processor)
+    try:
+        async with running(dsn):
+            await store.append(
+                [
+                    e.model_copy(update={"meta": {**e.meta, "traceparent": TRACEPARENT}})
+                    for e in scenario.before_payout
+                ]
+            )
+            await settle(books.conn, ("ledger", "accounting"))
+        spans = exporter.get_finished_spans()
+    finally:
+        processor.shutdown()
+    batches = [
+        s for s in spans if s.name == "project accounting" and s.attributes["ledgerhub.events"]
+    ]
+    assert batches
+    linked = {link.context.trace_id for s in batches for link in s.links}
+    assert linked == {TRACE_ID}  # one request, one trace, linked once per batch
+    assert all(len(s.links) <= 1 for s in batches)
