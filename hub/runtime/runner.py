@@ -157,7 +157,7 @@ class Runner:
         finish: Callable[[Batch], Awaitable[None]],
     ) -> None:
         """Apply ``events`` to ``generation`` and ``finish`` (checkpoint) in one transaction."""
-        span = telemetry.tracer.start_as_current_span(
+        with telemetry.tracer.start_as_current_span(
             f"project {self.name}",
             links=telemetry.links_from_metas(e.meta for e in events),
             attributes={
@@ -166,33 +166,22 @@ class Runner:
                 "ledgerhub.events": len(events),
                 "ledgerhub.last_position": events[-1].position if events else 0,
             },
-        )
-        with span:
-            await self._apply_in_batch(events, generation, mode, sending, finish)
-
-    async def _apply_in_batch(
-        self,
-        events: Sequence[RecordedEvent],
-        generation: Generation,
-        mode: Mode,
-        sending: bool,
-        finish: Callable[[Batch], Awaitable[None]],
-    ) -> None:
-        async with self.store.batch(self.lease) as batch:
-            ctx = Context(batch.conn, generation.tables, mode, sending)
-            if events and await self._attempt(events, ctx) is not None:
-                # Something in the batch failed: find the event(s) at fault one by one.
-                for event in events:
-                    error, attempts = await self._apply_one(event, ctx)
-                    if error is not None:
-                        log.warning(
-                            "projection %s: parking event %d: %s",
-                            self.name,
-                            event.position,
-                            error,
-                        )
-                        await batch.park(generation.generation, event, error, attempts)
-            await finish(batch)
+        ):
+            async with self.store.batch(self.lease) as batch:
+                ctx = Context(batch.conn, generation.tables, mode, sending)
+                if events and await self._attempt(events, ctx) is not None:
+                    # Something in the batch failed: find the event(s) at fault one by one.
+                    for event in events:
+                        error, attempts = await self._apply_one(event, ctx)
+                        if error is not None:
+                            log.warning(
+                                "projection %s: parking event %d: %s",
+                                self.name,
+                                event.position,
+                                error,
+                            )
+                            await batch.park(generation.generation, event, error, attempts)
+                await finish(batch)
 
     async def _attempt(self, events: Sequence[RecordedEvent], ctx: Context) -> Exception | None:
         """Run the handler (and ``send``) in a savepoint; the handler's exception, if any."""
