@@ -47,6 +47,14 @@ async def accounting_sync(hub: HubContext) -> None:
 async def run(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     config = load_from_env(settings.config_file)  # a config mistake stops us before we bind
+    if not args.no_workers:  # so does a sync target we could not reach (a missing secret…)
+        from hub.sync.loop import backoff_from_env, interval_from_env
+        from hub.sync.tenants import open_targets
+
+        interval_from_env()
+        backoff_from_env()
+        async with open_targets(settings):
+            pass
     limits = ApiLimits.from_env()
     background: list[BackgroundTask] = (
         [] if args.no_workers else [projection_workers, accounting_sync]

@@ -87,3 +87,18 @@ async def test_sync_run_sends_to_xero_from_the_config_file(
         held = await cli(dsn, config, home, "sync", "shadow", "--json", env=secret)
     assert held[0] == 0, held[2]
     assert orjson.loads(held[1]) == {"differences": []}
+
+
+async def test_serve_and_worker_refuse_to_start_without_the_xero_secret(
+    dsn: str, config: Path, tmp_path: Path
+) -> None:
+    write_config(config, "per_transaction", target="xero")
+    (config.parent / "xero-refresh-token").write_text("token")
+    for command in (("serve", "--port", "0"), ("worker",)):
+        code, _, err = await cli(dsn, config, tmp_path, *command)
+        assert code == 1, command
+        assert (
+            err.strip()
+            .splitlines()[-1]
+            .endswith(f"environment variable {XERO_SECRET_ENV} (a secret) is not set")
+        ), err
