@@ -7,7 +7,9 @@ worker``): a sync run per tenant with a target every ``LEDGERHUB_SYNC_INTERVAL``
 
 Every process running it takes part; the per-(tenant, target) advisory lock in
 ``hub.store.sync`` lets one of them send at a time, and another takes over when it dies. A
-transient error (the database or the target away) is logged and tried again next round.
+transient error (the database or the target away) is logged and tried again next round; so is
+a tenant whose connection needs an operator (``ConfigError``: logged once as an error), without
+stopping the other tenants.
 """
 
 from __future__ import annotations
@@ -60,10 +62,22 @@ async def sync_forever(events: EventStore, settings: Settings, interval: float) 
         if not pairs:
             return
         sender = Sender(events, backoff_from_env())
+        stuck: dict[str, str] = {}
         while True:
             for tenant, target in pairs:
                 try:
                     await sender.run(tenant, target)
                 except RetriableError as exc:
                     log.warning("sync %s → %s: %s (next round)", tenant, target.name, exc)
+                except ConfigError as exc:
+                    # one tenant's broken connection (a refused refresh token, a secret file
+                    # gone) must not stop the others; it is tried again every round, so fixing
+                    # the file heals it without a restart
+                    if stuck.get(tenant) != str(exc):
+                        log.error("sync %s → %s stopped: %s (an operator must act; retried "
+                                  "every round)", tenant, target.name, exc)  # fmt: skip
+                    stuck[tenant] = str(exc)
+                else:
+                    if stuck.pop(tenant, None) is not None:
+                        log.warning("sync %s → %s: running again", tenant, target.name)
             await asyncio.sleep(interval)

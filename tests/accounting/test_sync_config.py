@@ -4,15 +4,21 @@ written back, never printed)."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import stat
+import uuid
 from pathlib import Path
 
 import orjson
 import pytest
 
+from hub.config import Settings
 from hub.config_file import load_config
 from hub.errors import ConfigError
 from hub.store import EventStore
+from hub.sync.beancount import BeancountTarget
+from hub.sync.loop import sync_forever
 from tests.accounting.fake_xero import FakeXero, serve
 from tests.accounting.harness import XERO_SECRET_ENV, cli, documents, running, settle, write_config
 from tests.accounting.targets import CHART
@@ -102,3 +108,66 @@ async def test_serve_and_worker_refuse_to_start_without_the_xero_secret(
             .splitlines()[-1]
             .endswith(f"environment variable {XERO_SECRET_ENV} (a secret) is not set")
         ), err
+
+
+async def test_one_tenants_refused_token_stops_neither_the_others_nor_itself_for_good(
+    dsn: str,
+    store: EventStore,
+    config: Path,
+    books: Books,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    fake = FakeXero(set(CHART), "the-right-token", "org-1")
+    async with serve(fake):
+        write_config(config, "per_transaction", target="xero", xero_url=fake.url,
+                     extra='[tenants.other]\nsync = { target = "beancount" }\n')  # fmt: skip
+        refresh = config.parent / "xero-refresh-token"
+        refresh.write_text("a-revoked-token")
+        monkeypatch.setenv(XERO_SECRET_ENV, "client-secret-value")
+        monkeypatch.setenv("LEDGERHUB_HOME", str(tmp_path))
+        scenario = stripe_scenario()
+        events = scenario.before_payout + scenario.payout_paid
+        async with running(dsn):
+            await store.append(events)
+            await store.append(
+                [e.model_copy(update={"tenant": "other", "id": uuid.uuid4()}) for e in events]
+            )
+            await settle(books.conn, ("ledger", "accounting"))
+        xero_docs = await documents(books.conn, target="xero")
+        other_docs = await documents(books.conn, tenant="other")
+        other = BeancountTarget(tmp_path / "sync" / "other.beancount", CHART)
+        loop = asyncio.create_task(sync_forever(store, Settings.from_env(), 0.05))
+        try:
+            async with asyncio.timeout(30):
+                while len(await other.held()) < len(other_docs):
+                    assert not loop.done()
+                    await asyncio.sleep(0.05)
+                while (  # noqa: ASYNC110 - polling the database
+                    await books.conn.fetchval(
+                        "SELECT count(*) FROM ledgerhub.sync_runs WHERE tenant = 'default'"
+                    )
+                    < 3
+                ):
+                    await asyncio.sleep(0.05)
+            assert fake.live_keys() == []
+            errors = [r for r in caplog.records if r.levelname == "ERROR"]
+            assert len(errors) == 1  # once, not every round
+            assert "Xero refused the refresh token" in errors[0].getMessage()
+
+            refresh.write_text("the-right-token")  # the operator re-authorised
+            async with asyncio.timeout(30):
+                while len(fake.live_keys()) < len(xero_docs):
+                    assert not loop.done()
+                    await asyncio.sleep(0.05)
+        finally:
+            loop.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await loop
+    assert sorted(fake.live_keys()) == sorted(d["idempotency_key"] for d in xero_docs.values())
+    failed = await books.conn.fetch(
+        "SELECT error FROM ledgerhub.sync_runs WHERE tenant = 'default' AND error IS NOT NULL"
+    )
+    assert failed
+    assert all("refused the refresh token" in r["error"] for r in failed)
