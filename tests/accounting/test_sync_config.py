@@ -169,5 +169,6 @@ async def test_one_tenants_refused_token_stops_neither_the_others_nor_itself_for
     failed = await books.conn.fetch(
         "SELECT error FROM ledgerhub.sync_runs WHERE tenant = 'default' AND error IS NOT NULL"
     )
-    assert failed
-    assert all("refused the refresh token" in r["error"] for r in failed)
+    refused = [r for r in failed if "refused the refresh token" in r["error"]]
+    assert len(refused) >= 3  # the runs before the fix say why they stopped
+    assert [r["error"] for r in failed if r not in refused] in ([], ["CancelledError"]), failed
