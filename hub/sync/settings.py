@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from hub.errors import ConfigError
 
@@ -85,6 +86,18 @@ def sync_settings(tenant: str, raw: Mapping[str, Any] | None) -> SyncSettings | 
     return SyncSettings(str(target), mode, path, xero)
 
 
+def _safe_url(url: str) -> bool:
+    """https, or plain http to this machine only (a local test server): tokens travel there."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError:
+        return False
+    if parts.scheme == "https":
+        return bool(host)
+    return parts.scheme == "http" and host in ("127.0.0.1", "localhost", "::1")
+
+
 def _xero_settings(where: str, raw: Mapping[str, Any]) -> XeroSettings:
     missing = [key for key in _XERO_REQUIRED if key not in raw]
     if missing:
@@ -103,10 +116,11 @@ def _xero_settings(where: str, raw: Mapping[str, Any]) -> XeroSettings:
         )
     for key in ("api_url", "token_url"):
         url = text[key]
-        if url is not None and not url.startswith(
-            ("https://", "http://127.0.0.1", "http://localhost")
-        ):
-            raise ConfigError(f"{where}.{key}: expected an https:// URL, got {url!r}")
+        if url is not None and not _safe_url(url):
+            raise ConfigError(
+                f"{where}.{key}: expected an https:// URL (http:// only to this machine), "
+                f"got {url!r}"
+            )
     timeout = raw.get("timeout", 30.0)
     if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
         raise ConfigError(f"{where}.timeout: expected a positive number of seconds")

@@ -41,6 +41,9 @@ from tests.ledger.scenarios import stripe_scenario
          'refresh_token_file = "r"\ntimeout = -1\n',
          "tenants.default.sync.timeout: expected a positive number of seconds"),
         ('target = "quickbooks"\n', "tenants.default.sync.target: 'quickbooks' is not one of"),
+        ('target = "xero"\ntenant_id = "o"\nclient_id = "c"\nclient_secret = "env:X"\n'
+         'refresh_token_file = "r"\napi_url = "http://127.0.0.1.example.com/api"\n',
+         "tenants.default.sync.api_url: expected an https:// URL (http:// only to this machine)"),
     ],
 )  # fmt: skip
 def test_a_wrong_sync_table_is_refused_at_start_with_its_line(

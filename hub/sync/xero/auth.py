@@ -9,6 +9,7 @@ import os
 import tempfile
 import time
 from pathlib import Path
+from urllib.parse import urlencode
 
 import orjson
 
@@ -56,7 +57,7 @@ class Tokens:
             refresh = self._file.read_text(encoding="utf-8").strip()
         except OSError as exc:
             raise ConfigError(f"Xero refresh token file {self._file}: {exc.strerror}") from exc
-        form = f"grant_type=refresh_token&refresh_token={refresh}".encode()
+        form = urlencode({"grant_type": "refresh_token", "refresh_token": refresh}).encode()
         basic = "Basic " + base64.b64encode(":".join(self._client).encode()).decode()
         headers = {"Authorization": basic, "Content-Type": "application/x-www-form-urlencoded"}
         response = await self._transport.request("POST", self._url, headers, form)
