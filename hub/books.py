@@ -41,11 +41,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from hub.connector_registry import installed
+from hub.spi.registry import connectors
 from hub.domain.mapping import CompiledMapping, MappingError
 from hub.domain.toml_lines import Location, line_of
 from hub.errors import ConfigError
-from hub.mapper import FactMapper
+from hub.spi.mapper import FactMapper
 
 AccountType = Literal["asset", "liability", "equity", "income", "expense"]
 
@@ -207,7 +207,7 @@ class BooksConfig:
 def mappers() -> dict[str, FactMapper]:
     """The mapper of every installed connector that has one."""
     return {
-        name: cls.mapper for name, cls in installed().items() if isinstance(cls.mapper, FactMapper)
+        name: cls.mapper for name, cls in connectors().items() if isinstance(cls.mapper, FactMapper)
     }
 
 

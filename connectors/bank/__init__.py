@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from connectors.bank.mapping import BankMapper
-from hub.connector import Connector
+from hub.spi.connector import Connector
 
 
 class BankConnector(Connector):
@@ -17,5 +17,5 @@ class BankConnector(Connector):
     name = "bank"
     version = "1"
     event_types = ("bank.line",)
-    parser: ClassVar[object | None] = BankMapper.parser
-    mapper: ClassVar[object | None] = BankMapper()
+    parser: ClassVar[PayloadParser | None] = BankMapper.parser
+    mapper: ClassVar[FactMapper | None] = BankMapper()

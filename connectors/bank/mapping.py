@@ -15,8 +15,8 @@ from typing import ClassVar
 from connectors.bank.models import BankParser
 from hub.domain.facts import BankLine, Fact
 from hub.domain.mapping import KindSchema, spec
-from hub.mapper import FactMapper, Handler, MapContext, SourceEvent, money
-from hub.parser import PayloadParser
+from hub.spi.mapper import FactMapper, Handler, MapContext, SourceEvent, money
+from hub.spi.parser import PayloadParser
 
 SCHEMA = {
     "bank_line": KindSchema(

@@ -8,7 +8,7 @@ from typing import ClassVar
 
 from pydantic import StrictInt
 
-from hub.parser import Parse, PayloadParser, ProviderModel, model
+from hub.spi.parser import Parse, PayloadParser, ProviderModel, model
 
 
 class BankLineData(ProviderModel):

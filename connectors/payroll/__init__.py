@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from connectors.payroll.mapping import PayrollMapper
-from hub.connector import Connector
+from hub.spi.connector import Connector
 
 
 class PayrollConnector(Connector):
@@ -15,5 +15,5 @@ class PayrollConnector(Connector):
     name = "payroll"
     version = "1"
     event_types = ("payroll.run",)
-    parser: ClassVar[object | None] = PayrollMapper.parser
-    mapper: ClassVar[object | None] = PayrollMapper()
+    parser: ClassVar[PayloadParser | None] = PayrollMapper.parser
+    mapper: ClassVar[FactMapper | None] = PayrollMapper()

@@ -19,8 +19,8 @@ from connectors.payroll.models import PayrollParser
 from hub.domain.facts import Fact, PayrollEmployee, PayrollRun
 from hub.domain.mapping import KindSchema, UnmappableValue, spec
 from hub.domain.money import Money, total
-from hub.mapper import FactMapper, Handler, MapContext, SourceEvent, text
-from hub.parser import PayloadParser
+from hub.spi.mapper import FactMapper, Handler, MapContext, SourceEvent, text
+from hub.spi.parser import PayloadParser
 
 SCHEMA = {
     "payroll_run": KindSchema(

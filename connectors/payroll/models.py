@@ -8,7 +8,7 @@ from typing import ClassVar
 
 from pydantic import Field
 
-from hub.parser import DecimalString, Parse, PayloadParser, ProviderModel, model
+from hub.spi.parser import DecimalString, Parse, PayloadParser, ProviderModel, model
 
 
 class Tax(ProviderModel):

@@ -6,7 +6,8 @@ from typing import ClassVar
 
 from connectors.shopify.mapping import ShopifyMapper
 from connectors.shopify.webhook import ShopifyVerifier
-from hub.connector import Connector, WebhookVerifier
+from hub.spi.connector import Connector
+from hub.spi.verifier import WebhookVerifier
 
 
 class ShopifyConnector(Connector):
@@ -16,5 +17,5 @@ class ShopifyConnector(Connector):
     version = "1"
     event_types = ("shopify.*",)
     verifier: ClassVar[WebhookVerifier | None] = ShopifyVerifier()
-    parser: ClassVar[object | None] = ShopifyMapper.parser
-    mapper: ClassVar[object | None] = ShopifyMapper()
+    parser: ClassVar[PayloadParser | None] = ShopifyMapper.parser
+    mapper: ClassVar[FactMapper | None] = ShopifyMapper()

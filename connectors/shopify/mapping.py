@@ -29,7 +29,7 @@ from hub.domain.facts import (
 )
 from hub.domain.mapping import KindSchema, spec
 from hub.domain.money import Money
-from hub.mapper import (
+from hub.spi.mapper import (
     SALE_FIELDS,
     FactMapper,
     Handler,
@@ -41,7 +41,7 @@ from hub.mapper import (
     sale_fact,
     text,
 )
-from hub.parser import PayloadParser
+from hub.spi.parser import PayloadParser
 
 PROCESSOR = "shopify"
 

@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 
 from pydantic import AwareDatetime, BaseModel, Field, StrictInt
 
-from hub.parser import DecimalString, Id, Parse, PayloadParser, ProviderModel
+from hub.spi.parser import DecimalString, Id, Parse, PayloadParser, ProviderModel
 
 
 class LineItem(ProviderModel):

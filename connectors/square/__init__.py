@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import ClassVar
 
 from connectors.square.webhook import SquareVerifier
-from hub.connector import Connector, WebhookVerifier
+from hub.spi.connector import Connector
+from hub.spi.verifier import WebhookVerifier
 
 
 class SquareConnector(Connector):

@@ -6,7 +6,8 @@ from typing import ClassVar
 
 from connectors.stripe.mapping import StripeMapper
 from connectors.stripe.webhook import StripeVerifier
-from hub.connector import Connector, WebhookVerifier
+from hub.spi.connector import Connector
+from hub.spi.verifier import WebhookVerifier
 
 
 class StripeConnector(Connector):
@@ -16,5 +17,5 @@ class StripeConnector(Connector):
     version = "1"
     event_types = ("stripe.*",)
     verifier: ClassVar[WebhookVerifier | None] = StripeVerifier()
-    parser: ClassVar[object | None] = StripeMapper.parser
-    mapper: ClassVar[object | None] = StripeMapper()
+    parser: ClassVar[PayloadParser | None] = StripeMapper.parser
+    mapper: ClassVar[FactMapper | None] = StripeMapper()

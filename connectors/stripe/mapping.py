@@ -28,7 +28,7 @@ from hub.domain.facts import (
 )
 from hub.domain.mapping import FieldType, KindSchema, spec
 from hub.domain.money import Money
-from hub.mapper import (
+from hub.spi.mapper import (
     FactMapper,
     Handler,
     MapContext,
@@ -38,7 +38,7 @@ from hub.mapper import (
     payout_fact,
     text,
 )
-from hub.parser import PayloadParser
+from hub.spi.parser import PayloadParser
 
 PROCESSOR = "stripe"
 

@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, Field, StrictInt
 
-from hub.parser import MinorUnits, Parse, PayloadParser, ProviderModel
+from hub.spi.parser import MinorUnits, Parse, PayloadParser, ProviderModel
 
 Currency = str
 Timestamp = StrictInt  # Unix seconds

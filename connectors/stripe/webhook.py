@@ -11,9 +11,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import ClassVar
 
-from hub.connector import DeliveredEvent, WebhookDelivery, WebhookVerifier, event_type, json_object
+from hub.spi.verifier import DeliveredEvent, WebhookDelivery, WebhookVerifier, event_type, json_object
 from hub.errors import InvalidInput, SignatureInvalid
-from hub.signing import hmac_sha256, same_text
+from hub.spi.signing import hmac_sha256, same_text
 
 TOLERANCE_SECONDS = 300
 HEADER = "stripe-signature"

@@ -6,7 +6,8 @@ from typing import ClassVar
 
 from connectors.woocommerce.mapping import WooCommerceMapper
 from connectors.woocommerce.webhook import WooCommerceVerifier
-from hub.connector import Connector, WebhookVerifier
+from hub.spi.connector import Connector
+from hub.spi.verifier import WebhookVerifier
 
 
 class WooCommerceConnector(Connector):
@@ -16,5 +17,5 @@ class WooCommerceConnector(Connector):
     version = "1"
     event_types = ("woocommerce.*",)
     verifier: ClassVar[WebhookVerifier | None] = WooCommerceVerifier()
-    parser: ClassVar[object | None] = WooCommerceMapper.parser
-    mapper: ClassVar[object | None] = WooCommerceMapper()
+    parser: ClassVar[PayloadParser | None] = WooCommerceMapper.parser
+    mapper: ClassVar[FactMapper | None] = WooCommerceMapper()

@@ -15,7 +15,7 @@ from connectors.woocommerce.models import WooCommerceParser
 from hub.domain.facts import Fact, SaleLine, TaxLine
 from hub.domain.mapping import KindSchema, spec
 from hub.domain.money import Money
-from hub.mapper import (
+from hub.spi.mapper import (
     SALE_FIELDS,
     FactMapper,
     Handler,
@@ -24,7 +24,7 @@ from hub.mapper import (
     sale_fact,
     text,
 )
-from hub.parser import PayloadParser
+from hub.spi.parser import PayloadParser
 
 ORDER_STATUS = {
     "completed": "paid",

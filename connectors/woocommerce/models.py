@@ -7,7 +7,7 @@ from typing import ClassVar
 
 from pydantic import Field, StrictInt
 
-from hub.parser import DecimalString, Id, Parse, PayloadParser, ProviderModel, model
+from hub.spi.parser import DecimalString, Id, Parse, PayloadParser, ProviderModel, model
 
 
 class LineItem(ProviderModel):

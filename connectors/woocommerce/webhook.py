@@ -13,14 +13,7 @@ import hashlib
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from hub.connector import (
-    DeliveredEvent,
-    WebhookDelivery,
-    WebhookVerifier,
-    event_type,
-    json_object,
-    require_base64_hmac,
-)
+from hub.spi.verifier import DeliveredEvent, WebhookDelivery, WebhookVerifier, event_type, json_object, require_base64_hmac
 from hub.errors import InvalidInput
 
 SIGNATURE_HEADER = "x-wc-webhook-signature"

@@ -17,8 +17,9 @@ from hub.api.events import json_response, results_body
 from hub.api.models import AppendResultsOut
 from hub.api.routing import SIGNATURE, ApiRoute
 from hub.config_file import ConnectionConfig
-from hub.connector import Connector, DeliveredEvent, WebhookDelivery, WebhookVerifier
-from hub.connector_registry import connector as installed_connector
+from hub.spi.connector import Connector
+from hub.spi.verifier import DeliveredEvent, WebhookDelivery, WebhookVerifier
+from hub.spi.registry import connector as installed_connector
 from hub.domain.events import NewEvent
 from hub.errors import NotFound
 

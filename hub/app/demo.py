@@ -26,7 +26,7 @@ from hub.app.verify import ChainReport, verify_chain
 from hub.config import Settings
 from hub.domain.events import NewEvent
 from hub.errors import StoreUnavailable
-from hub.runtime.projection import Projection
+from hub.spi.projection import Projection
 from hub.runtime.settings import RuntimeSettings
 from hub.runtime.worker import Worker
 from hub.store import EventStore

@@ -12,8 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from hub.config_file import HubConfig
-from hub.connector import WebhookDelivery
-from hub.connector_registry import connector as installed_connector
+from hub.spi.verifier import WebhookDelivery
+from hub.spi.registry import connector as installed_connector
 from hub.domain.events import RecordedEvent
 from hub.errors import RejectedError
 from hub.store.events import EventStore

@@ -11,7 +11,7 @@ from typing import Any, Literal
 import orjson
 
 from connectors.stripe.webhook import signature_header
-from hub.signing import hmac_sha256_base64
+from hub.spi.signing import hmac_sha256_base64
 
 Provider = Literal["stripe", "shopify"]
 PROVIDERS: tuple[Provider, ...] = ("stripe", "shopify")

@@ -30,7 +30,7 @@ def register(sub: Any) -> None:
 
 async def projection_workers(hub: HubContext) -> None:
     """Run this process's share of the installed projections (the ``worker`` command's job)."""
-    from hub.runtime.registry import discover, select
+    from hub.spi.registry import discover, select
     from hub.runtime.settings import RuntimeSettings
     from hub.runtime.worker import Worker
 

@@ -16,7 +16,7 @@ from hub.config import Settings
 from hub.store.sync import SyncLog
 from hub.sync.sender import Sender
 from hub.sync.shadow import compare
-from hub.sync.target import Target
+from hub.spi.target import Target
 from hub.sync.tenants import open_targets
 
 

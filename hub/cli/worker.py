@@ -17,7 +17,7 @@ from hub.api.server import open_hub, serving
 from hub.cli.context import database_dsn
 from hub.config import Settings
 from hub.config_file import load_from_env
-from hub.runtime.registry import discover, select
+from hub.spi.registry import discover, select
 from hub.runtime.settings import RuntimeSettings
 from hub.runtime.worker import Worker
 from hub.store import EventStore

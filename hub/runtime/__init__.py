@@ -9,6 +9,6 @@
 - ``settings``: lease time to live, polling, batch size, retries.
 """
 
-from hub.runtime.projection import Context, Projection
+from hub.spi.projection import Context, Projection
 
 __all__ = ["Context", "Projection"]

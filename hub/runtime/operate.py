@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Callable
 
 from hub.domain.projections import Job, ParkedEvent
 from hub.errors import ConfigError
-from hub.runtime.registry import discover
+from hub.spi.registry import discover
 from hub.runtime.settings import RuntimeSettings
 from hub.runtime.worker import Worker
 from hub.store.jobs import Jobs

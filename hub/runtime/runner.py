@@ -20,7 +20,7 @@ from hub import telemetry
 from hub.domain.events import RecordedEvent
 from hub.domain.projections import Generation, Job, Lease
 from hub.errors import ConfigError, LeaseLost, LedgerhubError, RetriableError, StoreUnavailable
-from hub.runtime.projection import Context, Mode, Projection, wants
+from hub.spi.projection import Context, Mode, Projection, wants
 from hub.runtime.settings import RuntimeSettings
 from hub.store.jobs import Jobs
 from hub.store.parked import Parked

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 
 from hub.domain.projections import Lease
 from hub.errors import LedgerhubError, RetriableError
-from hub.runtime.projection import Projection
+from hub.spi.projection import Projection
 from hub.runtime.runner import Runner
 from hub.runtime.settings import RuntimeSettings
 from hub.store.events import NOTIFY_CHANNEL

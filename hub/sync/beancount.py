@@ -25,10 +25,10 @@ from pathlib import Path
 from typing import ClassVar
 
 from hub.books import Account
+from hub.domain.documents import Document
 from hub.domain.money import to_major
 from hub.errors import TargetRejected, TargetUnavailable
-from hub.sync.target import HeldDocument, Receipt
-from projections.accounting.documents import Document
+from hub.spi.target import HeldDocument, Receipt
 
 _ROOTS = {
     "asset": "Assets",

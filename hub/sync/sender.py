@@ -38,14 +38,14 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, sto
 from tenacity.wait import wait_random_exponential
 
 from hub import telemetry
+from hub.domain.documents import Document
 from hub.domain.events import NewEvent
 from hub.errors import TargetRejected, TargetUnavailable
+from hub.spi.target import Receipt, Target
 from hub.store import EventStore
 from hub.store.projections import ProjectionStore
 from hub.store.sync import Held, RunCounts, SyncLog
-from hub.sync.target import Receipt, Target
 from projections.accounting import queries
-from projections.accounting.documents import Document
 
 log = logging.getLogger(__name__)
 

@@ -7,13 +7,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import urlsplit
 
+from hub.domain.documents import MODES, Mode
 from hub.errors import ConfigError
 
-Mode = Literal["per_transaction", "per_payout", "daily"]
-MODES: tuple[Mode, ...] = ("per_transaction", "per_payout", "daily")
 TARGETS = ("beancount", "xero")
 """Targets this code can send to."""
 

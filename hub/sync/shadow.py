@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from hub.spi.target import Target
 from hub.store.projections import ProjectionStore
 from hub.store.sync import SyncLog
-from hub.sync.target import Target
 from projections.accounting import queries
 
 DifferenceKind = Literal["missing", "changed", "extra"]

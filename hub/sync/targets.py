@@ -9,10 +9,10 @@ import aiohttp
 from hub.books import TenantBooks
 from hub.config_file import resolve_secret
 from hub.errors import ConfigError
+from hub.spi.target import Target
 from hub.sync.beancount import BeancountTarget
-from hub.sync.target import Target
+from hub.sync.settings import SyncSettings, XeroSettings
 from hub.sync.xero import AiohttpTransport, Tokens, XeroTarget
-from projections.accounting.documents import SyncSettings, XeroSettings
 
 
 def target_for(

@@ -10,9 +10,9 @@ import aiohttp
 from hub.books import load_books
 from hub.config import Settings
 from hub.config_file import load_from_env
-from hub.sync.target import Target
+from hub.spi.target import Target
+from hub.sync.settings import sync_settings
 from hub.sync.targets import target_for
-from projections.accounting.documents import sync_settings
 
 
 @contextlib.asynccontextmanager

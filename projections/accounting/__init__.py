@@ -24,13 +24,8 @@ from hub.config_file import HubConfig, load_from_env
 from hub.domain.events import RecordedEvent
 from hub.errors import ConfigError, Unmappable
 from hub.runtime import Context, Projection
-from projections.accounting.documents import (
-    Part,
-    SyncSettings,
-    combine,
-    part_of,
-    sync_settings,
-)
+from hub.sync.settings import SyncSettings, sync_settings
+from projections.accounting.documents import Part, combine, part_of
 from projections.ledger import booked_facts
 from projections.ledger.posting import Unbookable
 

@@ -19,23 +19,13 @@ content sends nothing, and a mapping change that alters a document changes its h
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
 
-import orjson
-
+from hub.domain.documents import Document, Mode
 from hub.domain.facts import Fact
-from hub.sync.settings import MODES, TARGETS, Mode, SyncSettings, XeroSettings, sync_settings
 from projections.ledger.posting import Entry
-
-__all__ = [
-    "MODES", "TARGETS", "Document", "Mode", "Part", "SyncSettings", "XeroSettings",
-    "combine", "document_key", "part_of", "sync_settings",
-]  # fmt: skip
-"""The settings names are re-exported: projections read them from here."""
 
 _KINDS = {
     "sale": "invoice",
@@ -91,47 +81,6 @@ def part_of(mode: Mode, fact_key: str, fact: Fact, entry: Entry) -> Part:
         order = getattr(fact, "order_ref", None)
     return Part(fact_key, kind, entry.business_date, entry.description, postings,
                 customer or None, order if isinstance(order, str) and order else None)  # fmt: skip
-
-
-@dataclass(frozen=True)
-class Document:
-    """What one target should hold for one document key."""
-
-    tenant: str
-    target: str
-    key: str
-    kind: str
-    business_date: date
-    description: str
-    postings: tuple[tuple[str, str, int], ...]
-    """Summed per (account, currency), zero lines dropped, sorted: balanced per currency."""
-    revision: str = ""
-    """Set only to re-create a voided document at a target that cannot update in place: the
-    new copy needs an idempotency key of its own."""
-    customer: str | None = None
-    """The customer of a sale (a target may name its contact after it)."""
-    order: str | None = None
-    """The order a sale is, or a payment pays (a target may apply the payment to the sale's
-    invoice)."""
-
-    @property
-    def content_hash(self) -> str:
-        """sha256 of what the target stores; changes exactly when the content does (the
-        customer and order count only when set, so other documents hash as before)."""
-        body: list[Any] = [self.kind, self.business_date.isoformat(), self.description,
-                           self.postings]  # fmt: skip
-        if self.customer is not None or self.order is not None:
-            body.append({"customer": self.customer, "order": self.order})
-        return hashlib.sha256(orjson.dumps(body)).hexdigest()
-
-    @property
-    def idempotency_key(self) -> str:
-        """The key sent to the target: stable for this tenant, target and document key."""
-        seed = f"{self.tenant}\x00{self.target}\x00{self.key}"
-        if self.revision:
-            seed += f"\x00{self.revision}"
-        digest = hashlib.sha256(seed.encode())
-        return f"lh-{digest.hexdigest()[:40]}"
 
 
 def combine(tenant: str, target: str, key: str, parts: Iterable[Part]) -> Document | None:

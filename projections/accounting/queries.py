@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from hub.store.pool import Connection
 from projections.accounting import Accounting
-from projections.accounting.documents import Document
+from hub.domain.documents import Document
 
 
 async def documents(conn: Connection, tenant: str, target: str) -> list[Document]:

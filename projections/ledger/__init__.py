@@ -1,6 +1,6 @@
 """``ledger``: a double-entry journal per tenant from the canonical facts.
 
-Each event goes through its connection's mapper (``hub.mapper``) to facts, and each fact is
+Each event goes through its connection's mapper (``hub.spi.mapper``) to facts, and each fact is
 booked (``projections.ledger.posting``) as one journal entry keyed by ``{source}/{fact key}``:
 a later event about the same object (an order updated, a payout paid) replaces the entry, an
 older one replayed later changes nothing, and every entry lists the event positions it came from.
@@ -25,7 +25,7 @@ from hub.config import Settings
 from hub.domain.events import RecordedEvent
 from hub.domain.facts import Fact
 from hub.errors import ConfigError, Unmappable
-from hub.mapper import MapContext, SourceEvent
+from hub.spi.mapper import MapContext, SourceEvent
 from hub.runtime import Context, Projection
 from projections.ledger.posting import Booking, Unbookable, book, payee_key
 

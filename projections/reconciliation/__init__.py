@@ -37,7 +37,8 @@ from hub.domain.facts import Fact
 from hub.domain.money import Money
 from hub.errors import ConfigError
 from hub.runtime import Context, Projection
-from projections.accounting.documents import SyncSettings, document_key, sync_settings
+from hub.sync.settings import SyncSettings, sync_settings
+from projections.accounting.documents import document_key
 from projections.reconciliation.composition import Composition, Movement
 from projections.reconciliation.extract import (
     REOPENED,

@@ -19,7 +19,7 @@ from hub.books import BooksConfig
 from hub.domain.events import RecordedEvent
 from hub.domain.facts import BankLine, Payment, Payout, Refund, Sale
 from hub.errors import Unmappable
-from hub.mapper import MapContext, SourceEvent
+from hub.spi.mapper import MapContext, SourceEvent
 from projections.reconciliation.composition import Composition, from_shopify_summary
 
 RESOLVED = "reconciliation.exception.resolved"

@@ -13,7 +13,7 @@ import aiohttp
 
 from hub.books import DEFAULT_CHART
 from hub.sync.beancount import BeancountTarget
-from hub.sync.target import Target
+from hub.spi.target import Target
 from hub.sync.xero import AiohttpTransport, Tokens, XeroTarget
 from tests.accounting.fake_xero import FakeXero, serve
 

@@ -15,8 +15,8 @@ from hub.errors import TargetUnavailable
 from hub.store import EventStore
 from hub.sync.beancount import BeancountTarget
 from hub.sync.sender import Backoff, Sender
-from hub.sync.target import Receipt
-from projections.accounting.documents import Document
+from hub.spi.target import Receipt
+from hub.domain.documents import Document
 from projections.ledger import Ledger
 from tests.accounting.harness import documents, running, settle, write_config
 from tests.accounting.targets import bean_check

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from hub.errors import TargetRejected
-from projections.accounting.documents import Document
+from hub.domain.documents import Document
 from tests.accounting.targets import FACTORIES, Subject
 
 

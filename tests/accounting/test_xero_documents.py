@@ -12,7 +12,7 @@ from typing import Any
 
 from hub.store import EventStore
 from hub.sync.sender import Backoff, Sender
-from projections.accounting.documents import Document
+from hub.domain.documents import Document
 from tests.accounting.harness import documents, running, settle, write_config
 from tests.accounting.targets import xero_fake
 from tests.ledger.harness import Books, new, sample

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from hub.config_file import load_config, resolve_secret
-from hub.connector import Connector
-from hub.connector_registry import installed
+from hub.spi.connector import Connector
+from hub.spi.registry import connectors
 from hub.errors import ConfigError
 
 GOOD = """\
@@ -90,7 +90,7 @@ def test_invalid_toml_names_the_file(tmp_path: Path) -> None:
 
 
 def test_builtin_connectors_register_through_entry_points() -> None:
-    found = installed()
+    found = connectors()
     assert {"stripe", "shopify", "woocommerce", "square", "xero", "bank"} <= set(found)
     for name, plugin in found.items():
         assert issubclass(plugin, Connector)

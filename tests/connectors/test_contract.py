@@ -18,10 +18,10 @@ import pytest
 from pydantic import BaseModel, TypeAdapter
 
 from hub.books import mappers
-from hub.connector_registry import installed
+from hub.spi.registry import connectors
 from hub.domain.facts import Customer, Fact, InventoryMovement
 from hub.domain.money import Money
-from hub.mapper import FactMapper, MapContext, SourceEvent
+from hub.spi.mapper import FactMapper, MapContext, SourceEvent
 
 FACTS: TypeAdapter[list[Fact]] = TypeAdapter(list[Fact])
 MAPPERS = mappers()
@@ -65,7 +65,7 @@ def test_ships_samples_of_types_it_declares(connector: str) -> None:
     mapper = MAPPERS[connector]
     samples = mapper.samples()
     assert samples, f"{connector} ships no samples.json"
-    patterns = installed()[connector].event_types
+    patterns = connectors()[connector].event_types
     for event_type in mapper.event_types():
         assert any(fnmatch.fnmatchcase(event_type, p) for p in patterns), event_type
     for sample in samples:
@@ -121,7 +121,7 @@ def test_default_mapping_compiles_and_names_only_declared_fields(connector: str)
 def test_parses_every_sample_into_typed_models_of_the_providers_objects(connector: str) -> None:
     mapper = MAPPERS[connector]
     assert mapper.parser is not None, f"{connector} has no parser"
-    assert installed()[connector].parser is mapper.parser
+    assert connectors()[connector].parser is mapper.parser
     assert sorted(mapper.parser.parsers) == mapper.event_types()
     for sample in mapper.samples():
         parsed = mapper.parser.parse(sample.type, sample.data)

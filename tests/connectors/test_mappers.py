@@ -28,7 +28,7 @@ from hub.domain.facts import (
 )
 from hub.domain.money import Money
 from hub.errors import Unmappable
-from hub.mapper import MapContext, SourceEvent
+from hub.spi.mapper import MapContext, SourceEvent
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 NEW_YORK = ZoneInfo("America/New_York")

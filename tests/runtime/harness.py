@@ -14,7 +14,7 @@ from typing import Any
 
 import asyncpg
 
-from hub.runtime.projection import Projection
+from hub.spi.projection import Projection
 from hub.runtime.settings import RuntimeSettings
 from hub.runtime.worker import Worker
 

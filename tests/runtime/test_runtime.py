@@ -16,8 +16,8 @@ from hub.domain.projections import ProjectionStatus
 from hub.errors import ConfigError, LeaseLost, RetriableError
 from hub.runtime import Context
 from hub.runtime.operate import follow_job
-from hub.runtime.projection import Projection
-from hub.runtime.registry import discover
+from hub.spi.projection import Projection
+from hub.spi.registry import discover
 from hub.store import EventStore
 from hub.store.jobs import Jobs
 from hub.store.leases import Leases
@@ -308,7 +308,7 @@ def test_discovery_imports_only_the_named_entry_points(monkeypatch: pytest.Monke
         EntryPoint("broken", "tests.projections.nowhere:Broken", group),
         EntryPoint("misnamed", "tests.projections.count:Mailer", group),
     ]
-    monkeypatch.setattr("hub.runtime.registry.entry_points", lambda group: [e for e in installed])
+    monkeypatch.setattr("hub.spi.registry.entry_points", lambda group: [e for e in installed])
     assert list(discover({}, names=["count_by_type"])) == ["count_by_type"]
     with pytest.raises(ConfigError, match="cannot load"):
         discover({}, names=["count_by_type", "broken"])

@@ -27,8 +27,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from hub.books import Account
+from hub.domain.documents import Document
 from hub.domain.money import to_major
-from projections.accounting.documents import Document
 
 ShapeKind = Literal["invoice", "payment", "receive", "spend", "transfer", "journal"]
 COLLECTIONS = ("Invoices", "Payments", "BankTransactions", "BankTransfers", "ManualJournals")

@@ -28,15 +28,15 @@ from urllib.parse import quote, urlencode
 import orjson
 
 from hub.books import Account
+from hub.domain.documents import Document
 from hub.errors import TargetUnavailable
+from hub.spi.target import HeldDocument, Receipt
 from hub.sync.settings import XERO_API
-from hub.sync.target import HeldDocument, Receipt
 from hub.sync.xero import shapes
 from hub.sync.xero.auth import Tokens
 from hub.sync.xero.limits import Limits
 from hub.sync.xero.shapes import ID_FIELD, TAG, Shape
 from hub.sync.xero.transport import Response, Transport, body, checked
-from projections.accounting.documents import Document
 
 API = XERO_API
 _LIVE: dict[str, set[str | None]] = {

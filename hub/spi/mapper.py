@@ -29,7 +29,7 @@ from hub.domain.mapping import (
 )
 from hub.domain.money import Money
 from hub.errors import Unmappable
-from hub.parser import PayloadParser
+from hub.spi.parser import PayloadParser
 
 
 @dataclass(frozen=True)

@@ -1,18 +1,77 @@
-"""Which projections exist: the ``ledgerhub.projections`` entry points plus
-``LEDGERHUB_PROJECTIONS`` (comma-separated ``module:Class`` import paths, for tests and for an
-operator's own projection that is not packaged)."""
+"""What is installed: connectors (entry points ``ledgerhub.connectors``), accounting targets
+(``ledgerhub.targets``) and projections (``ledgerhub.projections``, plus
+``LEDGERHUB_PROJECTIONS``: comma-separated ``module:Class`` import paths, for tests and for an
+operator's own projection that is not packaged).
+
+A broken plugin is a ``ConfigError`` naming it, never an import traceback.
+"""
 
 from __future__ import annotations
 
+import functools
 import importlib
 import os
 from collections.abc import Collection, Mapping
 from importlib.metadata import entry_points
 
 from hub.errors import ConfigError
-from hub.runtime.projection import Projection
+from hub.spi.connector import Connector
+from hub.spi.projection import Projection
+from hub.spi.target import TargetPlugin
 
-ENTRY_POINT_GROUP = "ledgerhub.projections"
+CONNECTORS = "ledgerhub.connectors"
+TARGETS = "ledgerhub.targets"
+
+
+@functools.cache
+def connectors() -> dict[str, type[Connector]]:
+    """Every installed connector by name; ``ConfigError`` if an entry point is broken."""
+    found: dict[str, type[Connector]] = {}
+    for entry in entry_points(group=CONNECTORS):
+        try:
+            loaded = entry.load()
+        except Exception as exc:  # a plugin's import error must name the plugin
+            raise ConfigError(
+                f"connector plugin {entry.name!r} ({entry.value}) failed to load: {exc}"
+            ) from exc
+        if not (isinstance(loaded, type) and issubclass(loaded, Connector)):
+            raise ConfigError(f"connector plugin {entry.name!r} ({entry.value}) is not a Connector")
+        if loaded.name != entry.name:
+            raise ConfigError(
+                f"connector plugin {entry.name!r} declares name {loaded.name!r}; they must match"
+            )
+        found[entry.name] = loaded
+    return found
+
+
+def connector(name: str) -> type[Connector] | None:
+    """The installed connector called ``name``, or None."""
+    return connectors().get(name)
+
+
+@functools.cache
+def targets() -> dict[str, TargetPlugin]:
+    """Every installed accounting target by name; ``ConfigError`` if an entry point is broken."""
+    found: dict[str, TargetPlugin] = {}
+    for entry in entry_points(group=TARGETS):
+        try:
+            loaded = entry.load()
+        except Exception as exc:  # a plugin's import error must name the plugin
+            raise ConfigError(
+                f"target plugin {entry.name!r} ({entry.value}) failed to load: {exc}"
+            ) from exc
+        plugin = loaded() if isinstance(loaded, type) else loaded
+        if not isinstance(plugin, TargetPlugin):
+            raise ConfigError(f"target plugin {entry.name!r} ({entry.value}) is not a TargetPlugin")
+        if plugin.name != entry.name:
+            raise ConfigError(
+                f"target plugin {entry.name!r} declares name {plugin.name!r}; they must match"
+            )
+        found[entry.name] = plugin
+    return found
+
+
+PROJECTIONS = "ledgerhub.projections"
 
 
 def _load(spec: str, origin: str) -> type[Projection]:
@@ -40,7 +99,7 @@ def discover(
     env = os.environ if environ is None else environ
     specs: list[tuple[str, str, str | None]] = [
         (ep.value, f"entry point {ep.name!r}", ep.name)
-        for ep in entry_points(group=ENTRY_POINT_GROUP)
+        for ep in entry_points(group=PROJECTIONS)
         if names is None or ep.name in names
     ]
     specs += [

@@ -1,23 +1,5 @@
-"""The connector plugin interface: what a spoke's package declares so the hub can use it.
-
-A connector is a class with declared parts, like a singer-sdk ``Stream``::
-
-    class StripeConnector(Connector):
-        name = "stripe"
-        version = "1"
-        event_types = ("stripe.*",)
-        verifier = StripeVerifier()
-
-and an entry point in the ``ledgerhub.connectors`` group (the built-ins register the same way)::
-
-    [project.entry-points."ledgerhub.connectors"]
-    stripe = "connectors.stripe:StripeConnector"
-
-Parts this stage uses: ``verifier`` (webhook signature check, and the events a delivery holds).
-Slots for later stages, None until a connector fills them: ``parser`` (a raw event's payload to
-typed models), ``mapper`` (typed models to canonical facts, with the connection's mapping config),
-``puller`` (backfill or poll with an incremental cursor) and ``target`` (an accounting system the
-sync projection writes to).
+"""The webhook verifier a connector puts in its ``verifier`` slot: check a provider's signature,
+then read the events out of the delivery; and helpers for the common schemes.
 """
 
 from __future__ import annotations
@@ -30,7 +12,7 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 from hub.errors import InvalidInput, SignatureInvalid
-from hub.signing import hmac_sha256_base64, same_text
+from hub.spi.signing import hmac_sha256_base64, same_text
 
 
 @dataclass(frozen=True)
@@ -82,27 +64,6 @@ class WebhookVerifier(ABC):
 
         Raises ``InvalidInput`` when the body is not what the provider sends.
         """
-
-
-class Connector:
-    """A spoke's plugin: subclass, fill the parts you have, register the entry point."""
-
-    name: ClassVar[str]
-    """The connector's name: the first part of its connections' ids (``stripe``)."""
-    version: ClassVar[str] = "0"
-    """Recorded in each event's ``meta`` so a mapping can tell payload generations apart."""
-    event_types: ClassVar[tuple[str, ...]] = ()
-    """The event types it produces, as patterns (``stripe.*``, ``bank.line``)."""
-    verifier: ClassVar[WebhookVerifier | None] = None
-    """Webhook verification, for spokes that push signed webhooks."""
-    parser: ClassVar[object | None] = None
-    """Slot (issue 5): a raw event's payload to typed models."""
-    mapper: ClassVar[object | None] = None
-    """Slot (issue 5): typed models to canonical facts, given the connection's mapping config."""
-    puller: ClassVar[object | None] = None
-    """Slot (issue 5): backfill or poll with an incremental cursor kept in PostgreSQL."""
-    target: ClassVar[object | None] = None
-    """Slot (issue 5): for accounting systems, the adapter the sync projection writes through."""
 
 
 def require_base64_hmac(

@@ -1,0 +1,162 @@
+"""Accounting targets: the ``TargetPlugin`` a target package registers (entry points
+``ledgerhub.targets``), the ``Target`` it opens per tenant, and what a call returns.
+
+A plugin declares its name (``target = "<name>"`` in a tenant's ``sync`` table), its settings
+model (the other keys of that table, validated when the config file is loaded, so a mistake is
+reported at ``FILE:LINE`` before anything runs) and ``open``, which builds the tenant's
+``Target`` from those settings::
+
+    [project.entry-points."ledgerhub.targets"]
+    beancount = "connectors.beancount:BeancountPlugin"
+
+A target stores documents (``hub.domain.documents.Document``) keyed by their
+idempotency key. ``create`` with a key the target already holds returns what it holds (no second
+copy): that is how a send repeated after a crash stays single. A target that cannot change a
+document in place sets ``supports_update = False``; the sender then voids and re-creates it.
+
+Errors: ``TargetUnavailable`` (retry later: timeout, 5xx, 429 with ``retry_after``) and
+``TargetRejected`` (the document is refused: park it with the message).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict
+
+from hub.domain.documents import Document
+from hub.errors import ConfigError
+
+if TYPE_CHECKING:
+    import aiohttp
+
+    from hub.books import TenantBooks
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """A target's answer to one call."""
+
+    target_id: str
+    """The target's id for the document."""
+    request_id: str
+    """The id of the call (the target's, when it gives one), for the call log."""
+    idempotency_key: str = ""
+    """The idempotency key the document was stored under (empty: the document's own)."""
+
+
+@dataclass(frozen=True)
+class HeldDocument:
+    """A document as the target holds it, read back (for shadow comparisons and tests)."""
+
+    idempotency_key: str
+    target_id: str
+    content_hash: str
+
+
+class Target(Protocol):
+    """An accounting system documents are sent to (one instance per tenant)."""
+
+    name: ClassVar[str]
+    supports_update: ClassVar[bool]
+
+    async def create(self, document: Document) -> Receipt:
+        """Store ``document``; if its idempotency key is already held, return that one."""
+        ...
+
+    async def update(self, target_id: str, document: Document) -> Receipt:
+        """Replace the document ``target_id`` with ``document`` (only if ``supports_update``)."""
+        ...
+
+    async def void(self, target_id: str) -> Receipt:
+        """Void (remove from the books) the document ``target_id``; voiding twice is a no-op."""
+        ...
+
+    async def held(self) -> list[HeldDocument]:
+        """Every live (not voided) document the target holds for this tenant."""
+        ...
+
+
+class TargetSettings(BaseModel):
+    """Base of a target's settings model: the keys of ``[tenants.NAME.sync]`` besides
+    ``target`` and ``mode``. Unknown keys are refused; secrets stay ``env:``/``file:``
+    references here and are resolved by ``open`` (through ``TargetEnvironment.secret``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+@dataclass(frozen=True)
+class TargetEnvironment:
+    """What ``TargetPlugin.open`` gets besides the settings: the tenant's books, where files
+    live, and the HTTP session API targets share."""
+
+    books: TenantBooks
+    """The tenant (``books.name``), its chart of accounts and time zone."""
+    home: Path
+    """``LEDGERHUB_HOME``: where a file target keeps files given by a relative path."""
+    config_dir: Path | None
+    """The config file's folder: ``file:`` secrets and token files are relative to it."""
+    session: aiohttp.ClientSession | None
+
+    @property
+    def where(self) -> str:
+        """How the tenant's sync table is named in error messages."""
+        return f"tenants.{self.books.name}.sync"
+
+    def secret(self, key: str, ref: str) -> str:
+        """The value of the ``env:``/``file:`` reference ``ref`` given for ``key``;
+        ``ConfigError`` naming the key when it cannot be read."""
+        from hub.config_file import resolve_secret
+
+        try:
+            return resolve_secret(ref, base=self.config_dir).decode()
+        except ConfigError as exc:
+            raise ConfigError(f"{self.where}.{key}: {exc}") from exc
+
+    def config_path(self, path: str) -> Path:
+        """``path`` (``~`` expanded) relative to the config file's folder."""
+        found = Path(path).expanduser()
+        if self.config_dir is not None and not found.is_absolute():
+            found = self.config_dir / found
+        return found
+
+    def http(self) -> aiohttp.ClientSession:
+        """The shared HTTP session (``ConfigError`` if the caller opened none)."""
+        if self.session is None:
+            raise ConfigError(f"{self.where}: this target needs an HTTP session")
+        return self.session
+
+
+class TargetPlugin(ABC):
+    """An accounting system ledgerhub can send documents to: subclass, register the entry
+    point under the target's ``name``."""
+
+    name: ClassVar[str]
+    """What a tenant writes as ``sync.target``."""
+    settings: ClassVar[type[TargetSettings]] = TargetSettings
+    """The model of the target's keys in the tenant's ``sync`` table."""
+
+    def validate(self, raw: dict[str, Any]) -> TargetSettings:
+        """The target's settings from the table's keys (``pydantic.ValidationError`` if wrong)."""
+        return self.settings.model_validate(raw)
+
+    @abstractmethod
+    def open(self, settings: Any, env: TargetEnvironment) -> Target:
+        """The tenant's target, built from ``settings`` (an instance of ``self.settings``);
+        ``ConfigError`` when it cannot be (a secret missing, a token file gone)."""
+
+
+def safe_url(url: str) -> bool:
+    """https, or plain http to this machine only (a local test server): tokens travel there."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError:
+        return False
+    if parts.scheme == "https":
+        return bool(host)
+    return parts.scheme == "http" and host in ("127.0.0.1", "localhost", "::1")
