@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import ClassVar
 
 from hub.domain.events import RecordedEvent
-from hub.runtime import Context, Projection
+from hub.spi.projection import Context, Projection
 
 
 class EventCounts(Projection):

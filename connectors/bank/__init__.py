@@ -1,14 +1,20 @@
 """Bank statements: OFX/QFX files, CSV with a column mapping, Plaid transactions JSON.
 
-Each statement line becomes one ``bank.line`` event (see ``connectors.bank.lines``).
+Each statement line becomes one ``bank.line`` event (see ``connectors.bank.lines``): the
+``importer`` (``connectors.bank.importer``) reads the files for ``ledgerhub import bank``, the
+``mapper`` (``connectors.bank.mapping``) turns the lines into ``BankLine`` facts.
 """
 
 from __future__ import annotations
 
 from typing import ClassVar
 
+from connectors.bank.importer import BankImporter
 from connectors.bank.mapping import BankMapper
 from hub.spi.connector import Connector
+from hub.spi.importer import FileImporter
+from hub.spi.mapper import FactMapper
+from hub.spi.parser import PayloadParser
 
 
 class BankConnector(Connector):
@@ -19,3 +25,4 @@ class BankConnector(Connector):
     event_types = ("bank.line",)
     parser: ClassVar[PayloadParser | None] = BankMapper.parser
     mapper: ClassVar[FactMapper | None] = BankMapper()
+    importer: ClassVar[FileImporter | None] = BankImporter()

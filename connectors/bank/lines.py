@@ -14,27 +14,13 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from hub.errors import InvalidInput
+from hub.spi.importer import ImportFileError
 
 EVENT_TYPE = "bank.line"
 
 
-class BankFileError(InvalidInput):
+class BankFileError(ImportFileError):
     """A statement file that cannot be imported; names the file, line (or item) and reason."""
-
-    def __init__(self, file: str, where: str, reason: str) -> None:
-        super().__init__(f"{file}:{where}: {reason}", errors=[{"field": where, "message": reason}])
-
-    @classmethod
-    def combine(cls, problems: list[BankFileError]) -> BankFileError:
-        """One error naming the first problem and counting the rest (all kept in ``errors``)."""
-        first = problems[0]
-        more = f" (and {len(problems) - 1} more problem(s))" if len(problems) > 1 else ""
-        combined = cls.__new__(cls)
-        InvalidInput.__init__(
-            combined, first.detail + more, errors=[e for p in problems for e in p.errors]
-        )
-        return combined
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,8 @@ from typing import ClassVar
 
 from connectors.payroll.mapping import PayrollMapper
 from hub.spi.connector import Connector
+from hub.spi.mapper import FactMapper
+from hub.spi.parser import PayloadParser
 
 
 class PayrollConnector(Connector):

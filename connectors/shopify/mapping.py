@@ -9,6 +9,10 @@ Orders are sales (every order topic carries the whole order, so the latest one w
 webhook reduces revenue and tax; balance transactions move money through the Shopify Payments
 clearing account (fees are ``amount - net``, so the clearing account follows the balance to the
 cent); a paid payout moves it to the bank.
+
+Every balance transaction is also stated as it is, as a ``BalanceMovement`` (books nothing; its
+``type`` mapped to a canonical category by ``CATEGORIES``), and a payout carries its ``summary``
+as its ``composition`` (``from_summary``), for reconciliation.
 """
 
 from __future__ import annotations
@@ -16,13 +20,18 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
+from pydantic import ValidationError
+
 from connectors.shopify.models import ShopifyParser
 from hub.domain.facts import (
     Adjustment,
+    BalanceMovement,
     Dispute,
     Fact,
     InventoryMovement,
+    MovementCategory,
     Payment,
+    PayoutComposition,
     Refund,
     SaleLine,
     TaxLine,
@@ -216,11 +225,40 @@ def _refund(event: SourceEvent, ctx: MapContext) -> list[Fact]:
     ]
 
 
+CATEGORIES: dict[str, MovementCategory] = {
+    "charge": "charge",
+    "refund": "refund",
+    "dispute": "dispute",
+    "payout": "payout",
+    "payout_failure": "payout",
+}
+"""Shopify's balance transaction ``type`` → the canonical category of a balance movement;
+anything else (``adjustment``, ``reserve``, ``credit``, ``debit``, ``payout_cancellation``, …)
+is an ``adjustment``."""
+
+
 def _balance_transaction(event: SourceEvent, ctx: MapContext) -> list[Fact]:
     """One payout balance transaction: ``net`` is what it did to the Shopify Payments balance,
-    ``amount - net`` the fee it cost."""
+    ``amount - net`` the fee it cost; the facts it books, then its ``BalanceMovement``."""
     f = ctx.fields("balance_transaction", _body(event, "transaction"))
     amount, net = money(f, "amount"), money(f, "net")
+    movement = BalanceMovement(
+        key=f"movement:{f['id']}",
+        business_date=f["date"],
+        processor=PROCESSOR,
+        movement_id=f["id"],
+        payout_id=f["payout_id"],
+        category=CATEGORIES.get(str(f["type"]), "adjustment"),
+        amount=amount,
+        fee=amount - net,
+        net=net,
+        description=f["type"],
+    )
+    return [*_booked(f, amount, net), movement]
+
+
+def _booked(f: Mapping[str, Any], amount: Money, net: Money) -> list[Fact]:
+    """What a balance transaction books (the payout's own: nothing, the payout books it)."""
     fee = amount - net
     key, kind, date = f"transaction:{f['id']}", f["type"], f["date"]
     if kind == "payout":
@@ -278,8 +316,43 @@ def _balance_transaction(event: SourceEvent, ctx: MapContext) -> list[Fact]:
     ]
 
 
+def from_summary(summary: Mapping[str, Any], currency: str) -> PayoutComposition:
+    """The composition a Shopify payout's ``summary`` states (decimal strings; fee amounts are
+    costs, so they are subtracted; reserved funds and retried payouts count as adjustments;
+    Shopify states no disputes apart). ``ValueError`` for an amount that is not one."""
+
+    def amount(name: str) -> Money:
+        value = summary.get(name)
+        return Money.zero(currency) if value is None else Money.parse(str(value), currency)
+
+    fees = sum((amount(name).minor for name in summary if name.endswith("_fee_amount")), 0)
+    return PayoutComposition(
+        gross=amount("charges_gross_amount"),
+        refunds=amount("refunds_gross_amount"),
+        fees=Money(minor=-fees, currency=currency),
+        disputes=Money.zero(currency),
+        adjustments=(
+            amount("adjustments_gross_amount")
+            + amount("reserved_funds_gross_amount")
+            + amount("retried_payouts_gross_amount")
+        ),
+    )
+
+
 def _payout(event: SourceEvent, ctx: MapContext) -> list[Fact]:
-    return [payout_fact(ctx.fields("payout", _body(event, "payout")), PROCESSOR)]
+    """A payout, with its ``summary`` as its composition when it carries a readable one (a
+    summary that cannot be read leaves the composition unknown; the payout is booked all the
+    same)."""
+    body = _body(event, "payout")
+    payout = payout_fact(ctx.fields("payout", body), PROCESSOR)
+    summary = body.get("summary")
+    if not isinstance(summary, dict):
+        return [payout]
+    try:
+        composition = from_summary(summary, payout.amount.currency)
+    except (ValueError, ValidationError):
+        return [payout]
+    return [payout.model_copy(update={"composition": composition})]
 
 
 def _customer(event: SourceEvent, ctx: MapContext) -> list[Fact]:

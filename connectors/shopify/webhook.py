@@ -11,8 +11,16 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import ClassVar
 
-from hub.spi.verifier import DeliveredEvent, WebhookDelivery, WebhookVerifier, event_type, json_object, require_base64_hmac
 from hub.errors import InvalidInput
+from hub.spi.signing import hmac_sha256_base64
+from hub.spi.verifier import (
+    DeliveredEvent,
+    WebhookDelivery,
+    WebhookVerifier,
+    event_type,
+    json_object,
+    require_base64_hmac,
+)
 
 HMAC_HEADER = "x-shopify-hmac-sha256"
 TOPIC_HEADER = "x-shopify-topic"
@@ -34,6 +42,12 @@ class ShopifyVerifier(WebhookVerifier):
 
     def verify(self, delivery: WebhookDelivery, secret: bytes, *, now: datetime | None) -> None:
         require_base64_hmac(delivery, HMAC_HEADER, secret)
+
+    def sign(
+        self, body: bytes, secret: bytes, *, now: datetime, url: str = ""
+    ) -> dict[str, str]:
+        """``X-Shopify-Hmac-Sha256`` for ``body`` (the scheme signs no time and no URL)."""
+        return {"X-Shopify-Hmac-Sha256": hmac_sha256_base64(secret, body)}
 
     def events(self, delivery: WebhookDelivery) -> list[DeliveredEvent]:
         body = json_object(delivery.body, what="the Shopify webhook body")

@@ -12,8 +12,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import ClassVar
 
-from hub.spi.verifier import DeliveredEvent, WebhookDelivery, WebhookVerifier, event_type, json_object, require_base64_hmac
 from hub.errors import InvalidInput
+from hub.spi.verifier import (
+    DeliveredEvent,
+    WebhookDelivery,
+    WebhookVerifier,
+    event_type,
+    json_object,
+    require_base64_hmac,
+)
 
 SIGNATURE_HEADER = "x-square-hmacsha256-signature"
 

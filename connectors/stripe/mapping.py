@@ -9,6 +9,10 @@ for a payout is ``{"data": {"object": <balance_transaction>}, "payout": "po_…"
 Fees are booked from balance transactions (their ``fee``), never from charges, so a charge whose
 ``balance_transaction`` is expanded is not charged twice; an expanded balance transaction in
 another currency gives the payment its settled amount (``exchange_rate``).
+
+Every balance transaction is also stated as it is, as a ``BalanceMovement`` (books nothing; its
+``reporting_category``, else its ``type``, mapped to a canonical category by ``CATEGORIES``), for
+payout composition and the clearing tie-out.
 """
 
 from __future__ import annotations
@@ -19,10 +23,12 @@ from typing import Any, ClassVar
 from connectors.stripe.models import StripeParser
 from hub.domain.facts import (
     Adjustment,
+    BalanceMovement,
     Dispute,
     DisputeMovement,
     Fact,
     Fee,
+    MovementCategory,
     Payment,
     Refund,
 )
@@ -247,12 +253,51 @@ _FEE_ONLY = {
 """Categories whose amount another event books (charge, refund, dispute, payout): only the fee."""
 
 
+CATEGORIES: dict[str, MovementCategory] = {
+    "charge": "charge",
+    "payment": "charge",
+    "refund": "refund",
+    "refund_failure": "refund",
+    "partial_capture_reversal": "refund",
+    "dispute": "dispute",
+    "dispute_reversal": "dispute",
+    "fee": "fee",
+    "stripe_fee": "fee",
+    "application_fee": "fee",
+    "payout": "payout",
+    "payout_reversal": "payout",
+    "payout_cancel": "payout",
+    "payout_failure": "payout",
+}
+"""Stripe's ``reporting_category`` (or ``type``) → the canonical category of a balance movement;
+anything else (reserved funds, transfers, corrections, …) is an ``adjustment``."""
+
+
 def _balance_transaction(event: SourceEvent, ctx: MapContext) -> list[Fact]:
     bt = _object(event)
     f = ctx.fields("balance_transaction", bt)
     payout = text(event.data.get("payout"))
     category = f["category"] or bt.get("type")
     fee, amount, net = money(f, "fee"), money(f, "amount"), money(f, "net")
+    movement = BalanceMovement(
+        key=f"movement:{f['id']}",
+        business_date=f["date"],
+        processor=PROCESSOR,
+        movement_id=f["id"],
+        payout_id=payout,
+        category=CATEGORIES.get(str(category or ""), "adjustment"),
+        amount=amount,
+        fee=fee,
+        net=net,
+        description=text(category),
+    )
+    return [*_booked(f, category, payout, fee, amount, net), movement]
+
+
+def _booked(
+    f: Mapping[str, Any], category: Any, payout: str | None, fee: Money, amount: Money, net: Money
+) -> list[Fact]:
+    """What a balance transaction books: its fee, or a fee or adjustment of its own."""
     if category in _FEE_ONLY:
         if fee.minor == 0:
             return []

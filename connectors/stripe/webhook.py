@@ -11,9 +11,15 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import ClassVar
 
-from hub.spi.verifier import DeliveredEvent, WebhookDelivery, WebhookVerifier, event_type, json_object
 from hub.errors import InvalidInput, SignatureInvalid
 from hub.spi.signing import hmac_sha256, same_text
+from hub.spi.verifier import (
+    DeliveredEvent,
+    WebhookDelivery,
+    WebhookVerifier,
+    event_type,
+    json_object,
+)
 
 TOLERANCE_SECONDS = 300
 HEADER = "stripe-signature"
@@ -29,6 +35,12 @@ class StripeVerifier(WebhookVerifier):
     """Verifies ``Stripe-Signature`` and reads the Stripe ``event`` in the body."""
 
     signature_headers: ClassVar[tuple[str, ...]] = (HEADER,)
+
+    def sign(
+        self, body: bytes, secret: bytes, *, now: datetime, url: str = ""
+    ) -> dict[str, str]:
+        """``Stripe-Signature`` for ``body`` signed at ``now`` (whole seconds)."""
+        return {"Stripe-Signature": signature_header(secret, body, int(now.timestamp()))}
 
     def verify(self, delivery: WebhookDelivery, secret: bytes, *, now: datetime | None) -> None:
         header = delivery.header(HEADER)

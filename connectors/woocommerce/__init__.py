@@ -7,6 +7,8 @@ from typing import ClassVar
 from connectors.woocommerce.mapping import WooCommerceMapper
 from connectors.woocommerce.webhook import WooCommerceVerifier
 from hub.spi.connector import Connector
+from hub.spi.mapper import FactMapper
+from hub.spi.parser import PayloadParser
 from hub.spi.verifier import WebhookVerifier
 
 

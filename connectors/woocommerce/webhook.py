@@ -13,8 +13,15 @@ import hashlib
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from hub.spi.verifier import DeliveredEvent, WebhookDelivery, WebhookVerifier, event_type, json_object, require_base64_hmac
 from hub.errors import InvalidInput
+from hub.spi.verifier import (
+    DeliveredEvent,
+    WebhookDelivery,
+    WebhookVerifier,
+    event_type,
+    json_object,
+    require_base64_hmac,
+)
 
 SIGNATURE_HEADER = "x-wc-webhook-signature"
 TOPIC_HEADER = "x-wc-webhook-topic"

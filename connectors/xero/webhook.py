@@ -14,8 +14,15 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from hub.spi.verifier import DeliveredEvent, WebhookDelivery, WebhookVerifier, event_type, json_object, require_base64_hmac
 from hub.errors import InvalidInput
+from hub.spi.verifier import (
+    DeliveredEvent,
+    WebhookDelivery,
+    WebhookVerifier,
+    event_type,
+    json_object,
+    require_base64_hmac,
+)
 
 SIGNATURE_HEADER = "x-xero-signature"
 

@@ -10,7 +10,7 @@ from aiohttp.web_urldispatcher import AbstractRoute
 
 from hub.api.key_cache import KeyCache
 from hub.api.routing import Auth
-from hub.config_file import HubConfig
+from hub.config import Config
 from hub.domain.keys import ApiKey
 from hub.errors import ConfigError
 from hub.store.events import EventStore
@@ -45,7 +45,7 @@ class HubContext:
     dsn: str
     store: EventStore
     keys: KeyStore
-    config: HubConfig
+    config: Config
     limits: ApiLimits = ApiLimits()
     key_cache: KeyCache | None = None
     """Cached key lookups (None: every request asks the database)."""

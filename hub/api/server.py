@@ -11,14 +11,14 @@ from hub.api.app import CORE_ROUTES, BackgroundTask, build_app
 from hub.api.context import ApiLimits, HubContext
 from hub.api.key_cache import KeyCache, cache_seconds_from_env
 from hub.api.routing import ApiRoute
-from hub.config_file import HubConfig
+from hub.config import Config
 from hub.store.events import EventStore
 from hub.store.keys import KeyStore
 
 
 @contextlib.asynccontextmanager
 async def open_hub(
-    dsn: str, config: HubConfig, limits: ApiLimits | None = None
+    dsn: str, config: Config, limits: ApiLimits | None = None
 ) -> AsyncIterator[HubContext]:
     """The stores on ``dsn`` as a ``HubContext``, closed on exit."""
     store = await EventStore.open(dsn)

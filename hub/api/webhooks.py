@@ -16,12 +16,12 @@ from hub.api.context import REQUEST_ID, context
 from hub.api.events import json_response, results_body
 from hub.api.models import AppendResultsOut
 from hub.api.routing import SIGNATURE, ApiRoute
-from hub.config_file import ConnectionConfig
-from hub.spi.connector import Connector
-from hub.spi.verifier import DeliveredEvent, WebhookDelivery, WebhookVerifier
-from hub.spi.registry import connector as installed_connector
+from hub.config import ConnectionConfig
 from hub.domain.events import NewEvent
 from hub.errors import NotFound
+from hub.spi.connector import Connector
+from hub.spi.registry import connector as installed_connector
+from hub.spi.verifier import DeliveredEvent, WebhookDelivery, WebhookVerifier
 
 
 def webhook_target(

@@ -1,24 +1,51 @@
-"""``ledgerhub import bank FILE``: a bank statement (OFX/QFX, CSV, Plaid JSON) into the log."""
+"""``ledgerhub import bank FILE``: a bank statement (OFX/QFX, CSV, Plaid JSON) into the log.
+
+The file is read by the bank connector's importer, found through the registry
+(``hub.usecases.file_import.importer_for("bank")``); building the parser loads no plugin.
+"""
 
 from __future__ import annotations
 
 import argparse
 import contextlib
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from connectors.bank.csv_format import load_mapping
-from hub.app.bank_import import FORMATS, import_events, read_statement, statement_events
 from hub.cli.context import open_store
 from hub.cli.progress import progress
-from hub.config import Settings
-from hub.config_file import load_from_env
+from hub.config import Settings, load
 from hub.domain.events import DEFAULT_TENANT
-from hub.errors import ConfigError
+from hub.errors import ConfigError, LedgerhubError
+from hub.usecases.file_import import import_events, importer_for, read_statement, statement_events
+
+KIND = "bank"
+"""The connector whose importer reads the files (its connections are ``bank:ACCOUNT``)."""
 
 BIG_FILE_LINES = 2000
 """From this many lines on, a progress bar is shown (on a terminal)."""
+
+
+class _Formats:
+    """``--format``'s choices: the formats the installed importer of ``kind`` reads, looked up
+    only when a format is given or the help is shown."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+
+    def _known(self) -> tuple[str, ...] | None:
+        try:
+            return importer_for(self.kind).formats
+        except LedgerhubError:
+            return None  # no importer, or a broken plugin: ``run`` reports it in one line
+
+    def __contains__(self, value: object) -> bool:
+        known = self._known()
+        return known is None or value in known
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._known() or ())
 
 
 def register(sub: Any) -> None:
@@ -35,7 +62,10 @@ def register(sub: Any) -> None:
         "--account", required=True, help="the bank connection's name: source bank:ACCOUNT"
     )
     bank.add_argument(
-        "--format", choices=FORMATS, help="default: from the file's extension or content"
+        "--format",
+        choices=_Formats(KIND),
+        metavar="FORMAT",
+        help="one of %(choices)s; default: from the file's extension or content",
     )
     bank.add_argument("--mapping", type=Path, help="CSV column mapping (TOML, a [csv] table)")
     bank.add_argument(
@@ -47,19 +77,21 @@ def register(sub: Any) -> None:
 
 
 async def run(args: argparse.Namespace) -> int:
-    account = args.account.removeprefix("bank:")
-    source = f"bank:{account}"
-    config = load_from_env(Settings.from_env().config_file)
+    account = args.account.removeprefix(f"{KIND}:")
+    source = f"{KIND}:{account}"
+    config = load(Settings.from_env())
     connection = config.connection(source)
     if connection is not None and connection.tenant != args.tenant:
         raise ConfigError(
             f"connection {source} belongs to tenant {connection.tenant!r}, not {args.tenant!r}"
         )
+    importer = importer_for(KIND)
     statement = read_statement(
         args.file,
+        importer,
         account=account,
         file_format=args.format,
-        mapping=load_mapping(args.mapping) if args.mapping else None,
+        mapping=importer.load_mapping(args.mapping) if args.mapping else None,
         zone=config.tenant(args.tenant).zone,
         select=args.statement_account,
     )

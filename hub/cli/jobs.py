@@ -6,10 +6,9 @@ import argparse
 import sys
 from typing import Any
 
-from hub.books import load_books
 from hub.cli.progress import progress
 from hub.cli.projections import describe, open_projections, print_json
-from hub.config import Settings
+from hub.config import Settings, load
 from hub.domain.projections import Job
 from hub.runtime.operate import follow_job, worker_for
 from hub.store.jobs import Jobs
@@ -51,7 +50,7 @@ def _job_options(parser: argparse.ArgumentParser) -> None:
 
 
 async def run_replay(args: argparse.Namespace) -> int:
-    load_books(Settings.from_env().config_file)  # a config mistake: refused, nothing queued
+    load(Settings.from_env())  # a config mistake: refused, nothing queued
     async with open_projections() as (dsn, store):
         job = await Jobs(store).enqueue(
             args.projection,
@@ -64,7 +63,7 @@ async def run_replay(args: argparse.Namespace) -> int:
 
 
 async def run_rebuild(args: argparse.Namespace) -> int:
-    load_books(Settings.from_env().config_file)  # a config mistake: refused, nothing queued
+    load(Settings.from_env())  # a config mistake: refused, nothing queued
     async with open_projections() as (dsn, store):
         job = await Jobs(store).enqueue(args.projection, "rebuild", send=args.send)
         return await _finish(dsn, store, job, args.no_wait)

@@ -11,8 +11,7 @@ from typing import Any
 from hub.api.app import BackgroundTask
 from hub.api.context import ApiLimits, HubContext
 from hub.api.server import open_hub, serving
-from hub.config import Settings
-from hub.config_file import load_from_env
+from hub.config import Settings, load
 from hub.store.provision import resolve_dsn
 
 
@@ -30,11 +29,12 @@ def register(sub: Any) -> None:
 
 async def projection_workers(hub: HubContext) -> None:
     """Run this process's share of the installed projections (the ``worker`` command's job)."""
-    from hub.spi.registry import discover, select
     from hub.runtime.settings import RuntimeSettings
     from hub.runtime.worker import Worker
+    from hub.spi.registry import discover, select
 
-    await Worker(hub.dsn, select(discover(), None), RuntimeSettings.from_env()).run()
+    projections = select(discover(), None)
+    await Worker(hub.dsn, projections, RuntimeSettings.from_env(), config=hub.config).run()
 
 
 async def accounting_sync(hub: HubContext) -> None:
@@ -46,7 +46,7 @@ async def accounting_sync(hub: HubContext) -> None:
 
 async def run(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
-    config = load_from_env(settings.config_file)  # a config mistake stops us before we bind
+    config = load(settings)  # a config mistake stops us before we bind
     if not args.no_workers:  # so does a sync target we could not reach (a missing secret…)
         from hub.sync.loop import backoff_from_env, interval_from_env
         from hub.sync.tenants import open_targets

@@ -13,10 +13,10 @@ from typing import Any
 from hub.cli.context import open_store
 from hub.cli.projections import open_projections, print_json, print_rows
 from hub.config import Settings
+from hub.spi.target import Target
 from hub.store.sync import SyncLog
 from hub.sync.sender import Sender
 from hub.sync.shadow import compare
-from hub.spi.target import Target
 from hub.sync.tenants import open_targets
 
 

@@ -14,8 +14,7 @@ from hub.app.signatures import SignatureReport, verify_signatures
 from hub.app.verify import verify_chain
 from hub.cli.context import open_store
 from hub.cli.progress import progress
-from hub.config import Settings
-from hub.config_file import load_from_env
+from hub.config import Settings, load
 
 
 def register(sub: Any) -> None:
@@ -31,7 +30,7 @@ def register(sub: Any) -> None:
 
 
 async def run(args: argparse.Namespace) -> int:
-    config = load_from_env(Settings.from_env().config_file) if args.signatures else None
+    config = load(Settings.from_env()) if args.signatures else None
     async with await open_store() as store:
         with progress("verifying") as update:
             report = await verify_chain(store, on_progress=update)

@@ -9,7 +9,7 @@ from typing import Any
 import aiohttp
 
 from hub.app.webhook_samples import PROVIDERS, sample_count, signed_sample
-from hub.config_file import resolve_secret
+from hub.config import resolve_secret
 from hub.errors import InvalidInput, RetriableError
 
 

@@ -15,11 +15,10 @@ from typing import Any
 from hub.api.app import OBSERVE_ROUTES
 from hub.api.server import open_hub, serving
 from hub.cli.context import database_dsn
-from hub.config import Settings
-from hub.config_file import load_from_env
-from hub.spi.registry import discover, select
+from hub.config import Settings, load
 from hub.runtime.settings import RuntimeSettings
 from hub.runtime.worker import Worker
+from hub.spi.registry import discover, select
 from hub.store import EventStore
 from hub.sync.loop import backoff_from_env, interval_from_env, sync_forever
 
@@ -94,8 +93,7 @@ async def _run_all(worker: Worker, args: argparse.Namespace) -> None:
             sync = sync_forever(store, Settings.from_env(), interval_from_env())
             group.create_task(sync, name="sync")
         if args.metrics_port is not None:
-            config = load_from_env(Settings.from_env().config_file)
-            hub = await stack.enter_async_context(open_hub(worker.dsn, config))
+            hub = await stack.enter_async_context(open_hub(worker.dsn, worker.config))
             url = await stack.enter_async_context(
                 serving(hub, args.metrics_host, args.metrics_port, core=OBSERVE_ROUTES)
             )
@@ -104,11 +102,11 @@ async def _run_all(worker: Worker, args: argparse.Namespace) -> None:
 
 async def run(args: argparse.Namespace) -> int:
     projections = select(discover(names=args.projection), args.projection)
-    load_from_env(Settings.from_env().config_file)  # a config mistake stops us at start
+    config = load(Settings.from_env())  # a config mistake stops us at start
     interval_from_env()  # the sender's settings, checked before anything starts
     backoff_from_env()
     settings = RuntimeSettings.from_env()
-    worker = Worker(await database_dsn(), projections, settings)
+    worker = Worker(await database_dsn(), projections, settings, config=config)
     task = asyncio.create_task(_work(worker, args))
     loop = asyncio.get_running_loop()
     grace = max(2.0, settings.lease_ttl)

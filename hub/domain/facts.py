@@ -4,12 +4,18 @@ Every fact has a ``kind`` (the discriminator), a ``key`` naming the business obj
 within its source (``charge:ch_123``, ``sale:450789469``; a later event with the same key
 describes the same object and replaces it), and a ``business_date`` (the event's time in the
 tenant's time zone). Amounts are ``Money`` (integer minor units); signs are documented per field.
+
+Most facts are booked. A ``BalanceMovement`` is not: it restates, in the processor's own terms,
+what one balance transaction did to the processor balance (the money of which the same event's
+other facts book), so reconciliation can compose payouts and tie out clearing accounts for any
+processor without reading its payloads. Its class says so (``informational``); the ledger and
+the accounting sync skip such facts.
 """
 
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -18,6 +24,10 @@ from hub.domain.money import Money, total
 
 class _Fact(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+    informational: ClassVar[bool] = False
+    """True for a fact that books nothing because other facts book its money (a
+    ``BalanceMovement``): the ledger and the accounting sync leave it out entirely."""
 
     key: str = Field(min_length=1)
     business_date: date
@@ -207,9 +217,48 @@ class Adjustment(_Fact):
 PayoutStatus = Literal["pending", "in_transit", "paid", "failed", "canceled"]
 
 
+class PayoutComposition(BaseModel):
+    """What a payout is made of, as the processor itself states it (e.g. a Shopify payout's
+    ``summary``), each part signed the way it moved the processor balance, so the parts add up
+    to the payout amount (``total``) when the statement is complete:
+
+    - ``gross``: charges (positive);
+    - ``refunds``: money given back (negative; a failed refund positive);
+    - ``fees``: every fee of every movement (negative = a cost; a fee refund positive);
+    - ``disputes``: chargebacks (negative; a won dispute's reversal positive);
+    - ``adjustments``: everything else, signed (reserved and released funds, corrections,
+      credits, debits, retried payouts).
+
+    All five are in the payout's currency.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    gross: Money
+    refunds: Money
+    fees: Money
+    disputes: Money
+    adjustments: Money
+
+    @model_validator(mode="after")
+    def _one_currency(self) -> PayoutComposition:
+        currencies = {self.gross.currency, self.refunds.currency, self.fees.currency,
+                      self.disputes.currency, self.adjustments.currency}  # fmt: skip
+        if len(currencies) != 1:
+            raise ValueError(f"a payout's composition is in one currency, not {currencies}")
+        return self
+
+    @property
+    def total(self) -> Money:
+        """What the parts add up to (the payout amount when the statement is complete)."""
+        return self.gross + self.refunds + self.fees + self.disputes + self.adjustments
+
+
 class Payout(_Fact):
     """The processor sending its balance to the bank. Only a ``paid`` payout moves money in the
-    books; ``settles`` lists the balance transactions it carries, when known."""
+    books; ``settles`` lists the balance transactions it carries, when known; ``composition``
+    is the processor's own statement of what it is made of, when the processor gives one (else
+    reconciliation composes it from the ``BalanceMovement`` facts that name the payout)."""
 
     kind: Literal["payout"] = "payout"
     processor: str
@@ -219,6 +268,65 @@ class Payout(_Fact):
     status: PayoutStatus
     settles: list[str] = Field(default_factory=list)
     description: str | None = None
+    composition: PayoutComposition | None = None
+
+    @model_validator(mode="after")
+    def _composed_in_its_currency(self) -> Payout:
+        if self.composition is not None and self.composition.gross.currency != self.amount.currency:
+            raise ValueError(
+                f"payout {self.payout_id} is in {self.amount.currency} but its composition is "
+                f"in {self.composition.gross.currency}"
+            )
+        return self
+
+
+MovementCategory = Literal["charge", "refund", "dispute", "fee", "payout", "adjustment"]
+"""What a balance movement was, in canonical terms (each mapper maps its processor's own names):
+
+- ``charge``: money collected for the merchant (a card charge, a payment);
+- ``refund``: money given back (and a refund's failure or reversal, which returns it);
+- ``dispute``: a chargeback withdrawn, or its reversal reinstating the funds;
+- ``fee``: a fee charged on its own (billing, application fees), not with another movement;
+- ``payout``: the balance sent to the bank, or such a transfer failing, reversed or canceled
+  (what a payout settles, not part of it);
+- ``adjustment``: anything else (reserved or released funds, corrections, credits, debits).
+"""
+
+
+class BalanceMovement(_Fact):
+    """One balance transaction as the processor reports it: what it did to the processor
+    balance, and the payout that carries it (None: not paid out yet, or not known). Books
+    nothing (``informational``): the event's other facts (a payment, refund, fee, dispute or
+    adjustment) book its money; reconciliation reads it to compose payouts and tie out the
+    clearing account.
+
+    ``amount`` is the gross, signed as it moved the balance (a charge positive, a refund or a
+    dispute withdrawal negative); ``fee`` is what the processor took with it (positive = a
+    cost); ``net`` is what reached the balance as the processor states it (usually
+    ``amount - fee``; it is kept as stated so the tie-out follows the processor to the cent).
+    All three are in the balance's (settlement) currency. For a ``fee`` movement, ``amount``
+    and ``net`` are the (negative) charge and ``fee`` is usually zero. ``description`` is the
+    processor's own name for what it was (e.g. Stripe's ``reporting_category``), for people.
+    """
+
+    kind: Literal["balance_movement"] = "balance_movement"
+    informational: ClassVar[bool] = True
+    processor: str
+    movement_id: str
+    payout_id: str | None = None
+    category: MovementCategory
+    amount: Money
+    fee: Money
+    net: Money
+    description: str | None = None
+
+    @model_validator(mode="after")
+    def _one_currency(self) -> BalanceMovement:
+        if not self.amount.currency == self.fee.currency == self.net.currency:
+            raise ValueError(
+                f"movement {self.movement_id}: amount, fee and net must be in one currency"
+            )
+        return self
 
 
 class BankLine(_Fact):
@@ -321,6 +429,7 @@ Fact = Annotated[
     | Fee
     | Adjustment
     | Payout
+    | BalanceMovement
     | BankLine
     | PayrollRun
     | Customer

@@ -14,9 +14,9 @@ from collections.abc import AsyncIterator, Callable
 
 from hub.domain.projections import Job, ParkedEvent
 from hub.errors import ConfigError
-from hub.spi.registry import discover
 from hub.runtime.settings import RuntimeSettings
 from hub.runtime.worker import Worker
+from hub.spi.registry import discover
 from hub.store.jobs import Jobs
 from hub.store.leases import Leases
 from hub.store.parked import Parked

@@ -17,11 +17,12 @@ from tenacity import (
 )
 
 from hub import telemetry
+from hub.config import Config, reload
 from hub.domain.events import RecordedEvent
 from hub.domain.projections import Generation, Job, Lease
 from hub.errors import ConfigError, LeaseLost, LedgerhubError, RetriableError, StoreUnavailable
-from hub.spi.projection import Context, Mode, Projection, wants
 from hub.runtime.settings import RuntimeSettings
+from hub.spi.projection import Context, Mode, Projection, wants
 from hub.store.jobs import Jobs
 from hub.store.parked import Parked
 from hub.store.projections import Batch, ProjectionStore
@@ -51,9 +52,13 @@ class Runner:
         store: ProjectionStore,
         settings: RuntimeSettings,
         wake: asyncio.Event,
+        config: Config,
     ) -> None:
         self.definition = projection
         self.handler = projection()
+        self.handler.configure(config)
+        self.config = config
+        self._rebuilt_with: int | None = None
         self.lease = lease
         self.store = store
         self.jobs = Jobs(store)
@@ -288,6 +293,18 @@ class Runner:
         sending = job.send and self.definition.side_effects
         await self._apply(events, self._current(), "replay", sending, progress)
 
+    def _reconfigure(self) -> None:
+        """A rebuild reads the config file as it is now (after a mapping or setting changed),
+        even in a worker started before the change; live events then use it too."""
+        try:
+            config = reload(self.config)
+        except ConfigError as exc:  # `ledgerhub rebuild` refuses a broken file before this
+            log.warning("projection %s: rebuilding with the config loaded at start: %s",
+                        self.name, exc)  # fmt: skip
+            return
+        self.handler.configure(config)
+        self.config = config
+
     async def _rebuild_step(self, job: Job) -> None:
         active = self._current()
         _, building = await self.store.generations(self.name)
@@ -308,6 +325,9 @@ class Runner:
         )
         caught_up = covered >= head and covered >= active.position
         built = building.model_copy(update={"position": covered})
+        if building.generation != self._rebuilt_with:
+            self._rebuilt_with = building.generation
+            self._reconfigure()
 
         async def progress(batch: Batch) -> None:
             await batch.advance(built.generation, covered)

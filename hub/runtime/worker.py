@@ -17,11 +17,12 @@ import socket
 import uuid
 from collections.abc import Sequence
 
+from hub.config import Config, Settings, load
 from hub.domain.projections import Lease
 from hub.errors import LedgerhubError, RetriableError
-from hub.spi.projection import Projection
 from hub.runtime.runner import Runner
 from hub.runtime.settings import RuntimeSettings
+from hub.spi.projection import Projection
 from hub.store.events import NOTIFY_CHANNEL
 from hub.store.leases import Leases
 from hub.store.pool import Connection
@@ -45,13 +46,25 @@ class Worker:
         settings: RuntimeSettings | None = None,
         *,
         holder: str | None = None,
+        config: Config | None = None,
     ) -> None:
+        """``config`` is handed to every projection (``Projection.configure``); None: read from
+        the environment's ``LEDGERHUB_CONFIG`` when the first projection starts."""
         self.dsn = dsn
+        self._config = config
         self.projections = {p.name: p for p in projections}
         self.settings = settings or RuntimeSettings.from_env()
         self.holder = holder or new_holder_id()
         self._runners: dict[str, tuple[Runner, asyncio.Task[None]]] = {}
         self._wakes = {name: asyncio.Event() for name in self.projections}
+
+    @property
+    def config(self) -> Config:
+        """The configuration this worker hands its projections (read from the environment's
+        ``LEDGERHUB_CONFIG`` on first use when none was given)."""
+        if self._config is None:
+            self._config = load(Settings.from_env())
+        return self._config
 
     @property
     def running(self) -> list[str]:
@@ -128,7 +141,9 @@ class Worker:
 
     def _start(self, projection: type[Projection], lease: Lease, store: ProjectionStore) -> None:
         log.info("worker %s runs %s (lease token %d)", self.holder, projection.name, lease.token)
-        runner = Runner(projection, lease, store, self.settings, self._wakes[projection.name])
+        runner = Runner(
+            projection, lease, store, self.settings, self._wakes[projection.name], self.config
+        )
         task = asyncio.create_task(runner.run(), name=f"ledgerhub-projection-{projection.name}")
         self._runners[projection.name] = (runner, task)
 

@@ -5,12 +5,17 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
+
+from pydantic import BaseModel
 
 from hub.domain.events import RecordedEvent
 from hub.errors import ConfigError
-from hub.store.pool import Connection
+from hub.store.pool import Connection as Connection  # the type of ctx.conn, for plugins
 from hub.store.projections import view_name
+
+if TYPE_CHECKING:
+    from hub.config import Config
 
 Mode = Literal["live", "replay", "rebuild", "retry"]
 """Why the runtime is calling a handler: new events, an operator's replay or rebuild, or the
@@ -89,6 +94,21 @@ class Projection:
     event_types: ClassVar[frozenset[str] | None] = None
     tables: ClassVar[Mapping[str, str]] = {}
     side_effects: ClassVar[bool] = False
+    config_section: ClassVar[str | None] = None
+    """The name of this projection's per-tenant table in the config file
+    (``[tenants.T.<config_section>]``), if it has one."""
+    config_model: ClassVar[type[BaseModel] | None] = None
+    """The pydantic model of that table: validated when the config file is loaded, so a
+    mistake is reported at ``FILE:LINE`` before anything runs."""
+
+    config: Config
+    """The configuration, set by ``configure`` before the first batch."""
+
+    def configure(self, config: Config) -> None:
+        """Take ``config``: the runtime calls this before the first batch, and again with the
+        file read anew when a rebuild starts (the point of rebuilding after changing a mapping
+        or a setting). Override to derive what you need; keep the call cheap and pure."""
+        self.config = config
 
     async def handle(self, events: Sequence[RecordedEvent], ctx: Context) -> None:
         """Apply ``events`` (position order) to the read model through ``ctx``."""
@@ -118,6 +138,8 @@ class Projection:
                 raise ConfigError(
                     f"{where}: table {table!r} must match [a-z][a-z0-9_]* (16 characters at most)"
                 )
+        if (cls.config_section is None) != (cls.config_model is None):
+            raise ConfigError(f"{where}: config_section and config_model are set together")
         if cls.handle is Projection.handle:
             raise ConfigError(f"{where}: handle() is not implemented")
         if cls.side_effects != (cls.send is not Projection.send):

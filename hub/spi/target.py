@@ -4,10 +4,17 @@
 A plugin declares its name (``target = "<name>"`` in a tenant's ``sync`` table), its settings
 model (the other keys of that table, validated when the config file is loaded, so a mistake is
 reported at ``FILE:LINE`` before anything runs) and ``open``, which builds the tenant's
-``Target`` from those settings::
+``Target`` from those settings and the ``TargetEnvironment`` (the tenant's books, where files
+live, secrets, the shared HTTP session)::
 
     [project.entry-points."ledgerhub.targets"]
     beancount = "connectors.beancount:BeancountPlugin"
+    xero = "connectors.xero.target:XeroPlugin"
+
+Field types for a settings model, each refused with a message the config error repeats after
+the key's path (``tenants.T.sync.KEY: …``): ``Text`` (a non-empty string), ``SecretReference``
+(``env:NAME`` or ``file:PATH``, never the secret itself), ``ServiceUrl`` (https, or http to
+this machine only: ``safe_url``) and ``Seconds`` (a positive number).
 
 A target stores documents (``hub.domain.documents.Document``) keyed by their
 idempotency key. ``create`` with a key the target already holds returns what it holds (no second
@@ -23,10 +30,11 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Protocol
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict
+from pydantic_core import PydanticCustomError
 
 from hub.domain.documents import Document
 from hub.errors import ConfigError
@@ -34,7 +42,9 @@ from hub.errors import ConfigError
 if TYPE_CHECKING:
     import aiohttp
 
-    from hub.books import TenantBooks
+    # for annotations only (hub.config loads the target registry, so no import at run time)
+    from hub.config.books import Account as Account
+    from hub.config.books import TenantBooks as TenantBooks
 
 
 @dataclass(frozen=True)
@@ -81,6 +91,46 @@ class Target(Protocol):
         ...
 
 
+def _text(value: object) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise PydanticCustomError("text", "expected a non-empty string")
+    return value
+
+
+def _reference(value: str) -> str:
+    if not value.startswith(("env:", "file:")):
+        raise PydanticCustomError(
+            "secret_reference",
+            "write env:NAME or file:PATH (a secret is never kept in the config file)",
+        )
+    return value
+
+
+def _url(value: str) -> str:
+    if not safe_url(value):
+        raise PydanticCustomError(
+            "service_url",
+            f"expected an https:// URL (http:// only to this machine), got {value!r}",
+        )
+    return value
+
+
+def _seconds(value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        raise PydanticCustomError("seconds", "expected a positive number of seconds")
+    return float(value)
+
+
+Text = Annotated[str, BeforeValidator(_text)]
+"""A non-empty string."""
+SecretReference = Annotated[str, BeforeValidator(_text), AfterValidator(_reference)]
+"""``env:NAME`` or ``file:PATH``; resolve it in ``open`` with ``TargetEnvironment.secret``."""
+ServiceUrl = Annotated[str, BeforeValidator(_text), AfterValidator(_url)]
+"""A URL tokens may travel to: https, or plain http to this machine (``safe_url``)."""
+Seconds = Annotated[float, BeforeValidator(_seconds)]
+"""A positive number of seconds (a timeout)."""
+
+
 class TargetSettings(BaseModel):
     """Base of a target's settings model: the keys of ``[tenants.NAME.sync]`` besides
     ``target`` and ``mode``. Unknown keys are refused; secrets stay ``env:``/``file:``
@@ -110,7 +160,7 @@ class TargetEnvironment:
     def secret(self, key: str, ref: str) -> str:
         """The value of the ``env:``/``file:`` reference ``ref`` given for ``key``;
         ``ConfigError`` naming the key when it cannot be read."""
-        from hub.config_file import resolve_secret
+        from hub.config import resolve_secret
 
         try:
             return resolve_secret(ref, base=self.config_dir).decode()

@@ -1,5 +1,6 @@
 """The webhook verifier a connector puts in its ``verifier`` slot: check a provider's signature,
-then read the events out of the delivery; and helpers for the common schemes.
+then read the events out of the delivery; optionally sign a body the way the provider does (for
+test deliveries, ``ledgerhub webhooks send``); and helpers for the common schemes.
 """
 
 from __future__ import annotations
@@ -42,6 +43,10 @@ class DeliveredEvent:
     meta: dict[str, Any] = field(default_factory=dict)
 
 
+class SigningUnsupported(InvalidInput):
+    """The verifier cannot sign deliveries (its ``sign`` is not implemented)."""
+
+
 class WebhookVerifier(ABC):
     """A provider's webhook scheme: check the signature, then read the events out of the body."""
 
@@ -64,6 +69,16 @@ class WebhookVerifier(ABC):
 
         Raises ``InvalidInput`` when the body is not what the provider sends.
         """
+
+    def sign(
+        self, body: bytes, secret: bytes, *, now: datetime, url: str = ""
+    ) -> dict[str, str]:
+        """The signature headers the provider would send with ``body`` at ``now`` (to ``url``,
+        for schemes that sign it), such that ``verify`` accepts them: for test deliveries.
+
+        Optional: by default a verifier cannot sign (``SigningUnsupported``).
+        """
+        raise SigningUnsupported(f"{type(self).__name__} cannot sign webhook deliveries")
 
 
 def require_base64_hmac(

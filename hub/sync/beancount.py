@@ -24,7 +24,7 @@ from datetime import date
 from pathlib import Path
 from typing import ClassVar
 
-from hub.books import Account
+from hub.config.books import Account
 from hub.domain.documents import Document
 from hub.domain.money import to_major
 from hub.errors import TargetRejected, TargetUnavailable

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import aiohttp
 
-from hub.books import TenantBooks
-from hub.config_file import resolve_secret
+from hub.config import resolve_secret
+from hub.config.books import TenantBooks
 from hub.errors import ConfigError
 from hub.spi.target import Target
 from hub.sync.beancount import BeancountTarget

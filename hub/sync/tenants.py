@@ -7,9 +7,7 @@ from collections.abc import AsyncIterator
 
 import aiohttp
 
-from hub.books import load_books
-from hub.config import Settings
-from hub.config_file import load_from_env
+from hub.config import Settings, load
 from hub.spi.target import Target
 from hub.sync.settings import sync_settings
 from hub.sync.targets import target_for
@@ -19,8 +17,8 @@ from hub.sync.targets import target_for
 async def open_targets(settings: Settings) -> AsyncIterator[list[tuple[str, Target]]]:
     """(tenant, its target) for every tenant whose config has a ``sync`` table, by name; the
     HTTP session the API targets share is closed when the block ends."""
-    config = load_from_env(settings.config_file)
-    books = load_books(settings.config_file)
+    config = load(settings)
+    books = config.books
     config_dir = settings.config_file.parent if settings.config_file else None
     async with aiohttp.ClientSession() as session:
         found: list[tuple[str, Target]] = []

@@ -8,28 +8,23 @@ document a batch touches is recomputed from its parts (``projections.accounting.
 ``hub.sync.sender`` pushes what is new or changed, so a rebuild recomputes documents and sends
 nothing by itself.
 
-The sync settings and books are read from ``LEDGERHUB_CONFIG`` at start and again when a rebuild
-starts: after changing the mode or a mapping, ``ledgerhub rebuild accounting``.
+The sync settings and books come from the configuration the runtime hands the projection, read
+at start and again when a rebuild starts: after changing the mode or a mapping, ``ledgerhub
+rebuild accounting``.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
-from hub.books import BooksConfig, load_books
-from hub.config import Settings
-from hub.config_file import HubConfig, load_from_env
 from hub.domain.events import RecordedEvent
-from hub.errors import ConfigError, Unmappable
-from hub.runtime import Context, Projection
-from hub.sync.settings import SyncSettings, sync_settings
+from hub.errors import Unmappable
+from hub.spi.config import BooksConfig, SyncSettings
+from hub.spi.projection import Context, Projection
 from projections.accounting.documents import Part, combine, part_of
 from projections.ledger import booked_facts
 from projections.ledger.posting import Unbookable
-
-log = logging.getLogger(__name__)
 
 _PARTS = (
     "tenant text NOT NULL, target text NOT NULL, part_key text NOT NULL, doc_key text NOT NULL, "
@@ -91,32 +86,17 @@ class Accounting(Projection):
     version: ClassVar[int] = 2
     tables: ClassVar[dict[str, str]] = {"parts": _PARTS, "documents": _DOCUMENTS}
 
-    def __init__(self, books: BooksConfig | None = None, config: HubConfig | None = None) -> None:
-        self._from_file = books is None
-        if books is None or config is None:
-            books, config = _load()
-        self.books, self.config = books, config
-        self._rebuilding: str | None = None
-
-    def _fresh_config(self, ctx: Context) -> None:
-        """A rebuild reads the config file as it is now (after a mode or mapping change)."""
-        if ctx.mode != "rebuild" or not self._from_file:
-            return
-        if ctx.tables["documents"] == self._rebuilding:
-            return
-        self._rebuilding = ctx.tables["documents"]
-        try:
-            self.books, self.config = _load()
-        except ConfigError as exc:
-            log.warning("accounting: rebuilding with the config loaded at start: %s", exc)
+    @property
+    def books(self) -> BooksConfig:
+        """The charts, rules and connection mappings of the configuration in force."""
+        return self.config.books
 
     def settings(self, tenant: str) -> SyncSettings | None:
         """Where and how ``tenant`` syncs (None: nowhere)."""
-        return sync_settings(tenant, self.config.tenant(tenant).sync)
+        return self.config.sync_for(tenant)
 
     async def handle(self, events: Sequence[RecordedEvent], ctx: Context) -> None:
         """Book each event's facts into parts, then recompute every document they touch."""
-        self._fresh_config(ctx)
         touched: set[Group] = set()
         for event in events:
             chosen = self.settings(event.tenant)
@@ -194,8 +174,3 @@ async def _recompute(group: Group, ctx: Context) -> None:
         document.customer,
         document.order,
     )
-
-
-def _load() -> tuple[BooksConfig, HubConfig]:
-    path = Settings.from_env().config_file
-    return load_books(path), load_from_env(path)

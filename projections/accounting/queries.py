@@ -3,9 +3,9 @@
 
 from __future__ import annotations
 
-from hub.store.pool import Connection
-from projections.accounting import Accounting
 from hub.domain.documents import Document
+from hub.spi.projection import Connection
+from projections.accounting import Accounting
 
 
 async def documents(conn: Connection, tenant: str, target: str) -> list[Document]:

@@ -9,27 +9,23 @@ table's CHECK (``ledgerhub.postings_balanced``, migration 0008) refuses any row 
 balance per currency. Events no mapper understands, or that cannot be mapped or booked, are kept
 in ``unmapped`` with the reason, never an error.
 
-The chart, rules and mappings come from ``LEDGERHUB_CONFIG`` (``hub.books``), read when the
+The chart, rules and mappings come from ``LEDGERHUB_CONFIG`` (``hub.config.books``), read when the
 projection starts and again when a rebuild starts: after changing them, ``ledgerhub rebuild
 ledger`` (live events keep using the config the rebuild read).
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
-from hub.books import BooksConfig, ConnectionBooks, load_books
-from hub.config import Settings
 from hub.domain.events import RecordedEvent
 from hub.domain.facts import Fact
-from hub.errors import ConfigError, Unmappable
+from hub.errors import Unmappable
+from hub.spi.config import BooksConfig, ConnectionBooks
 from hub.spi.mapper import MapContext, SourceEvent
-from hub.runtime import Context, Projection
+from hub.spi.projection import Context, Projection
 from projections.ledger.posting import Booking, Unbookable, book, payee_key
-
-log = logging.getLogger(__name__)
 
 SYNC_OUTCOMES = "accounting.document."
 """Event types the sender appends (``hub.sync.sender``); the ledger books nothing for them."""
@@ -104,24 +100,13 @@ class Ledger(Projection):
         "unmapped": _UNMAPPED,
     }
 
-    def __init__(self, books: BooksConfig | None = None) -> None:
-        self._from_file = books is None
-        self.books = books if books is not None else _load()
+    def __init__(self) -> None:
         self._charted: set[tuple[str, str]] = set()
-        self._rebuilding: str | None = None
 
-    def _fresh_books(self, ctx: Context) -> None:
-        """A rebuild starts from the config file as it is now (the point of rebuilding after
-        changing a mapping), even in a worker started before the change."""
-        if ctx.mode != "rebuild" or not self._from_file:
-            return
-        if ctx.tables["journal"] == self._rebuilding:
-            return
-        self._rebuilding = ctx.tables["journal"]
-        try:
-            self.books = _load()
-        except ConfigError as exc:  # `ledgerhub rebuild` refuses a broken file before this
-            log.warning("ledger: rebuilding with the config loaded at start: %s", exc)
+    @property
+    def books(self) -> BooksConfig:
+        """The charts, rules and connection mappings of the configuration in force."""
+        return self.config.books
 
     async def handle(self, events: Sequence[RecordedEvent], ctx: Context) -> None:
         """Map and book each event (position order); idempotent by key and position."""
@@ -129,7 +114,6 @@ class Ledger(Projection):
         bank_lines: list[tuple[Any, ...]] = []
         unmapped: list[tuple[Any, ...]] = []
         mapped: list[int] = []
-        self._fresh_books(ctx)
         for event in events:
             if event.type.startswith(SYNC_OUTCOMES):
                 continue  # the accounting sync's own outcomes: nothing to book
@@ -173,12 +157,14 @@ class Ledger(Projection):
 
 def booked_facts(books: BooksConfig, event: RecordedEvent) -> list[tuple[str, Fact, Booking]]:
     """``event``'s facts and what each books, keyed ``{source}/{fact key}`` (the ledger's rules,
-    shared with the accounting sync). Raises ``Unmappable`` or ``Unbookable``."""
+    shared with the accounting sync), leaving out informational facts (a ``BalanceMovement``
+    restates money the event's other facts book: no entry, not even an empty one). Raises
+    ``Unmappable`` or ``Unbookable``."""
     connection = books.connection(event.source)
     if connection is None:
         connector = event.source.split(":", 1)[0]
         raise Unmappable(f"no installed connector maps {connector!r} events")
-    facts = _map(books, event, connection)
+    facts = [fact for fact in _map(books, event, connection) if not fact.informational]
     tenant = books.tenant(event.tenant)
     return [(f"{event.source}/{fact.key}", fact, book(fact, tenant, connection)) for fact in facts]
 
@@ -191,10 +177,6 @@ def _map(books: BooksConfig, event: RecordedEvent, connection: ConnectionBooks) 
     if facts is None:
         raise Unmappable(f"the {connection.connector} mapper does not map {event.type}")
     return list(facts)
-
-
-def _load() -> BooksConfig:
-    return load_books(Settings.from_env().config_file)
 
 
 def _entry_row(event: RecordedEvent, key: str, booking: Booking) -> tuple[Any, ...]:

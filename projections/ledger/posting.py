@@ -16,6 +16,8 @@ How each fact is booked (debit first; P = presentment currency, S = settlement c
 - Payroll run: wages gross, payroll taxes employer taxes / payroll liabilities (withholdings,
   deductions, employer taxes), bank net pay.
 - Customer, inventory movement: nothing.
+- Balance movement: nothing, and no entry at all: it is ``informational`` (the event's other
+  facts book its money), so ``projections.ledger.booked_facts`` leaves it out.
 """
 
 from __future__ import annotations
@@ -25,9 +27,9 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Literal
 
-from hub.books import Account, ConnectionBooks, TenantBooks
 from hub.domain.facts import (
     Adjustment,
+    BalanceMovement,
     BankLine,
     Customer,
     Dispute,
@@ -41,6 +43,7 @@ from hub.domain.facts import (
     Sale,
 )
 from hub.domain.money import Money
+from hub.spi.config import Account, ConnectionBooks, TenantBooks
 
 
 class Unbookable(ValueError):
@@ -324,6 +327,6 @@ def book(fact: Fact, books: TenantBooks, connection: ConnectionBooks) -> Booking
             return _bank_line(fact, acc)
         case PayrollRun():
             return _payroll(fact, acc)
-        case Customer() | InventoryMovement():
+        case Customer() | InventoryMovement() | BalanceMovement():
             return Booking(None)
     raise Unbookable(f"no booking for {type(fact).__name__}")

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from hub.store.pool import Connection
+from hub.spi.projection import Connection
 from projections.ledger import Ledger
 
 JOURNAL = Ledger.view("journal")

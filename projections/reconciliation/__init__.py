@@ -26,18 +26,16 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any, ClassVar
 
+from pydantic import BaseModel
+
 from connectors.shopify.mapping import ShopifyMapper
 from connectors.stripe.mapping import StripeMapper
 from connectors.woocommerce.mapping import WooCommerceMapper
-from hub.books import BooksConfig, load_books
-from hub.config import Settings
-from hub.config_file import HubConfig, load_from_env
 from hub.domain.events import RecordedEvent
 from hub.domain.facts import Fact
 from hub.domain.money import Money
-from hub.errors import ConfigError
-from hub.runtime import Context, Projection
-from hub.sync.settings import SyncSettings, sync_settings
+from hub.spi.config import BooksConfig, SyncSettings
+from hub.spi.projection import Context, Projection
 from projections.accounting.documents import document_key
 from projections.reconciliation.composition import Composition, Movement
 from projections.reconciliation.extract import (
@@ -54,7 +52,7 @@ from projections.reconciliation.extract import (
 )
 from projections.reconciliation.orders import StoredOrder, StoredPayment, StoredRefund
 from projections.reconciliation.reconcile import Outcome, StoredLine, StoredPayout, reconcile
-from projections.reconciliation.settings import MatchSettings, load_settings
+from projections.reconciliation.settings import MatchSettings
 
 log = logging.getLogger(__name__)
 
@@ -283,47 +281,24 @@ class Reconciliation(Projection):
         "tenants": _TENANTS,
     }
 
-    def __init__(
-        self,
-        books: BooksConfig | None = None,
-        settings: dict[str, MatchSettings] | None = None,
-        config: HubConfig | None = None,
-    ) -> None:
-        self._from_file = books is None
-        path = Settings.from_env().config_file if self._from_file else None
-        self.books = books if books is not None else load_books(path)
-        self.settings = settings if settings is not None else load_settings(path)
-        self.config = config if config is not None else load_from_env(path)
-        self._rebuilding: str | None = None
+    config_section: ClassVar[str | None] = "reconciliation"
+    config_model: ClassVar[type[BaseModel] | None] = MatchSettings
 
-    def _fresh_config(self, ctx: Context) -> None:
-        """A rebuild re-reads the config file (after changing a mapping or the window)."""
-        if ctx.mode != "rebuild" or not self._from_file:
-            return
-        if ctx.tables["payouts"] == self._rebuilding:
-            return
-        self._rebuilding = ctx.tables["payouts"]
-        path = Settings.from_env().config_file
-        try:
-            self.books, self.settings = load_books(path), load_settings(path)
-            self.config = load_from_env(path)
-        except ConfigError as exc:
-            log.warning("reconciliation: rebuilding with the config loaded at start: %s", exc)
+    @property
+    def books(self) -> BooksConfig:
+        """The charts, rules and connection mappings of the configuration in force."""
+        return self.config.books
 
     def sync_for(self, tenant: str) -> SyncSettings | None:
         """Where ``tenant``'s documents are synced (None: nowhere, no document is expected)."""
-        try:
-            return sync_settings(tenant, self.config.tenant(tenant).sync)
-        except ConfigError:
-            return None
+        return self.config.sync_for(tenant)
 
     def settings_for(self, tenant: str) -> MatchSettings:
         """The tenant's matching rules (defaults unless configured)."""
-        return self.settings.get(tenant) or MatchSettings()
+        return self.config.section("reconciliation", tenant, MatchSettings)
 
     async def handle(self, events: Sequence[RecordedEvent], ctx: Context) -> None:
         """Store each event's records, then recompute each (tenant, currency) touched."""
-        self._fresh_config(ctx)
         rows: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
         touched: set[tuple[str, str]] = set()
         synced: set[str] = set()

@@ -6,23 +6,25 @@ movement, negative), ``disputes`` (chargebacks, negative; a reversal positive) a
 ``adjustments`` (everything else, signed: reserved and released funds, corrections, credits,
 debits, retried payouts).
 
-Sources: a Shopify payout's own ``summary`` (Shopify's composition, exact) when the payout carries
-one; otherwise the balance transactions that name the payout (Stripe's, pulled per payout; or
-Shopify's payout transactions); otherwise the composition is unknown (null).
+Sources, both canonical facts: the processor's own statement on the ``Payout`` fact
+(``Payout.composition``, e.g. a Shopify payout's summary) when it carries one; otherwise the
+``BalanceMovement`` facts that name the payout (by their canonical ``category``); otherwise the
+composition is unknown (null). Which processor it is does not matter here: each connector's
+mapper maps its own category names to the canonical ones.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 
-from hub.domain.money import to_minor
+from hub.domain.facts import PayoutComposition
 
 
 @dataclass(frozen=True)
 class Movement:
-    """One balance transaction of a payout: ``amount`` gross, ``fee`` a cost (positive)."""
+    """One balance movement of a payout: its canonical ``category`` (``MovementCategory``; any
+    other value counts as an adjustment), ``amount`` gross, ``fee`` a cost (positive)."""
 
     category: str
     amount_minor: int
@@ -51,37 +53,23 @@ class Composition:
         )
 
 
-_GROSS = frozenset({"charge", "payment"})
-_REFUNDS = frozenset({"refund", "refund_failure", "partial_capture_reversal"})
-_DISPUTES = frozenset({"dispute", "dispute_reversal"})
-_FEES = frozenset({"fee", "stripe_fee", "application_fee"})
-_PAYOUTS = frozenset({"payout", "payout_reversal", "payout_cancel", "payout_failure"})
-"""Categories (Stripe ``reporting_category``/``type``, Shopify ``type``) by component; the
-payout's own movement is left out; anything not named is an adjustment."""
+_PARTS: dict[str, str] = {"charge": "gross", "refund": "refunds", "dispute": "disputes"}
+"""Canonical categories by component: a ``fee`` movement is all fees, the ``payout`` itself is
+left out, anything else (``adjustment``) is an adjustment."""
 
 
 def from_movements(movements: Iterable[Movement]) -> Composition | None:
-    """The composition from a payout's balance transactions (None when there are none)."""
+    """The composition from a payout's balance movements (None when there are none)."""
     parts = {"gross": 0, "refunds": 0, "fees": 0, "disputes": 0, "adjustments": 0}
     seen = False
     for movement in movements:
-        if movement.category in _PAYOUTS:
+        if movement.category == "payout":
             continue
         seen = True
-        category = movement.category
-        if category in _FEES:
+        if movement.category == "fee":
             parts["fees"] += movement.amount_minor - movement.fee_minor
             continue
-        part = (
-            "gross"
-            if category in _GROSS
-            else "refunds"
-            if category in _REFUNDS
-            else "disputes"
-            if category in _DISPUTES
-            else "adjustments"
-        )
-        parts[part] += movement.amount_minor
+        parts[_PARTS.get(movement.category, "adjustments")] += movement.amount_minor
         parts["fees"] -= movement.fee_minor
     if not seen:
         return None
@@ -90,23 +78,12 @@ def from_movements(movements: Iterable[Movement]) -> Composition | None:
     )
 
 
-def from_shopify_summary(summary: Mapping[str, Any], currency: str) -> Composition:
-    """The composition a Shopify payout's ``summary`` states (decimal strings; fee amounts are
-    costs, so they are subtracted; reserved funds and retried payouts count as adjustments)."""
-
-    def minor(name: str) -> int:
-        value = summary.get(name)
-        return 0 if value is None else to_minor(str(value), currency)
-
-    fees = sum(minor(name) for name in summary if name.endswith("_fee_amount"))
+def from_statement(statement: PayoutComposition) -> Composition:
+    """The composition a processor states for its payout (``Payout.composition``)."""
     return Composition(
-        gross_minor=minor("charges_gross_amount"),
-        refunds_minor=minor("refunds_gross_amount"),
-        fees_minor=-fees,
-        disputes_minor=0,
-        adjustments_minor=(
-            minor("adjustments_gross_amount")
-            + minor("reserved_funds_gross_amount")
-            + minor("retried_payouts_gross_amount")
-        ),
+        gross_minor=statement.gross.minor,
+        refunds_minor=statement.refunds.minor,
+        fees_minor=statement.fees.minor,
+        disputes_minor=statement.disputes.minor,
+        adjustments_minor=statement.adjustments.minor,
     )

@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from hub.books import BooksConfig
 from hub.domain.events import RecordedEvent
 from hub.domain.facts import BankLine, Payment, Payout, Refund, Sale
 from hub.errors import Unmappable
+from hub.spi.config import BooksConfig
 from hub.spi.mapper import MapContext, SourceEvent
 from projections.reconciliation.composition import Composition, from_shopify_summary
 

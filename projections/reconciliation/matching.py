@@ -9,17 +9,18 @@ Rules, in order:
 1. **Exact**: same currency, same amount in minor units, the deposit dated within the payout's
    window (``window_before`` business days before its arrival date … ``window_after`` after;
    business days are Monday to Friday except the tenant's ``holidays``). Among several
-   candidates, a deposit whose text carries the payout's processor hint (STRIPE, SHOPIFY) wins,
-   then the one closest in days, then the lowest ids. Pairs are taken greedily in that order
-   over every candidate pair, so each deposit matches at most one payout and each payout at
-   most one deposit.
+   candidates, a deposit whose text carries the payout's processor hint (by default the
+   processor's name in upper case: STRIPE, SHOPIFY; see ``settings``) wins, then the one
+   closest in days, then the lowest ids. Pairs are taken greedily in that order over every
+   candidate pair, so each deposit matches at most one payout and each payout at most one
+   deposit.
 2. **Amount mismatch**: a payout still unmatched and a deposit still unmatched, in the window,
    the deposit carrying the payout's processor hint and within the tolerance
    (``mismatch_tolerance_bp``): the smallest difference wins, then the closest date, then ids.
 
 Anything else stays unmatched: a payout becomes ``pending`` or ``missing_deposit`` depending on
-the day it is looked at (see ``projections.reconciliation``), a hinted deposit becomes an
-``unexplained_deposit``.
+the day it is looked at (see ``projections.reconciliation``), a deposit hinted by a processor
+the tenant's facts name (or one ``hints`` configures) becomes an ``unexplained_deposit``.
 """
 
 from __future__ import annotations
@@ -104,7 +105,8 @@ def match(
     sorted by payout."""
     payouts = sorted(set(payouts))
     deposits = sorted({d for d in deposits if d.amount_minor != 0})
-    hints = {_line(d): settings.hinted(d.text) for d in deposits}
+    processors = {p.processor for p in payouts}
+    hints = {_line(d): settings.hinted(d.text, processors) for d in deposits}
     by_amount: dict[tuple[str, int], list[DepositCandidate]] = defaultdict(list)
     for deposit in deposits:
         by_amount[deposit.currency, deposit.amount_minor].append(deposit)

@@ -13,7 +13,7 @@ from typing import Any
 
 import asyncpg
 
-from hub.store.pool import Connection
+from hub.spi.projection import Connection
 from projections.reconciliation import Reconciliation
 
 PAYOUT_COLUMNS = (

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import aiohttp
 
-from hub.books import DEFAULT_CHART
-from hub.sync.beancount import BeancountTarget
+from hub.config.books import DEFAULT_CHART
 from hub.spi.target import Target
+from hub.sync.beancount import BeancountTarget
 from hub.sync.xero import AiohttpTransport, Tokens, XeroTarget
 from tests.accounting.fake_xero import FakeXero, serve
 

@@ -11,7 +11,7 @@ import orjson
 import pytest
 
 from hub.api.server import open_hub, serving
-from hub.config_file import HubConfig
+from hub.config import Config
 from hub.domain.keys import Scope, key_digest, key_prefix, new_key
 from hub.store import EventStore
 from hub.store.keys import KeyStore
@@ -63,7 +63,7 @@ async def test_sync_run_writes_the_books_and_status_and_http_show_the_run(
     ]
     assert all(r["ended_at"] is not None for r in runs)
 
-    async with open_hub(dsn, HubConfig()) as hub:
+    async with open_hub(dsn, Config()) as hub:
         operate = await _key(hub.keys, "*", "operate")
         other = await _key(hub.keys, "acme", "operate")
         read = await _key(hub.keys, "default", "read")
@@ -110,7 +110,7 @@ async def test_serve_sends_in_the_background(
     scenario = stripe_scenario()
     async with (
         running(dsn),
-        open_hub(dsn, HubConfig()) as hub,
+        open_hub(dsn, Config()) as hub,
         serving(hub, port=0, background=[accounting_sync]),
     ):
         await store.append(scenario.before_payout + scenario.payout_paid)

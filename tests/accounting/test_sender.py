@@ -10,13 +10,13 @@ import asyncpg
 import orjson
 
 from hub import telemetry
-from hub.books import DEFAULT_CHART
+from hub.config.books import DEFAULT_CHART
+from hub.domain.documents import Document
 from hub.errors import TargetUnavailable
+from hub.spi.target import Receipt
 from hub.store import EventStore
 from hub.sync.beancount import BeancountTarget
 from hub.sync.sender import Backoff, Sender
-from hub.spi.target import Receipt
-from hub.domain.documents import Document
 from projections.ledger import Ledger
 from tests.accounting.harness import documents, running, settle, write_config
 from tests.accounting.targets import bean_check

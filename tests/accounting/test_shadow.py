@@ -7,12 +7,12 @@ from pathlib import Path
 
 import orjson
 
+from hub.domain.documents import Document
 from hub.store import EventStore
 from hub.store.projections import ProjectionStore
 from hub.sync.beancount import BeancountTarget
 from hub.sync.sender import Sender
 from hub.sync.shadow import compare
-from hub.domain.documents import Document
 from tests.accounting.harness import documents, running, settle, write_config
 from tests.accounting.targets import CHART
 from tests.accounting.test_commands import _cli

@@ -13,8 +13,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from hub.config import Settings
-from hub.config_file import load_config
+from hub.config import Settings, load_config
 from hub.errors import ConfigError
 from hub.store import EventStore
 from hub.sync.beancount import BeancountTarget

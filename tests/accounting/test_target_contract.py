@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from hub.errors import TargetRejected
 from hub.domain.documents import Document
+from hub.errors import TargetRejected
 from tests.accounting.targets import FACTORIES, Subject
 
 

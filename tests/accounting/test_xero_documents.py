@@ -10,9 +10,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from hub.domain.documents import Document
 from hub.store import EventStore
 from hub.sync.sender import Backoff, Sender
-from hub.domain.documents import Document
 from tests.accounting.harness import documents, running, settle, write_config
 from tests.accounting.targets import xero_fake
 from tests.ledger.harness import Books, new, sample

@@ -12,7 +12,7 @@ import pytest
 
 from hub.api.context import ApiLimits, HubContext
 from hub.api.server import open_hub, serving
-from hub.config_file import HubConfig, load_config
+from hub.config import Config, load_config
 from hub.domain.keys import Scope, key_digest, key_prefix, new_key
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
@@ -55,7 +55,7 @@ def config_path(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def hub_config(config_path: Path) -> HubConfig:
+def hub_config(config_path: Path) -> Config:
     return load_config(config_path)
 
 
@@ -65,7 +65,7 @@ def limits() -> ApiLimits:
 
 
 @pytest.fixture
-async def hub(dsn: str, hub_config: HubConfig, limits: ApiLimits) -> AsyncIterator[HubContext]:
+async def hub(dsn: str, hub_config: Config, limits: ApiLimits) -> AsyncIterator[HubContext]:
     async with open_hub(dsn, hub_config, limits) as context:
         yield context
 

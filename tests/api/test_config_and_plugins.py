@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from hub.config_file import load_config, resolve_secret
+from hub.config import load_config, resolve_secret
+from hub.errors import ConfigError
 from hub.spi.connector import Connector
 from hub.spi.registry import connectors
-from hub.errors import ConfigError
 
 GOOD = """\
 [tenants.default]

@@ -170,7 +170,7 @@ async def test_stored_deliveries_reverify_and_tampering_is_found(
     import tempfile
     from pathlib import Path
 
-    from hub.config_file import load_config
+    from hub.config import load_config
     from tests.api.conftest import write_config
 
     with tempfile.TemporaryDirectory() as tmp:

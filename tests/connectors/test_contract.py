@@ -17,11 +17,11 @@ import orjson
 import pytest
 from pydantic import BaseModel, TypeAdapter
 
-from hub.books import mappers
-from hub.spi.registry import connectors
+from hub.config.books import mappers
 from hub.domain.facts import Customer, Fact, InventoryMovement
 from hub.domain.money import Money
 from hub.spi.mapper import FactMapper, MapContext, SourceEvent
+from hub.spi.registry import connectors
 
 FACTS: TypeAdapter[list[Fact]] = TypeAdapter(list[Fact])
 MAPPERS = mappers()

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from hub.books import mappers
+from hub.config.books import mappers
 from hub.domain.facts import (
     Adjustment,
     BankLine,

@@ -11,7 +11,7 @@ from typing import Any
 
 import asyncpg
 
-from hub.books import mappers
+from hub.config.books import mappers
 from hub.domain.events import NewEvent
 from hub.runtime.settings import RuntimeSettings
 from hub.runtime.worker import Worker

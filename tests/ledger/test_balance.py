@@ -13,7 +13,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hub.books import ConnectionBooks, load_books
+from hub.config import Config
+from hub.config.books import ConnectionBooks
 from hub.domain.facts import (
     Adjustment,
     BankLine,
@@ -35,7 +36,7 @@ from projections.ledger.posting import book
 from tests.pg import Databases
 
 CURRENCIES = ["USD", "EUR", "JPY", "KWD"]
-TENANT = load_books(None).tenant("default")
+TENANT = Config().books.tenant("default")
 CONNECTION = ConnectionBooks("stripe:acct", "stripe", "default", CompiledMapping())
 DAY = date(2024, 3, 1)
 amounts = st.integers(min_value=0, max_value=10**9)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from hub.config_file import load_config
+from hub.config import load_config
 from hub.errors import ConfigError
 from hub.store import EventStore
 from tests.ledger.harness import Books, ledger_running, new, sample

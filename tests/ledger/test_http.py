@@ -11,7 +11,7 @@ import pytest
 
 from hub.api.context import ApiLimits, HubContext
 from hub.api.server import open_hub, serving
-from hub.config_file import HubConfig
+from hub.config import Config
 from hub.store import EventStore
 from tests.api.conftest import bearer, make_key
 from tests.ledger.harness import Books, ledger_running, new
@@ -21,7 +21,7 @@ from tests.ledger.test_books import RULES, bank_line
 
 @pytest.fixture
 async def hub(dsn: str, config: Path) -> AsyncIterator[HubContext]:
-    async with open_hub(dsn, HubConfig(), ApiLimits()) as context:
+    async with open_hub(dsn, Config(), ApiLimits()) as context:
         yield context
 
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import random
 from datetime import date, timedelta
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from hub.config import load_config
 from hub.errors import ConfigError
 from projections.reconciliation.composition import Movement, from_movements
 from projections.reconciliation.matching import (
@@ -19,7 +21,7 @@ from projections.reconciliation.matching import (
     match,
     window,
 )
-from projections.reconciliation.settings import MatchSettings, settings_from_toml
+from projections.reconciliation.settings import MatchSettings
 
 RULES = MatchSettings()
 FRIDAY = date(2024, 3, 8)
@@ -156,12 +158,13 @@ def test_composition_from_balance_transactions_sums_nets_and_leaves_the_payout_o
     assert from_movements([Movement("payout", -5, 0)]) is None
 
 
-def test_tenant_holidays_are_no_business_days_for_the_window() -> None:
+def test_tenant_holidays_are_no_business_days_for_the_window(tmp_path: Path) -> None:
     christmas = date(2026, 12, 25)  # a Friday
-    rules = settings_from_toml(
-        {"tenants": {"default": {"reconciliation": {"window_after": 1,
-                                                    "holidays": ["2026-12-25"]}}}}
-    )["default"]  # fmt: skip
+    path = tmp_path / "ledgerhub.toml"
+    path.write_text(
+        '[tenants.default.reconciliation]\nwindow_after = 1\nholidays = ["2026-12-25"]\n'
+    )
+    rules = load_config(path).section("reconciliation", "default", MatchSettings)
     arrival = date(2026, 12, 24)
     late = deposit("L1", 500, date(2026, 12, 28))  # Monday: one business day after the 24th
     assert rules.holidays == frozenset({christmas})
@@ -175,7 +178,12 @@ def test_tenant_holidays_are_no_business_days_for_the_window() -> None:
     assert match([payout("po", 500, arrival)], [late], without) == []
 
 
-def test_a_holiday_that_is_not_a_date_is_refused_naming_the_key() -> None:
-    raw = {"tenants": {"acme": {"reconciliation": {"holidays": ["2026-12-25", "Christmas"]}}}}
-    with pytest.raises(ConfigError, match=r"tenants\.acme\.reconciliation\.holidays\.1: .*date"):
-        settings_from_toml(raw, "ledgerhub.toml")
+def test_a_holiday_that_is_not_a_date_is_refused_naming_the_key(tmp_path: Path) -> None:
+    path = tmp_path / "ledgerhub.toml"
+    path.write_text(
+        '[tenants.acme]\n\n[tenants.acme.reconciliation]\nholidays = ["2026-12-25", "Christmas"]\n'
+    )
+    with pytest.raises(
+        ConfigError, match=r"ledgerhub\.toml:4: tenants\.acme\.reconciliation\.holidays\.1: .*date"
+    ):
+        load_config(path)

@@ -9,11 +9,12 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from hub.config_file import load_config
+from hub.config import load_config
 from hub.errors import ConfigError
 from hub.store import EventStore
 from projections.reconciliation import Reconciliation
 from projections.reconciliation.matching import add_business_days
+from projections.reconciliation.settings import MatchSettings
 from tests.ledger.harness import new
 from tests.ledger.scenarios import STRIPE, STRIPE_SOURCE, balance_transaction, stripe_event
 from tests.reconciliation.harness import Recon
@@ -70,7 +71,8 @@ async def test_a_narrower_configured_window_leaves_a_late_deposit_unmatched(
     config.write_text(  # noqa: ASYNC240
         "[tenants.default]\n[tenants.default.reconciliation]\nwindow_after = 1\n"
     )
-    assert load_config(config).tenant("default").reconciliation == {"window_after": 1}
+    rules = load_config(config).section("reconciliation", "default", MatchSettings)
+    assert rules.window_after == 1
     month = stripe_month()
     first = month.payouts[0]
     late = add_business_days(first.arrival, 3)
@@ -84,9 +86,15 @@ async def test_a_narrower_configured_window_leaves_a_late_deposit_unmatched(
 def test_a_bad_reconciliation_setting_is_refused_naming_the_key(
     config: Path,
 ) -> None:
+    """The section is validated with the rest of the file, at start, with its line."""
     config.write_text("[tenants.default.reconciliation]\nwindow_after = -2\n")
-    with pytest.raises(ConfigError, match=r"tenants\.default\.reconciliation\.window_after"):
-        Reconciliation()
+    with pytest.raises(
+        ConfigError, match=rf"{config}:2: tenants\.default\.reconciliation\.window_after"
+    ):
+        load_config(config)
+    config.write_text("[tenants.default]\n\n[tenants.default.reconcile]\nwindow_after = 2\n")
+    with pytest.raises(ConfigError, match=rf"{config}:3: tenants\.default\.reconcile: unknown key"):
+        load_config(config)
 
 
 async def test_a_payout_whose_balance_transactions_do_not_add_up_is_flagged(

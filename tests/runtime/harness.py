@@ -14,9 +14,9 @@ from typing import Any
 
 import asyncpg
 
-from hub.spi.projection import Projection
 from hub.runtime.settings import RuntimeSettings
 from hub.runtime.worker import Worker
+from hub.spi.projection import Projection
 
 ROOT = Path(__file__).resolve().parents[2]
 COUNT = "tests.projections.count:CountByType"

@@ -11,7 +11,7 @@ import aiohttp
 import pytest
 
 from hub.api.server import open_hub, serving
-from hub.config_file import HubConfig
+from hub.config import Config
 from hub.domain.keys import Scope, key_digest, key_prefix, new_key
 from hub.store import EventStore
 from hub.store.keys import KeyStore
@@ -48,7 +48,7 @@ async def _key(keys: KeyStore, tenant: str, scope: str) -> str:
 
 @pytest.fixture
 async def api(dsn: str) -> AsyncIterator[Api]:
-    async with open_hub(dsn, HubConfig()) as hub:
+    async with open_hub(dsn, Config()) as hub:
         keys = {
             "operate": await _key(hub.keys, "*", "operate"),
             "operate_acme": await _key(hub.keys, "acme", "operate"),

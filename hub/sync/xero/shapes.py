@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from hub.books import Account
+from hub.config.books import Account
 from hub.domain.documents import Document
 from hub.domain.money import to_major
 

@@ -27,7 +27,7 @@ from urllib.parse import quote, urlencode
 
 import orjson
 
-from hub.books import Account
+from hub.config.books import Account
 from hub.domain.documents import Document
 from hub.errors import TargetUnavailable
 from hub.spi.target import HeldDocument, Receipt

@@ -1,17 +1,22 @@
-"""Signed sample deliveries, built the way Stripe and Shopify send them (``webhooks send``)."""
+"""Signed sample deliveries, built the way Stripe and Shopify send them (``webhooks send``).
+
+The samples ship here (``samples/``); the signature comes from the installed connector's
+verifier (``connector(provider).verifier.sign``), so it is the one its receiver checks.
+"""
 
 from __future__ import annotations
 
-import time
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from importlib import resources
 from typing import Any, Literal
 
 import orjson
 
-from connectors.stripe.webhook import signature_header
-from hub.spi.signing import hmac_sha256_base64
+from hub.errors import ConfigError
+from hub.spi.registry import connector
+from hub.spi.verifier import WebhookVerifier
 
 Provider = Literal["stripe", "shopify"]
 PROVIDERS: tuple[Provider, ...] = ("stripe", "shopify")
@@ -27,7 +32,14 @@ class SignedDelivery:
 
 
 def _samples(name: str) -> Any:
-    return orjson.loads(resources.files("hub.app").joinpath("samples", name).read_bytes())
+    return orjson.loads(resources.files("hub.usecases").joinpath("samples", name).read_bytes())
+
+
+def _verifier(provider: Provider) -> WebhookVerifier:
+    plugin = connector(provider)
+    if plugin is None or plugin.verifier is None:
+        raise ConfigError(f"no installed connector {provider!r} verifies webhooks")
+    return plugin.verifier
 
 
 def sample_count(provider: Provider) -> int:
@@ -40,16 +52,17 @@ def sample_count(provider: Provider) -> int:
 def signed_sample(
     provider: Provider, index: int, secret: bytes, *, fresh_id: bool = False
 ) -> SignedDelivery:
-    """Sample ``index`` of ``provider`` signed with ``secret`` (``fresh_id``: a new event id)."""
+    """Sample ``index`` of ``provider`` signed with ``secret`` (``fresh_id``: a new event id);
+    ``SigningUnsupported`` if the installed connector's verifier cannot sign."""
+    verifier = _verifier(provider)
+    now = datetime.now(UTC)
     if provider == "stripe":
         event = dict(_samples("stripe_events.json")["events"][index])
         if fresh_id:
             event["id"] = f"evt_{uuid.uuid4().hex[:24]}"
         body = orjson.dumps(event)
-        header = signature_header(secret, body, int(time.time()))
-        return SignedDelivery(
-            body, {"Content-Type": "application/json", "Stripe-Signature": header}, event["id"]
-        )
+        signed = verifier.sign(body, secret, now=now)
+        return SignedDelivery(body, {"Content-Type": "application/json", **signed}, event["id"])
     delivery = _samples("shopify_deliveries.json")["deliveries"][index]
     event_id = str(uuid.uuid4()) if fresh_id else delivery["event_id"]
     body = orjson.dumps(delivery["body"])
@@ -60,7 +73,7 @@ def signed_sample(
             "X-Shopify-Topic": delivery["topic"],
             "X-Shopify-Event-Id": event_id,
             "X-Shopify-Triggered-At": delivery["occurred_at"],
-            "X-Shopify-Hmac-Sha256": hmac_sha256_base64(secret, body),
+            **verifier.sign(body, secret, now=now),
         },
         event_id,
     )

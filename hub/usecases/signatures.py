@@ -11,11 +11,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from hub.config_file import HubConfig
-from hub.spi.verifier import WebhookDelivery
-from hub.spi.registry import connector as installed_connector
+from hub.config import Config
 from hub.domain.events import RecordedEvent
 from hub.errors import RejectedError
+from hub.spi.registry import connector as installed_connector
+from hub.spi.verifier import WebhookDelivery
 from hub.store.events import EventStore
 
 
@@ -42,7 +42,7 @@ class SignatureReport:
         return not self.failures and not self.unverifiable
 
 
-def check_delivery(event: RecordedEvent, config: HubConfig) -> tuple[str, str] | None:
+def check_delivery(event: RecordedEvent, config: Config) -> tuple[str, str] | None:
     """None if ``event``'s delivery verifies, else (``failed`` | ``unverifiable``, reason)."""
     webhook = event.meta.get("webhook")
     if not isinstance(webhook, dict) or event.raw is None:
@@ -78,7 +78,7 @@ def check_delivery(event: RecordedEvent, config: HubConfig) -> tuple[str, str] |
 
 async def verify_signatures(
     store: EventStore,
-    config: HubConfig,
+    config: Config,
     *,
     batch: int = 2000,
     on_progress: Callable[[int, int], None] | None = None,

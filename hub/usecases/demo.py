@@ -22,13 +22,13 @@ from typing import Any
 
 import orjson
 
-from hub.app.verify import ChainReport, verify_chain
+from hub.usecases.verify import ChainReport, verify_chain
 from hub.config import Settings
 from hub.domain.events import NewEvent
 from hub.errors import StoreUnavailable
-from hub.spi.projection import Projection
 from hub.runtime.settings import RuntimeSettings
 from hub.runtime.worker import Worker
+from hub.spi.projection import Projection
 from hub.store import EventStore
 from hub.store.projections import ProjectionStore
 from hub.sync.sender import Sender
@@ -49,7 +49,7 @@ DEMO_SETTINGS = RuntimeSettings(poll_interval=0.2)
 
 def sample_events() -> list[NewEvent]:
     """The demo's events, as the connectors would have stored them."""
-    raw = resources.files("hub.app").joinpath("samples", "demo_events.json").read_bytes()
+    raw = resources.files("hub.usecases").joinpath("samples", "demo_events.json").read_bytes()
     return [
         NewEvent(
             source=item["source"],

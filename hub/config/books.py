@@ -1,6 +1,6 @@
 """The books' configuration: charts of accounts, categorization rules, connection mappings.
 
-Read from the ``LEDGERHUB_CONFIG`` TOML file (the same file ``hub.config_file`` loads)::
+Read from the ``LEDGERHUB_CONFIG`` TOML file (the same file ``hub.config`` loads)::
 
     [tenants.default]
     timezone = "America/New_York"
@@ -32,7 +32,6 @@ A mistake is a ``ConfigError`` reading ``FILE:LINE: where: what is wrong``.
 from __future__ import annotations
 
 import re
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,11 +40,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from hub.spi.registry import connectors
 from hub.domain.mapping import CompiledMapping, MappingError
 from hub.domain.toml_lines import Location, line_of
 from hub.errors import ConfigError
 from hub.spi.mapper import FactMapper
+from hub.spi.registry import connectors
 
 AccountType = Literal["asset", "liability", "equity", "income", "expense"]
 
@@ -303,17 +302,3 @@ def books_from_toml(path: Path, text: str, raw: Mapping[str, Any]) -> BooksConfi
         where = ".".join(str(p) for p in exc.location)
         raise ConfigError(f"{path}:{line_of(text, exc.location)}: {where}: {exc.message}") from exc
     return BooksConfig(tenants, connections, found)
-
-
-def load_books(path: Path | None) -> BooksConfig:
-    """The books' configuration from the file at ``path`` (defaults when None)."""
-    if path is None:
-        return BooksConfig(mappers=mappers())
-    try:
-        text = path.read_text(encoding="utf-8")
-        raw = tomllib.loads(text)
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read the config file: {exc.strerror}") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
-    return books_from_toml(path, text, raw)
