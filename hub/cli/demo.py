@@ -8,11 +8,11 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from hub.app.demo import run_demo
 from hub.cli.context import database_dsn
 from hub.config import Settings, redact
 from hub.domain.money import to_major
 from hub.store.schema import migrate
+from hub.usecases.demo import run_demo
 
 
 def register(sub: Any) -> None:

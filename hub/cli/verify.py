@@ -10,11 +10,11 @@ import argparse
 import sys
 from typing import Any
 
-from hub.app.signatures import SignatureReport, verify_signatures
-from hub.app.verify import verify_chain
 from hub.cli.context import open_store
 from hub.cli.progress import progress
 from hub.config import Settings, load
+from hub.usecases.signatures import SignatureReport, verify_signatures
+from hub.usecases.verify import verify_chain
 
 
 def register(sub: Any) -> None:

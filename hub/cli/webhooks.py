@@ -8,7 +8,7 @@ from typing import Any
 
 import aiohttp
 
-from hub.app.webhook_samples import PROVIDERS, sample_count, signed_sample
+from hub.usecases.webhook_samples import PROVIDERS, sample_count, signed_sample
 from hub.config import resolve_secret
 from hub.errors import InvalidInput, RetriableError
 
@@ -44,7 +44,7 @@ async def run_send(args: argparse.Namespace) -> int:
     if not 0 <= args.sample < count:
         raise InvalidInput(f"--sample must be 0..{count - 1} for {args.provider}")
     secret = resolve_secret(args.secret)
-    delivery = signed_sample(args.provider, args.sample, secret, fresh_id=args.fresh)
+    delivery = signed_sample(args.provider, args.sample, secret, fresh_id=args.fresh, url=args.to)
     try:
         async with (
             aiohttp.ClientSession() as session,

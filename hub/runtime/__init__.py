@@ -1,14 +1,12 @@
-"""The projection runtime: the ``Projection`` base class, workers, leases, jobs, parked events.
+"""The projection runtime: runs the projections (``hub.spi.projection``) over the log.
 
-- ``projection``: the base class and the ``Context`` a handler gets (read its docstring first).
-- ``worker``: ``Worker``; ``await Worker(dsn, projections).run()`` is what ``ledgerhub worker``
-  and ``ledgerhub serve`` run (leases spread projections over processes).
-- ``runner``: one projection's loop (batches, parking, replay and rebuild jobs).
-- ``registry``: discovery (entry points ``ledgerhub.projections``, ``LEDGERHUB_PROJECTIONS``).
+- ``worker``: ``Worker``; ``await Worker(dsn, projections, config=config).run()`` is what
+  ``ledgerhub worker`` and ``ledgerhub serve`` run (leases spread projections over processes).
+- ``runner``: one projection's loop (batches, parking, replay and rebuild jobs; hands the
+  projection its configuration, read anew when a rebuild starts).
 - ``operate``: what operators do (status, replay, rebuild, parked), shared by CLI and HTTP.
 - ``settings``: lease time to live, polling, batch size, retries.
+
+The ``Projection`` base class a plugin subclasses and the discovery of installed projections
+are the plugin surface: ``hub.spi.projection`` and ``hub.spi.registry``.
 """
-
-from hub.spi.projection import Context, Projection
-
-__all__ = ["Context", "Projection"]

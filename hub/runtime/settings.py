@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from typing import Annotated, Any
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from hub.errors import ConfigError
 
+_MINIMUM = {"lease_ttl": 0.3, "batch_size": 1, "retry_attempts": 1, "retry_wait": 0}
+"""Each knob's least value (others: 0.01)."""
 
-@dataclass(frozen=True)
-class RuntimeSettings:
-    """How workers run projections.
+
+class RuntimeSettings(BaseSettings):
+    """How workers run projections (pydantic-settings: ``LEDGERHUB_<FIELD>`` variables).
 
     - ``LEDGERHUB_LEASE_TTL`` (seconds, default 10): a lease not renewed for this long may be
       taken over. Leases are renewed and free ones sought every third of it, so a dead worker's
@@ -26,13 +30,37 @@ class RuntimeSettings:
     - ``LEDGERHUB_BACKOFF_MAX`` (seconds, default 30): the longest wait after a database error.
     """
 
-    lease_ttl: float = 10.0
-    poll_interval: float = 5.0
+    model_config = SettingsConfigDict(env_prefix="LEDGERHUB_", extra="ignore", frozen=True)
+
+    lease_ttl: Annotated[float, Field(ge=0.3)] = 10.0
+    poll_interval: Annotated[float, Field(ge=0.01)] = 5.0
     notify: bool = True
-    batch_size: int = 1000
-    retry_attempts: int = 5
-    retry_wait: float = 0.5
-    backoff_max: float = 30.0
+    batch_size: Annotated[int, Field(ge=1)] = 1000
+    retry_attempts: Annotated[int, Field(ge=1)] = 5
+    retry_wait: Annotated[float, Field(ge=0)] = 0.5
+    backoff_max: Annotated[float, Field(ge=0.01)] = 30.0
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _empty_is_default(cls, value: Any) -> Any:
+        return None if value == "" else value
+
+    @field_validator("notify", mode="before")
+    @classmethod
+    def _flag(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return value.strip().lower() not in {"0", "false", "no"}
+        return value
+
+    @field_validator("batch_size", "retry_attempts", mode="before")
+    @classmethod
+    def _whole(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            try:
+                return int(float(value))
+            except ValueError:
+                return value
+        return value
 
     @property
     def renew_interval(self) -> float:
@@ -41,29 +69,22 @@ class RuntimeSettings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> RuntimeSettings:
-        env = os.environ if environ is None else environ
-        default = cls()
-        return cls(
-            lease_ttl=_number(env, "LEDGERHUB_LEASE_TTL", default.lease_ttl, minimum=0.3),
-            poll_interval=_number(env, "LEDGERHUB_POLL_INTERVAL", default.poll_interval),
-            notify=env.get("LEDGERHUB_NOTIFY", "1").strip().lower() not in {"0", "false", "no"},
-            batch_size=int(_number(env, "LEDGERHUB_BATCH_SIZE", default.batch_size, minimum=1)),
-            retry_attempts=int(
-                _number(env, "LEDGERHUB_RETRY_ATTEMPTS", default.retry_attempts, minimum=1)
-            ),
-            retry_wait=_number(env, "LEDGERHUB_RETRY_WAIT", default.retry_wait, minimum=0),
-            backoff_max=_number(env, "LEDGERHUB_BACKOFF_MAX", default.backoff_max),
-        )
-
-
-def _number(env: Mapping[str, str], name: str, default: float, *, minimum: float = 0.01) -> float:
-    text = env.get(name)
-    if not text:
-        return default
-    try:
-        value = float(text)
-    except ValueError as exc:
-        raise ConfigError(f"{name} must be a number, got {text!r}") from exc
-    if value < minimum:
-        raise ConfigError(f"{name} must be at least {minimum}, got {text!r}")
-    return value
+        """The settings from ``environ`` (default: the process environment); ``ConfigError``
+        naming the variable when one is not a number or is too small."""
+        try:
+            if environ is None:
+                return cls()
+            values = {
+                name: environ[f"LEDGERHUB_{name.upper()}"]
+                for name in cls.model_fields
+                if environ.get(f"LEDGERHUB_{name.upper()}")
+            }
+            return cls.model_validate(values)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            field = str(first["loc"][0])
+            variable, given = f"LEDGERHUB_{field.upper()}", first.get("input")
+            if first["type"].startswith("greater_than"):
+                minimum = _MINIMUM.get(field, 0.01)
+                raise ConfigError(f"{variable} must be at least {minimum}, got {given!r}") from exc
+            raise ConfigError(f"{variable} must be a number, got {given!r}") from exc

@@ -1,7 +1,8 @@
 """What is installed: connectors (entry points ``ledgerhub.connectors``), accounting targets
 (``ledgerhub.targets``) and projections (``ledgerhub.projections``, plus
 ``LEDGERHUB_PROJECTIONS``: comma-separated ``module:Class`` import paths, for tests and for an
-operator's own projection that is not packaged).
+operator's own projection that is not packaged), among them the one that computes the
+documents targets hold (``document_source``).
 
 A broken plugin is a ``ConfigError`` naming it, never an import traceback.
 """
@@ -16,6 +17,7 @@ from importlib.metadata import entry_points
 
 from hub.errors import ConfigError
 from hub.spi.connector import Connector
+from hub.spi.documents import DocumentSource
 from hub.spi.projection import Projection
 from hub.spi.target import TargetPlugin
 
@@ -123,6 +125,21 @@ def discover(
             )
         found[projection.name] = projection
     return found
+
+
+def document_source(environ: Mapping[str, str] | None = None) -> DocumentSource:
+    """The installed projection that computes the documents targets should hold (its class
+    implements ``hub.spi.documents.DocumentSource``); ``ConfigError`` when none or several do."""
+    found = [p for p in discover(environ).values() if isinstance(p, DocumentSource)]
+    if not found:
+        raise ConfigError(
+            "no installed projection provides accounting documents (install one that implements "
+            "hub.spi.documents.DocumentSource, such as the accounting projection)"
+        )
+    if len(found) > 1:
+        names = ", ".join(sorted(getattr(p, "name", repr(p)) for p in found))
+        raise ConfigError(f"several installed projections provide accounting documents: {names}")
+    return found[0]
 
 
 def select(

@@ -22,7 +22,6 @@ from typing import Any
 
 import orjson
 
-from hub.usecases.verify import ChainReport, verify_chain
 from hub.config import Settings
 from hub.domain.events import NewEvent
 from hub.errors import StoreUnavailable
@@ -33,6 +32,7 @@ from hub.store import EventStore
 from hub.store.projections import ProjectionStore
 from hub.sync.sender import Sender
 from hub.sync.tenants import open_targets
+from hub.usecases.verify import ChainReport, verify_chain
 from projections.accounting import Accounting
 from projections.ledger import Ledger, queries
 

@@ -50,10 +50,11 @@ def sample_count(provider: Provider) -> int:
 
 
 def signed_sample(
-    provider: Provider, index: int, secret: bytes, *, fresh_id: bool = False
+    provider: Provider, index: int, secret: bytes, *, fresh_id: bool = False, url: str = ""
 ) -> SignedDelivery:
-    """Sample ``index`` of ``provider`` signed with ``secret`` (``fresh_id``: a new event id);
-    ``SigningUnsupported`` if the installed connector's verifier cannot sign."""
+    """Sample ``index`` of ``provider`` signed with ``secret`` for sending to ``url``
+    (``fresh_id``: a new event id); ``SigningUnsupported`` if the installed connector's
+    verifier cannot sign."""
     verifier = _verifier(provider)
     now = datetime.now(UTC)
     if provider == "stripe":
@@ -61,7 +62,7 @@ def signed_sample(
         if fresh_id:
             event["id"] = f"evt_{uuid.uuid4().hex[:24]}"
         body = orjson.dumps(event)
-        signed = verifier.sign(body, secret, now=now)
+        signed = verifier.sign(body, secret, now=now, url=url)
         return SignedDelivery(body, {"Content-Type": "application/json", **signed}, event["id"])
     delivery = _samples("shopify_deliveries.json")["deliveries"][index]
     event_id = str(uuid.uuid4()) if fresh_id else delivery["event_id"]
@@ -73,7 +74,7 @@ def signed_sample(
             "X-Shopify-Topic": delivery["topic"],
             "X-Shopify-Event-Id": event_id,
             "X-Shopify-Triggered-At": delivery["occurred_at"],
-            **verifier.sign(body, secret, now=now),
+            **verifier.sign(body, secret, now=now, url=url),
         },
         event_id,
     )

@@ -28,16 +28,13 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel
 
-from connectors.shopify.mapping import ShopifyMapper
-from connectors.stripe.mapping import StripeMapper
-from connectors.woocommerce.mapping import WooCommerceMapper
 from hub.domain.events import RecordedEvent
 from hub.domain.facts import Fact
 from hub.domain.money import Money
 from hub.spi.config import BooksConfig, SyncSettings
 from hub.spi.projection import Context, Projection
 from projections.accounting.documents import document_key
-from projections.reconciliation.composition import Composition, Movement
+from projections.reconciliation.composition import Composition, Movement, from_statement
 from projections.reconciliation.extract import (
     REOPENED,
     RESOLVED,
@@ -237,37 +234,17 @@ FROM unnest($4::text[], $5::text[], $6::text[], $7::text[], $8::bigint[], $9::bi
 SYNC_OUTCOMES = frozenset({"accounting.document.synced", "accounting.document.failed"})
 """What the accounting sender logs about each document it pushed (``hub.sync.sender``)."""
 
-EVENT_TYPES = frozenset(
-    {
-        "bank.line",
-        "stripe.charge.succeeded",
-        "stripe.charge.captured",
-        "stripe.balance_transaction",
-        "stripe.charge.refunded",
-        "stripe.refund.created",
-        "stripe.refund.updated",
-        "stripe.charge.refund.updated",
-        "shopify.refunds.create",
-        "shopify.payout",
-        "shopify.balance_transaction",
-        RESOLVED,
-        REOPENED,
-        *SYNC_OUTCOMES,
-        *(t for t in StripeMapper.handlers if t.startswith("stripe.payout.")),
-        *(t for t in ShopifyMapper.handlers if t.startswith("shopify.orders.")),
-        *(t for t in WooCommerceMapper.handlers if t.startswith("woocommerce.order.")),
-    }
-)
-"""The event types reconciliation reads (orders, payments, payouts, bank lines, payout balance
-transactions, resolutions)."""
 
 
 class Reconciliation(Projection):
     """Payouts matched to deposits, their composition, and the exceptions list."""
 
     name: ClassVar[str] = "reconciliation"
-    version: ClassVar[int] = 7
-    event_types: ClassVar[frozenset[str] | None] = EVENT_TYPES
+    version: ClassVar[int] = 8
+    event_types: ClassVar[frozenset[str] | None] = None
+    """Every event: which ones carry orders, payments, payouts, bank lines or balance movements
+    is for each connection's mapper to say (``extract``), so a new processor needs nothing
+    here."""
     tables: ClassVar[dict[str, str]] = {
         "payouts": _PAYOUTS,
         "bank_lines": _BANK_LINES,
@@ -305,16 +282,20 @@ class Reconciliation(Projection):
         tenants: set[str] = set()
         ordered: dict[str, list[str]] = defaultdict(list)
         for event in events:
-            tenants.add(event.tenant)
             if event.type in SYNC_OUTCOMES:
+                tenants.add(event.tenant)
                 document = _document_row(event)
                 if document is not None:
                     rows["documents"].append(document)
                     synced.add(event.tenant)
                 continue
+            event_records = records(event, self.books)
+            if not event_records:
+                continue
+            tenants.add(event.tenant)
             zone = self.books.tenant(event.tenant).timezone.key
             sync = self.sync_for(event.tenant)
-            for record in records(event, self.books):
+            for record in event_records:
                 table, row, currency = _row(event, record, zone, sync)
                 rows[table].append(row)
                 if currency is not None:
@@ -442,8 +423,8 @@ def _row(
     """The table, row and currency (None: no recompute needed) a record is stored as (with the
     key of the accounting document that covers an order or payment when the tenant syncs)."""
     if isinstance(record, PayoutRecord):
-        p, summary = record.payout, record.summary
-        parts = None if summary is None else _parts(summary)
+        p = record.payout
+        parts = None if p.composition is None else _parts(from_statement(p.composition))
         return "payouts", (
             event.tenant, event.source, p.payout_id, p.processor, p.amount.currency,
             p.amount.minor, p.arrival_date, p.status, parts, zone, event.position,
@@ -455,11 +436,12 @@ def _row(
             line.amount.minor, line.business_date, line.payee, line.description, event.position,
         ), line.amount.currency  # fmt: skip
     if isinstance(record, MovementRecord):
+        m = record.movement
         return "movements", (
-            event.tenant, event.source, record.txn_id, record.payout_id, record.currency,
-            record.category, record.amount_minor, record.fee_minor, record.net_minor,
-            record.business_date, record.processor, event.position,
-        ), record.currency  # fmt: skip
+            event.tenant, event.source, m.movement_id, m.payout_id, m.amount.currency,
+            m.category, m.amount.minor, m.fee.minor, m.net.minor, m.business_date, m.processor,
+            event.position,
+        ), m.amount.currency  # fmt: skip
     if isinstance(record, OrderRecord):
         sale = record.sale
         return "orders", (

@@ -1,26 +1,22 @@
-"""What reconciliation reads from an event: payouts, bank lines, balance transactions of a
-payout, and analysts' resolutions.
+"""What reconciliation reads from an event: the canonical facts its connection's mapper gives
+(payouts, bank lines, orders, payments, refunds, balance movements), and analysts' resolutions.
 
-Payouts and bank lines come from the connectors' mappers (the same canonical facts the ledger
-books, so a mapping fix and a rebuild re-derive both). Balance transactions are read through the
-connector's declarative ``balance_transaction`` mapping, because the canonical facts keep only
-what the ledger books (a Stripe charge's balance transaction becomes just its fee). Events that
-cannot be mapped are left out here; the ledger lists them as unmapped.
+Only facts: the same ones the ledger books (so a mapping fix and a rebuild re-derive both), plus
+the informational ``BalanceMovement`` facts the ledger skips. Nothing here knows a processor or
+reads a payload, so a new processor's connector (its mapper) is all reconciliation needs. Events
+that cannot be mapped are left out here; the ledger lists them as unmapped.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date
-from typing import Any
 
 from hub.domain.events import RecordedEvent
-from hub.domain.facts import BankLine, Payment, Payout, Refund, Sale
+from hub.domain.facts import BalanceMovement, BankLine, Fact, Payment, Payout, Refund, Sale
 from hub.errors import Unmappable
 from hub.spi.config import BooksConfig
 from hub.spi.mapper import MapContext, SourceEvent
-from projections.reconciliation.composition import Composition, from_shopify_summary
 
 RESOLVED = "reconciliation.exception.resolved"
 REOPENED = "reconciliation.exception.reopened"
@@ -31,10 +27,9 @@ cannot resolve exceptions by posting that event type under its own source)."""
 
 @dataclass(frozen=True)
 class PayoutRecord:
-    """A payout as reconciliation keeps it."""
+    """A payout (with the processor's statement of its composition, when it gives one)."""
 
     payout: Payout
-    summary: Composition | None
 
 
 @dataclass(frozen=True)
@@ -68,18 +63,10 @@ class RefundRecord:
 @dataclass(frozen=True)
 class MovementRecord:
     """A balance transaction as the processor reports it: what it did to the processor balance
-    (``net_minor``, as the processor states it) on its business date, and the payout carrying it
+    (``net``, as the processor states it) on its business date, and the payout carrying it
     (None: not paid out yet)."""
 
-    txn_id: str
-    payout_id: str | None
-    currency: str
-    category: str
-    amount_minor: int
-    fee_minor: int
-    net_minor: int
-    business_date: date
-    processor: str
+    movement: BalanceMovement
 
 
 @dataclass(frozen=True)
@@ -102,78 +89,45 @@ Record = (
 )
 
 
-def _wrapped(data: Mapping[str, Any], name: str) -> Mapping[str, Any]:
-    inner = data.get(name)
-    return inner if isinstance(inner, dict) and len(data) == 1 else data
-
-
 def records(event: RecordedEvent, books: BooksConfig) -> list[Record]:
     """The records ``event`` gives (none for events reconciliation does not use)."""
     if event.type in (RESOLVED, REOPENED):
         return _resolution(event)
+    return fact_records(facts_of(event, books))
+
+
+def facts_of(event: RecordedEvent, books: BooksConfig) -> list[Fact]:
+    """``event``'s canonical facts through its connection's mapper (none when no installed
+    connector maps it, or it cannot be mapped: the ledger lists those as unmapped)."""
     connection = books.connection(event.source)
     if connection is None:
         return []
-    mapper = books.mappers[connection.connector]
     context = MapContext(connection.mapping, books.tenant(event.tenant).timezone)
     source = SourceEvent(event.type, event.source, event.external_id, event.occurred_at, event.data)
     try:
-        facts = mapper.map(source, context) or []
-        if event.type.endswith(".balance_transaction"):
-            movements: list[Record] = [_movement(connection.connector, event, context)]
-            payments: list[Record] = [PaymentRecord(f) for f in facts if isinstance(f, Payment)]
-            refunds: list[Record] = [RefundRecord(f) for f in facts if isinstance(f, Refund)]
-            return [*movements, *payments, *refunds]
-    except Unmappable:
+        return list(books.mappers[connection.connector].map(source, context) or [])
+    except (Unmappable, KeyError, TypeError, ValueError):
         return []
-    except (KeyError, TypeError, ValueError):
-        return []
+
+
+def fact_records(facts: Iterable[Fact]) -> list[Record]:
+    """The records of canonical facts (the kinds reconciliation does not use are left out)."""
     found: list[Record] = []
     for fact in facts:
-        if isinstance(fact, Payout):
-            found.append(PayoutRecord(fact, _summary(connection.connector, event, fact)))
-        elif isinstance(fact, BankLine):
-            found.append(BankRecord(fact))
-        elif isinstance(fact, Sale):
-            found.append(OrderRecord(fact))
-        elif isinstance(fact, Payment):
-            found.append(PaymentRecord(fact))
-        elif isinstance(fact, Refund):
-            found.append(RefundRecord(fact))
+        match fact:
+            case Payout():
+                found.append(PayoutRecord(fact))
+            case BankLine():
+                found.append(BankRecord(fact))
+            case Sale():
+                found.append(OrderRecord(fact))
+            case Payment():
+                found.append(PaymentRecord(fact))
+            case Refund():
+                found.append(RefundRecord(fact))
+            case BalanceMovement():
+                found.append(MovementRecord(fact))
     return found
-
-
-def _summary(connector: str, event: RecordedEvent, payout: Payout) -> Composition | None:
-    if connector != "shopify":
-        return None
-    summary = _wrapped(event.data, "payout").get("summary")
-    if not isinstance(summary, dict):
-        return None
-    return from_shopify_summary(summary, payout.amount.currency)
-
-
-def _movement(connector: str, event: RecordedEvent, context: MapContext) -> MovementRecord:
-    if connector == "stripe":
-        obj = event.data["data"]["object"]
-        payout = event.data.get("payout")
-    else:
-        obj = _wrapped(event.data, "transaction")
-        payout = None
-    f = context.fields("balance_transaction", obj)
-    payout = payout or f.get("payout_id")
-    amount, net = int(f["amount"]), int(f["net"])
-    fee = int(f["fee"]) if f.get("fee") is not None else amount - net
-    return MovementRecord(
-        txn_id=str(f["id"]),
-        payout_id=None if payout is None else str(payout),
-        currency=str(f["currency"]).upper(),
-        category=str(f.get("category") or f.get("type") or obj.get("type") or "adjustment"),
-        amount_minor=amount,
-        fee_minor=fee,
-        net_minor=net,
-        business_date=f["date"],
-        processor=connector,
-    )
 
 
 def _resolution(event: RecordedEvent) -> list[Record]:

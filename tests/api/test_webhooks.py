@@ -11,7 +11,7 @@ import orjson
 import pytest
 
 from hub.api.context import HubContext
-from hub.app.signatures import verify_signatures
+from hub.usecases.signatures import verify_signatures
 from tests.api import deliveries
 from tests.api.conftest import CONNECTIONS, SECRETS
 from tests.api.deliveries import Delivery

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from connectors.bank.csv_format import CsvMapping, load_mapping
 from connectors.bank.lines import BankFileError
-from hub.app.bank_import import import_events, read_statement, statement_events
 from hub.errors import ConfigError
 from hub.store import EventStore
+from hub.usecases import file_import
+from hub.usecases.file_import import import_events, statement_events
 from tests.cli.test_cli import ledgerhub, one_line_error
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
@@ -20,10 +22,15 @@ OFX = FIXTURES / "ofx"
 PLAID = FIXTURES / "plaid" / "business_account.json"
 
 
+def read_statement(path: Path, **options: Any) -> file_import.Statement:
+    """The hub's import use case with the installed bank connector's importer."""
+    return file_import.read_statement(path, file_import.importer_for("bank"), **options)
+
+
 async def import_file(
     store: EventStore, path: Path, account: str = "checking", **options: object
 ) -> tuple[int, int]:
-    statement = read_statement(path, account=account, **options)  # type: ignore[arg-type]
+    statement = read_statement(path, account=account, **options)
     events = statement_events(statement, tenant="default", source=f"bank:{account}")
     report = await import_events(store, f"bank:{account}", events)
     return report.appended, report.duplicates
@@ -228,3 +235,43 @@ async def test_qfx_is_ofx(store: EventStore, tmp_path: Path) -> None:
     qfx = tmp_path / "statement.qfx"
     qfx.write_bytes((OFX / "suncorp.ofx").read_bytes())
     assert await import_file(store, qfx) == (1, 0)
+
+
+def test_the_bank_importer_is_found_through_the_registry() -> None:
+    from connectors.bank.importer import BankImporter
+    from hub.spi.importer import FileImporter
+    from hub.spi.registry import connector
+
+    plugin = connector("bank")
+    assert plugin is not None
+    assert isinstance(plugin.importer, BankImporter)
+    assert isinstance(plugin.importer, FileImporter)
+    assert plugin.importer.formats == ("ofx", "csv", "plaid")
+    detect = plugin.importer.detect
+    assert [detect(n, b"") for n in ("a.OFX", "a.qfx", "a.csv", "a.json")] == [
+        "ofx",
+        "ofx",
+        "csv",
+        "plaid",
+    ]
+    assert detect("export", b"  <?xml version='1.0'?><OFX>") == "ofx"
+    assert detect("export", b'{"transactions": []}') == "plaid"
+    assert detect("export", b"Date,Description,Amount\n") == "csv"
+
+
+def test_an_unreadable_file_is_named_with_the_reason(tmp_path: Path) -> None:
+    from hub.spi.importer import ImportFileError
+
+    missing = tmp_path / "nope.ofx"
+    with pytest.raises(ImportFileError, match=r"nope.ofx:line 0: cannot read the file"):
+        read_statement(missing, account="x")
+
+
+def test_an_unknown_format_is_a_usage_error() -> None:
+    result = ledgerhub("import", "bank", "x.ofx", "--account", "a", "--format", "xls")
+    assert result.returncode == 2
+    line = one_line_error(result)
+    assert "invalid choice: 'xls' (choose from 'ofx', 'csv', 'plaid')" in line
+    helped = ledgerhub("import", "bank", "--help")
+    assert helped.returncode == 0
+    assert "ofx, csv, plaid" in helped.stdout

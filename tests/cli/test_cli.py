@@ -13,7 +13,7 @@ import asyncpg
 import orjson
 import pytest
 
-from hub.app.demo import sample_events
+from hub.usecases.demo import sample_events
 from tests.pg import Databases
 
 SAMPLES = sample_events()

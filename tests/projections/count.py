@@ -23,7 +23,7 @@ from typing import ClassVar
 
 from hub.domain.events import RecordedEvent
 from hub.errors import SkippableError
-from hub.runtime import Context, Projection
+from hub.spi.projection import Context, Projection
 
 
 def _dir() -> Path | None:

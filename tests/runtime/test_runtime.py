@@ -14,7 +14,7 @@ import pytest
 from hub.domain.events import RecordedEvent
 from hub.domain.projections import ProjectionStatus
 from hub.errors import ConfigError, LeaseLost, RetriableError
-from hub.runtime import Context
+from hub.spi.projection import Context
 from hub.runtime.operate import follow_job
 from hub.spi.projection import Projection
 from hub.spi.registry import discover

@@ -8,11 +8,11 @@ from datetime import UTC, datetime
 import asyncpg
 import pytest
 
-from hub.app.verify import verify_chain
 from hub.domain.events import NewEvent
 from hub.errors import ConcurrencyConflict, InvalidInput
 from hub.store import EventStore
 from hub.store.events import EVENT_LOG_LOCK
+from hub.usecases.verify import verify_chain
 from tests.factories import event
 
 pytestmark = pytest.mark.store

@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncpg
 import pytest
 
-from hub.app.verify import verify_chain
 from hub.config import APP_ROLE
 from hub.store import EventStore
+from hub.usecases.verify import verify_chain
 from tests.factories import event
 
 pytestmark = pytest.mark.store

@@ -9,11 +9,11 @@ from datetime import UTC, datetime
 import asyncpg
 import pytest
 
-from hub.app.verify import verify_chain
 from hub.config import APP_ROLE
 from hub.domain.chain import GENESIS_HASH, ChainLink, event_hash
 from hub.store import EventStore
 from hub.store.events import EVENT_LOG_LOCK
+from hub.usecases.verify import verify_chain
 from tests.factories import event
 
 pytestmark = pytest.mark.store

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hub.app.verify import verify_chain
 from hub.store import EventStore
+from hub.usecases.verify import verify_chain
 from tests.factories import event
 from tests.pg import Databases
 
