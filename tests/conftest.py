@@ -1,38 +1,15 @@
-"""Shared fixtures: a real PostgreSQL server, a fresh migrated database per test, an EventStore."""
+"""The PostgreSQL fixtures (``databases``, ``dsn``, ``store``) come from ``hub.testing``, the
+pytest plugin ledgerhub installs (entry point ``pytest11``: ``ledgerhub``)."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Iterator
-
 import pytest
 
-from hub.store import EventStore
-from tests.pg import Databases, server
 
-
-@pytest.fixture(scope="session")
-def databases() -> Iterator[Databases]:
-    with server() as (admin_dsn, how):
-        dbs = Databases(admin_dsn)
-        asyncio.run(dbs.prepare())
-        print(f"\ntests use PostgreSQL from {how}")
-        try:
-            yield dbs
-        finally:
-            dbs.drop_all()
-
-
-@pytest.fixture
-async def dsn(databases: Databases) -> AsyncIterator[str]:
-    """A fresh, migrated database of this test's own (admin DSN)."""
-    url = await databases.create()
-    yield url
-    await databases.drop(url)
-
-
-@pytest.fixture
-async def store(dsn: str) -> AsyncIterator[EventStore]:
-    """The event store on this test's database, running as the hub's restricted role."""
-    async with await EventStore.open(dsn) as s:
-        yield s
+def pytest_configure(config: pytest.Config) -> None:
+    plugins = config.pluginmanager
+    if not (plugins.has_plugin("ledgerhub") or plugins.has_plugin("hub.testing.plugin")):
+        raise pytest.UsageError(
+            "the ledgerhub pytest plugin (hub.testing) is not installed in this environment: "
+            "pip install -e '.[dev]' -e tests/plugin_example"
+        )

@@ -47,7 +47,9 @@ class BankImporter(FileImporter):
             mapping = options.mapping if options.mapping is not None else CsvMapping()
             if not isinstance(mapping, CsvMapping):
                 raise TypeError(f"a CSV mapping must be a CsvMapping, not {type(mapping)}")
-            return parse_csv(name, data, account=options.account, mapping=mapping, zone=options.zone)
+            return parse_csv(
+                name, data, account=options.account, mapping=mapping, zone=options.zone
+            )
         if file_format == "plaid":
             return parse_plaid(
                 name, data, account=options.account, zone=options.zone, select=options.select

@@ -33,5 +33,5 @@ class BeancountPlugin(TargetPlugin):
     def open(self, settings: BeancountSettings, env: TargetEnvironment) -> Target:
         """The tenant's ledger file: ``settings.path`` (relative paths under ``env.home``), by
         default ``<home>/sync/<tenant>.beancount``."""
-        path = Path(settings.path) if settings.path else Path("sync") / f"{env.books.name}.beancount"
+        path = Path(settings.path or Path("sync") / f"{env.books.name}.beancount")
         return BeancountTarget(path if path.is_absolute() else env.home / path, env.books.accounts)

@@ -30,7 +30,7 @@ from hub.errors import TargetRejected, TargetUnavailable
 from hub.spi.target import HeldDocument, Receipt
 
 if TYPE_CHECKING:
-    from hub.spi.target import Account
+    from hub.spi.config import Account
 
 _ROOTS = {
     "asset": "Assets",

@@ -20,8 +20,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from pydantic import ValidationError
-
 from connectors.shopify.models import ShopifyParser
 from hub.domain.facts import (
     Adjustment,
@@ -31,6 +29,7 @@ from hub.domain.facts import (
     InventoryMovement,
     MovementCategory,
     Payment,
+    Payout,
     PayoutComposition,
     Refund,
     SaleLine,
@@ -350,9 +349,9 @@ def _payout(event: SourceEvent, ctx: MapContext) -> list[Fact]:
         return [payout]
     try:
         composition = from_summary(summary, payout.amount.currency)
-    except (ValueError, ValidationError):
+    except ValueError:  # an amount that is not one (pydantic's ValidationError is one too)
         return [payout]
-    return [payout.model_copy(update={"composition": composition})]
+    return [Payout(**{**dict(payout), "composition": composition})]
 
 
 def _customer(event: SourceEvent, ctx: MapContext) -> list[Fact]:

@@ -43,9 +43,7 @@ class ShopifyVerifier(WebhookVerifier):
     def verify(self, delivery: WebhookDelivery, secret: bytes, *, now: datetime | None) -> None:
         require_base64_hmac(delivery, HMAC_HEADER, secret)
 
-    def sign(
-        self, body: bytes, secret: bytes, *, now: datetime, url: str = ""
-    ) -> dict[str, str]:
+    def sign(self, body: bytes, secret: bytes, *, now: datetime, url: str = "") -> dict[str, str]:
         """``X-Shopify-Hmac-Sha256`` for ``body`` (the scheme signs no time and no URL)."""
         return {"X-Shopify-Hmac-Sha256": hmac_sha256_base64(secret, body)}
 

@@ -36,9 +36,7 @@ class StripeVerifier(WebhookVerifier):
 
     signature_headers: ClassVar[tuple[str, ...]] = (HEADER,)
 
-    def sign(
-        self, body: bytes, secret: bytes, *, now: datetime, url: str = ""
-    ) -> dict[str, str]:
+    def sign(self, body: bytes, secret: bytes, *, now: datetime, url: str = "") -> dict[str, str]:
         """``Stripe-Signature`` for ``body`` signed at ``now`` (whole seconds)."""
         return {"Stripe-Signature": signature_header(secret, body, int(now.timestamp()))}
 

@@ -1,4 +1,10 @@
-"""Xero: signed webhooks (``x-xero-signature``) with the intent-to-receive handshake."""
+"""Xero, both ways.
+
+- In (this module, entry point ``ledgerhub.connectors``: ``xero``): ``XeroConnector``, signed
+  webhooks (``x-xero-signature``) with the intent-to-receive handshake (``webhook``).
+- Out (``target``, entry point ``ledgerhub.targets``: ``xero``): ``XeroPlugin`` and
+  ``XeroTarget``, the accounting target that writes documents through the Accounting API.
+"""
 
 from __future__ import annotations
 

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Sequence
 
 from aiohttp import web
 
-from hub.api.app import CORE_ROUTES, BackgroundTask, build_app
+from hub.api.app import BackgroundTask, build_app
 from hub.api.context import ApiLimits, HubContext
 from hub.api.key_cache import KeyCache, cache_seconds_from_env
 from hub.api.routing import ApiRoute
@@ -42,10 +42,10 @@ async def serving(
     *,
     extra_routes: Sequence[ApiRoute] = (),
     background: Sequence[BackgroundTask] = (),
-    core: Sequence[ApiRoute] = CORE_ROUTES,
+    core: Sequence[ApiRoute] | None = None,
 ) -> AsyncIterator[str]:
-    """Serve the API (``core``: all of it by default) on ``host:port`` (0: any free port);
-    yields its base URL."""
+    """Serve the API (``core``: all of it by default, the projections' routes included) on
+    ``host:port`` (0: any free port); yields its base URL."""
     app = build_app(hub, extra_routes=extra_routes, background=background, core=core)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()

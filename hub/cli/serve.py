@@ -39,22 +39,26 @@ async def projection_workers(hub: HubContext) -> None:
 
 async def accounting_sync(hub: HubContext) -> None:
     """Send the accounting documents of every tenant with a sync target (``hub.sync.loop``)."""
+    from hub.spi.registry import document_source
     from hub.sync.loop import interval_from_env, sync_forever
 
-    await sync_forever(hub.store, Settings.from_env(), interval_from_env())
+    source = document_source()
+    await sync_forever(hub.store, hub.config, Settings.from_env().home, interval_from_env(), source)
 
 
 async def run(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     config = load(settings)  # a config mistake stops us before we bind
     if not args.no_workers:  # so does a sync target we could not reach (a missing secret…)
+        from hub.spi.registry import document_source
         from hub.sync.loop import backoff_from_env, interval_from_env
         from hub.sync.tenants import open_targets
 
         interval_from_env()
         backoff_from_env()
-        async with open_targets(settings):
-            pass
+        async with open_targets(config, settings.home) as pairs:
+            if pairs:
+                document_source()  # and so does having nothing that computes the documents
     limits = ApiLimits.from_env()
     background: list[BackgroundTask] = (
         [] if args.no_workers else [projection_workers, accounting_sync]

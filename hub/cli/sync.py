@@ -12,7 +12,8 @@ from typing import Any
 
 from hub.cli.context import open_store
 from hub.cli.projections import open_projections, print_json, print_rows
-from hub.config import Settings
+from hub.config import Settings, load
+from hub.spi.registry import document_source
 from hub.spi.target import Target
 from hub.store.sync import SyncLog
 from hub.sync.sender import Sender
@@ -44,7 +45,8 @@ def register(sub: Any) -> None:
 
 @contextlib.asynccontextmanager
 async def _pairs(tenant: str | None) -> AsyncIterator[list[tuple[str, Target]]]:
-    async with open_targets(Settings.from_env()) as pairs:
+    settings = Settings.from_env()
+    async with open_targets(load(settings), settings.home) as pairs:
         yield [(t, target) for t, target in pairs if tenant is None or t == tenant]
 
 
@@ -59,7 +61,7 @@ async def run_sync(args: argparse.Namespace) -> int:
             return _no_target()
         store = await open_store()
         try:
-            sender = Sender(store)
+            sender = Sender(store, document_source())
             for tenant, target in pairs:
                 run_id = await sender.run(tenant, target)
                 if run_id is None:
@@ -80,9 +82,10 @@ async def run_shadow(args: argparse.Namespace) -> int:
     async with _pairs(args.tenant) as pairs:
         if not pairs:
             return _no_target()
+        source = document_source()
         async with open_projections() as (_, store):
             for tenant, target in pairs:
-                for found in await compare(store, tenant, target):
+                for found in await compare(store, source, tenant, target):
                     row = {"tenant": tenant, "target": target.name, **dataclasses.asdict(found)}
                     rows.append(row)
     if args.json:

@@ -8,9 +8,9 @@ from typing import Any
 
 import aiohttp
 
-from hub.usecases.webhook_samples import PROVIDERS, sample_count, signed_sample
 from hub.config import resolve_secret
 from hub.errors import InvalidInput, RetriableError
+from hub.usecases.webhook_samples import PROVIDERS, sample_count, signed_sample
 
 
 def register(sub: Any) -> None:

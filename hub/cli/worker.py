@@ -18,7 +18,7 @@ from hub.cli.context import database_dsn
 from hub.config import Settings, load
 from hub.runtime.settings import RuntimeSettings
 from hub.runtime.worker import Worker
-from hub.spi.registry import discover, select
+from hub.spi.registry import discover, document_source, select
 from hub.store import EventStore
 from hub.sync.loop import backoff_from_env, interval_from_env, sync_forever
 
@@ -90,7 +90,10 @@ async def _run_all(worker: Worker, args: argparse.Namespace) -> None:
         group.create_task(worker.run(), name="projections")
         if not args.no_sync:
             store = await stack.enter_async_context(await EventStore.open(worker.dsn))
-            sync = sync_forever(store, Settings.from_env(), interval_from_env())
+            source = document_source()
+            sync = sync_forever(
+                store, worker.config, Settings.from_env().home, interval_from_env(), source
+            )
             group.create_task(sync, name="sync")
         if args.metrics_port is not None:
             hub = await stack.enter_async_context(open_hub(worker.dsn, worker.config))

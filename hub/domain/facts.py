@@ -5,11 +5,11 @@ within its source (``charge:ch_123``, ``sale:450789469``; a later event with the
 describes the same object and replaces it), and a ``business_date`` (the event's time in the
 tenant's time zone). Amounts are ``Money`` (integer minor units); signs are documented per field.
 
-Most facts are booked. A ``BalanceMovement`` is not: it restates, in the processor's own terms,
-what one balance transaction did to the processor balance (the money of which the same event's
-other facts book), so reconciliation can compose payouts and tie out clearing accounts for any
-processor without reading its payloads. Its class says so (``informational``); the ledger and
-the accounting sync skip such facts.
+Most facts are booked. A ``BalanceMovement`` is not: it states what one balance transaction did
+to the processor balance, money the same event's other facts already book, so that
+reconciliation can compose payouts and tie out clearing accounts for any processor without
+reading its payloads. Its class says so (``informational``); the ledger and the accounting sync
+skip such facts.
 """
 
 from __future__ import annotations

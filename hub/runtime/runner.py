@@ -107,9 +107,18 @@ class Runner:
         if active is None:
             async with self.store.batch(self.lease) as batch:
                 active = await batch.create_generation(
-                    self.definition.version, self.definition.tables, 1, active=True
+                    self.definition.version,
+                    self.definition.tables,
+                    1,
+                    active=True,
+                    views=self.definition.views,
                 )
-        elif active.version != self.definition.version:
+        elif active.version == self.definition.version:
+            # The analyst views of this code over the tables it built (after an upgrade whose
+            # migration dropped them, or a fixed view); nothing to do if applied already.
+            async with self.store.batch(self.lease) as batch:
+                await batch.apply_views(active.generation, active.tables, self.definition.views)
+        else:
             # enqueue answers the rebuild already open, if there is one
             log.warning(
                 "projection %s: stored version %d, code version %d: rebuilding",
@@ -333,7 +342,7 @@ class Runner:
             await batch.advance(built.generation, covered)
             await batch.job_progress(job, cursor=covered, done=covered, total=head)
             if caught_up:
-                await batch.swap(active, built)
+                await batch.swap(active, built, views=self.definition.views)
                 await batch.finish_job(job)
 
         sending = job.send and self.definition.side_effects

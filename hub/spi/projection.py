@@ -12,9 +12,11 @@ from pydantic import BaseModel
 from hub.domain.events import RecordedEvent
 from hub.errors import ConfigError
 from hub.store.pool import Connection as Connection  # the type of ctx.conn, for plugins
-from hub.store.projections import view_name
+from hub.store.projections import View as View  # an analyst view, for plugins
+from hub.store.projections import generation_tables, render_views, view_name
 
 if TYPE_CHECKING:
+    from hub.api.routing import ApiRoute
     from hub.config import Config
 
 Mode = Literal["live", "replay", "rebuild", "retry"]
@@ -63,6 +65,13 @@ class Projection:
       ``ledgerhub_projections."<name>__<table>"`` on the active generation: queries read the
       view (see ``view``), handlers write ``ctx.tables[...]``.
     - ``side_effects``: set to True if ``send`` calls outside systems.
+    - ``views``: analyst view name -> ``View``: a SELECT over this projection's tables, served
+      to analysts as ``ledgerhub_views.<name>`` (role ``ledgerhub_analyst``). The runtime
+      applies them with each generation and swaps them with it, so analysts read the old
+      generation until a rebuild is complete (see ``View``).
+
+    HTTP routes: override the class method ``routes`` to return the projection's
+    ``hub.spi.http.ApiRoute`` list; the API mounts the routes of every installed projection.
 
     The SQL boundary: only ``hub/store`` speaks SQL to the event log and to the runtime's own
     tables (checkpoints, leases, parked events, jobs). A projection speaks SQL to its *own*
@@ -94,6 +103,8 @@ class Projection:
     event_types: ClassVar[frozenset[str] | None] = None
     tables: ClassVar[Mapping[str, str]] = {}
     side_effects: ClassVar[bool] = False
+    views: ClassVar[Mapping[str, View]] = {}
+    """Analyst views, created in declaration order (a view may read those before it)."""
     config_section: ClassVar[str | None] = None
     """The name of this projection's per-tenant table in the config file
     (``[tenants.T.<config_section>]``), if it has one."""
@@ -118,6 +129,16 @@ class Projection:
         """Call outside systems for ``events``; only for projections with ``side_effects``."""
 
     @classmethod
+    def routes(cls) -> Sequence[ApiRoute]:
+        """This projection's HTTP routes (none by default), mounted by the API beside its own.
+
+        Each must need a key (``auth=requires(Access.READ)``, …); build them with
+        ``hub.spi.http``. A method rather than a class attribute so that the route module (and
+        aiohttp) is imported only by a process that serves the API: import it in the method.
+        """
+        return ()
+
+    @classmethod
     def view(cls, table: str) -> str:
         """The quoted name queries use for ``table``: a view on the active generation."""
         if table not in cls.tables:
@@ -138,6 +159,7 @@ class Projection:
                 raise ConfigError(
                     f"{where}: table {table!r} must match [a-z][a-z0-9_]* (16 characters at most)"
                 )
+        render_views(name, cls.views, generation_tables(name, cls.tables, 1))
         if (cls.config_section is None) != (cls.config_model is None):
             raise ConfigError(f"{where}: config_section and config_model are set together")
         if cls.handle is Projection.handle:

@@ -14,11 +14,13 @@ import importlib
 import os
 from collections.abc import Collection, Mapping
 from importlib.metadata import entry_points
+from typing import cast
 
 from hub.errors import ConfigError
 from hub.spi.connector import Connector
 from hub.spi.documents import DocumentSource
 from hub.spi.projection import Projection
+from hub.spi.reports import TrialBalanceSource
 from hub.spi.target import TargetPlugin
 
 CONNECTORS = "ledgerhub.connectors"
@@ -127,19 +129,36 @@ def discover(
     return found
 
 
-def document_source(environ: Mapping[str, str] | None = None) -> DocumentSource:
-    """The installed projection that computes the documents targets should hold (its class
-    implements ``hub.spi.documents.DocumentSource``); ``ConfigError`` when none or several do."""
-    found = [p for p in discover(environ).values() if isinstance(p, DocumentSource)]
+def provider(port: type, what: str, environ: Mapping[str, str] | None = None) -> type[Projection]:
+    """The one installed projection whose class implements ``port`` (a runtime-checkable
+    protocol such as ``DocumentSource``); ``ConfigError`` naming ``what`` when none or several
+    do."""
+    found: list[type[Projection]] = []
+    for projection in discover(environ).values():
+        candidate: object = projection  # the class itself implements the port
+        if isinstance(candidate, port):
+            found.append(projection)
     if not found:
         raise ConfigError(
-            "no installed projection provides accounting documents (install one that implements "
-            "hub.spi.documents.DocumentSource, such as the accounting projection)"
+            f"no installed projection provides {what} (install one that implements "
+            f"{port.__module__}.{port.__qualname__})"
         )
     if len(found) > 1:
         names = ", ".join(sorted(getattr(p, "name", repr(p)) for p in found))
-        raise ConfigError(f"several installed projections provide accounting documents: {names}")
+        raise ConfigError(f"several installed projections provide {what}: {names}")
     return found[0]
+
+
+def document_source(environ: Mapping[str, str] | None = None) -> DocumentSource:
+    """The installed projection that computes the documents targets should hold (its class
+    implements ``hub.spi.documents.DocumentSource``, like the accounting projection)."""
+    return cast(DocumentSource, provider(DocumentSource, "accounting documents", environ))
+
+
+def trial_balance_source(environ: Mapping[str, str] | None = None) -> TrialBalanceSource:
+    """The installed projection that keeps the books (its class implements
+    ``hub.spi.reports.TrialBalanceSource``, like the ledger projection)."""
+    return cast(TrialBalanceSource, provider(TrialBalanceSource, "a trial balance", environ))
 
 
 def select(

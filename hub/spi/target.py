@@ -42,9 +42,7 @@ from hub.errors import ConfigError
 if TYPE_CHECKING:
     import aiohttp
 
-    # for annotations only (hub.config loads the target registry, so no import at run time)
-    from hub.config.books import Account as Account
-    from hub.config.books import TenantBooks as TenantBooks
+    from hub.config.books import TenantBooks
 
 
 @dataclass(frozen=True)

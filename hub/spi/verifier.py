@@ -70,9 +70,7 @@ class WebhookVerifier(ABC):
         Raises ``InvalidInput`` when the body is not what the provider sends.
         """
 
-    def sign(
-        self, body: bytes, secret: bytes, *, now: datetime, url: str = ""
-    ) -> dict[str, str]:
+    def sign(self, body: bytes, secret: bytes, *, now: datetime, url: str = "") -> dict[str, str]:
         """The signature headers the provider would send with ``body`` at ``now`` (to ``url``,
         for schemes that sign it), such that ``verify`` accepts them: for test deliveries.
 

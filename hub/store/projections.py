@@ -18,13 +18,26 @@ Each generation of a projection has its own tables in schema ``ledgerhub_project
 here from the projection's declared column lists; queries read views that point at the active
 generation, and a rebuild swaps the views in the transaction that makes the new generation
 active.
+
+Analyst views
+-------------
+A projection may also declare views for analysts (``View``), in schema ``ledgerhub_views``. They
+are applied to the generation that becomes active, in the same transaction (the first
+generation's creation, or the swap of a rebuilt one), so analysts read the old generation
+through the old views until the new one is complete. The hub's role owns them and grants
+``ledgerhub_analyst`` SELECT (views) and EXECUTE (their functions), so that role reads them and
+nothing else. ``ledgerhub.projection_views`` records what each projection's views consist of, and
+a checksum of their definitions: applying unchanged definitions again does nothing.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import re
 import traceback
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
@@ -69,6 +82,189 @@ def generation_tables(projection: str, tables: Iterable[str], generation: int) -
     }
 
 
+VIEWS_SCHEMA = "ledgerhub_views"
+"""Where projections' analyst views (``View``) live."""
+
+ANALYST_ROLE = "ledgerhub_analyst"
+"""The role analysts are granted (migration 0011): it reads the analyst views and nothing else."""
+
+AS_OF = "as_of"
+"""The placeholder of a dated view's day."""
+
+_VIEW_NAME = re.compile(r"^[a-z][a-z0-9_]{0,55}$")
+_PLACEHOLDER = re.compile(r"\{([a-z][a-z0-9_]*)(?::([a-z][a-z0-9_]*))?\}")
+_BODY = "$ledgerhub_view$"
+_QUERY = "$ledgerhub_query$"
+_INCOMPATIBLE = (asyncpg.SyntaxOrAccessError, asyncpg.DependentObjectsStillExistError)
+"""What PostgreSQL answers when a view cannot be replaced in place, or created at all."""
+
+
+@dataclass(frozen=True)
+class View:
+    """An analyst view ``ledgerhub_views.<name>`` that a projection declares over its tables.
+
+    ``select`` is one SELECT whose placeholders are filled in for the generation the view is
+    applied to:
+
+    - ``{table}``: this projection's ``table`` of that generation (``FROM {payouts} AS p``);
+    - ``{as_of}``: the day statuses are evaluated on. The view reads it as NULL (so the SELECT
+      says what NULL means, typically today in the row's time zone), and a function
+      ``<name>_at(as_of date)`` returns the view's rows for another day;
+    - ``{projection:table}``: another projection's table, as that projection's active generation
+      shows it. That projection's swap must not depend on this view, so such a view is read
+      through a function that names the table only when it runs: it needs ``columns``, and it
+      has no rows while that projection has not been built.
+
+    Every column needs a name (``AS status``). A view may read the views declared before it
+    (``ledgerhub_views.<other>_at({as_of})``). ``comment`` tells analysts what a row is.
+    ``columns`` (only for a view that reads another projection): its columns with their
+    types, as in ``RETURNS TABLE (...)``.
+
+    The columns are the analysts' contract: keep their names, types and order from one version
+    to the next (add new ones at the end). The swap replaces the views in place; when columns
+    changed, it drops them and creates them anew, which fails (and so does the swap) while an
+    object outside ledgerhub depends on them.
+    """
+
+    select: str
+    comment: str = ""
+    columns: str | None = None
+
+
+@dataclass(frozen=True)
+class RenderedView:
+    """A ``View`` for one generation: the statements that create (or replace) it, in order,
+    and the objects it consists of, in the order to drop them."""
+
+    create: tuple[str, ...]
+    objects: tuple[str, ...]
+
+    @property
+    def checksum(self) -> str:
+        return hashlib.sha256("\n;\n".join(self.create).encode()).hexdigest()
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _fill(
+    projection: str, where: str, select: str, tables: Mapping[str, str], as_of: str
+) -> tuple[str, list[str], bool]:
+    """``select`` with its placeholders filled in (``{as_of}`` as ``as_of``); the other
+    projections' views it reads; whether it reads ``{as_of}``."""
+    foreign: list[str] = []
+    dated = False
+
+    def replace(match: re.Match[str]) -> str:
+        nonlocal dated
+        first, second = match[1], match[2]
+        if second is not None:
+            if first == projection:
+                raise ConfigError(f"{where}: {match[0]}: name its own tables as {{{second}}}")
+            found = view_name(first, second)
+            if found not in foreign:
+                foreign.append(found)
+            return found
+        if first == AS_OF:
+            dated = True
+            return as_of
+        if first not in tables:
+            raise ConfigError(
+                f"{where}: {match[0]} is neither {{as_of}} nor one of its tables "
+                f"({', '.join(sorted(tables)) or 'none'})"
+            )
+        return tables[first]
+
+    return _PLACEHOLDER.sub(replace, select), foreign, dated
+
+
+def render_view(projection: str, name: str, view: View, tables: Mapping[str, str]) -> RenderedView:
+    """``view`` over ``tables`` (logical name -> a generation's quoted table); ``ConfigError``
+    if it is not a valid declaration."""
+    where = f"projection {projection!r}: view {name!r}"
+    if not _VIEW_NAME.match(name):
+        raise ConfigError(
+            f"{where}: a view's name must match [a-z][a-z0-9_]* (56 characters at most)"
+        )
+    if _BODY in view.select or _QUERY in view.select:
+        raise ConfigError(f"{where}: the SELECT may not contain {_BODY} or {_QUERY}")
+    qualified = f"{VIEWS_SCHEMA}.{name}"
+    plain, foreign, dated = _fill(projection, where, view.select, tables, "NULL::date")
+    with_day, _, _ = _fill(projection, where, view.select, tables, "$1")
+    comment = "NULL" if not view.comment else _literal(view.comment)
+    view_grants = (
+        f"COMMENT ON VIEW {qualified} IS {comment}",
+        f"GRANT SELECT ON {qualified} TO {ANALYST_ROLE}",
+    )
+    if not foreign:
+        if view.columns is not None:
+            raise ConfigError(
+                f"{where}: only a view that reads another projection declares columns"
+            )
+        if not dated:
+            return RenderedView(
+                (f"CREATE OR REPLACE VIEW {qualified} AS {plain}", *view_grants),
+                (f"VIEW {qualified}",),
+            )
+        function = f"{qualified}_at"
+        return RenderedView(
+            (
+                f"CREATE OR REPLACE VIEW {qualified} AS {plain}",
+                f"CREATE OR REPLACE FUNCTION {function}(as_of date) RETURNS SETOF {qualified} "
+                "LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp "
+                f"AS {_BODY}{with_day}{_BODY}",
+                *_function_grants(f"{function}(date)"),
+                *view_grants,
+            ),
+            (f"FUNCTION {function}(date)", f"VIEW {qualified}"),
+        )
+    if view.columns is None:
+        raise ConfigError(
+            f"{where}: a view that reads another projection ({', '.join(foreign)}) declares "
+            "its columns"
+        )
+    function, parameter, using = (
+        (f"{qualified}_at", "as_of date", " USING as_of")
+        if dated
+        else (f"{qualified}_rows", "", "")
+    )
+    signature = f"{function}({'date' if dated else ''})"
+    built = " OR ".join(f"to_regclass({_literal(table)}) IS NULL" for table in foreign)
+    body = (
+        f"BEGIN IF {built} THEN RETURN; END IF; "
+        f"RETURN QUERY EXECUTE {_QUERY}{with_day}{_QUERY}{using}; END"
+    )
+    return RenderedView(
+        (
+            f"CREATE OR REPLACE FUNCTION {function}({parameter}) RETURNS TABLE ({view.columns}) "
+            "LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp "
+            f"AS {_BODY}{body}{_BODY}",
+            *_function_grants(signature),
+            f"CREATE OR REPLACE VIEW {qualified} AS SELECT * FROM "
+            f"{function}({'NULL' if dated else ''})",
+            *view_grants,
+        ),
+        (f"VIEW {qualified}", f"FUNCTION {signature}"),
+    )
+
+
+def _function_grants(signature: str) -> tuple[str, str]:
+    # A SECURITY DEFINER function reads as the hub's role: nobody but the analysts may call it.
+    return (
+        f"REVOKE ALL ON FUNCTION {signature} FROM PUBLIC",
+        f"GRANT EXECUTE ON FUNCTION {signature} TO {ANALYST_ROLE}",
+    )
+
+
+def render_views(
+    projection: str, views: Mapping[str, View], tables: Mapping[str, str]
+) -> dict[str, RenderedView]:
+    """Every one of ``views`` over ``tables``, in declaration order (the order they are
+    created in)."""
+    return {name: render_view(projection, name, view, tables) for name, view in views.items()}
+
+
 def _generation(row: asyncpg.Record) -> Generation:
     return Generation(**{**dict(row), "tables": orjson.loads(row["tables"])})
 
@@ -111,10 +307,17 @@ class Batch:
         )
 
     async def create_generation(
-        self, version: int, columns: Mapping[str, str], generation: int, *, active: bool
+        self,
+        version: int,
+        columns: Mapping[str, str],
+        generation: int,
+        *,
+        active: bool,
+        views: Mapping[str, View] | None = None,
     ) -> Generation:
         """Create ``generation``'s empty tables (logical name -> column list) and its checkpoint
-        at 0, for this lease's projection at ``version`` (and point the views at it if active)."""
+        at 0, for this lease's projection at ``version`` (and, if active, point the views at it
+        and apply the analyst ``views`` to it)."""
         name = self.lease.projection
         tables = generation_tables(name, columns, generation)
         for logical, physical in tables.items():
@@ -140,6 +343,7 @@ class Batch:
         assert row is not None
         if active:
             await self._point_views(name, tables)
+            await self.apply_views(generation, tables, views or {})
             await self.conn.execute(
                 "UPDATE ledgerhub.projections SET active_generation = $2 WHERE name = $1",
                 name,
@@ -147,9 +351,13 @@ class Batch:
             )
         return _generation(row)
 
-    async def swap(self, old: Generation, new: Generation) -> None:
-        """Make ``new`` the active generation: views, states, old tables dropped."""
+    async def swap(
+        self, old: Generation, new: Generation, *, views: Mapping[str, View] | None = None
+    ) -> None:
+        """Make ``new`` the active generation: views (the analyst ``views`` too), states, old
+        tables dropped."""
         await self._point_views(new.projection, new.tables)
+        await self.apply_views(new.generation, new.tables, views or {})
         await self.conn.execute(
             "UPDATE ledgerhub.projection_generations SET state = CASE generation "
             "WHEN $2 THEN 'active' ELSE 'retired' END, updated_at = now() "
@@ -179,6 +387,71 @@ class Batch:
             # Dropped and created (not replaced) because a new version may change the columns.
             await self.conn.execute(f"DROP VIEW IF EXISTS {view}")
             await self.conn.execute(f"CREATE VIEW {view} AS SELECT * FROM {physical}")
+
+    async def apply_views(
+        self, generation: int, tables: Mapping[str, str], views: Mapping[str, View]
+    ) -> None:
+        """Make ``ledgerhub_views`` hold this projection's analyst ``views`` over ``tables``
+        (``generation``'s), in place of its earlier ones; nothing to do if they are applied
+        already. ``ConfigError`` if a view cannot be created."""
+        name = self.lease.projection
+        rendered = render_views(name, views, tables)
+        rows = await self.conn.fetch(
+            "SELECT name, projection, checksum, objects FROM ledgerhub.projection_views "
+            "WHERE projection = $1 OR name = ANY($2::text[]) ORDER BY ordinal",
+            name,
+            list(rendered),
+        )
+        for row in rows:
+            if row["projection"] != name:
+                raise ConfigError(
+                    f"projection {name!r}: view {row['name']!r} is projection "
+                    f"{row['projection']!r}'s"
+                )
+        if [(r["name"], r["checksum"]) for r in rows] == [
+            (view, r.checksum) for view, r in rendered.items()
+        ]:
+            return
+        try:
+            async with self.conn.transaction():  # a savepoint: replace them in place
+                await self._create_views(rendered)
+                for row in reversed(rows):
+                    if row["name"] not in rendered:
+                        await self._drop_view(row["objects"])
+        except _INCOMPATIBLE:
+            # A view's columns (or its kind) changed: drop them all and create them anew.
+            try:
+                async with self.conn.transaction():
+                    for row in reversed(rows):
+                        await self._drop_view(row["objects"])
+                    await self._create_views(rendered)
+            except _INCOMPATIBLE as exc:
+                detail = f" ({exc.detail})" if exc.detail else ""
+                raise ConfigError(
+                    f"projection {name!r}: its views cannot be applied: {exc.message}{detail}"
+                ) from exc
+        await self.conn.execute(
+            "DELETE FROM ledgerhub.projection_views WHERE projection = $1", name
+        )
+        await self.conn.executemany(
+            "INSERT INTO ledgerhub.projection_views "
+            "(name, projection, generation, ordinal, checksum, objects) "
+            "VALUES ($1, $2, $3, $4, $5, $6)",
+            [
+                (view, name, generation, ordinal, r.checksum, list(r.objects))
+                for ordinal, (view, r) in enumerate(rendered.items())
+            ],
+        )
+
+    async def _create_views(self, rendered: Mapping[str, RenderedView]) -> None:
+        for view in rendered.values():
+            for statement in view.create:
+                await self.conn.execute(statement)
+
+    async def _drop_view(self, objects: Sequence[str]) -> None:
+        for found in objects:
+            kind, _, what = found.partition(" ")
+            await self.conn.execute(f"DROP {kind} IF EXISTS {what}")
 
     async def park(
         self, generation: int, event: RecordedEvent, error: BaseException, attempts: int

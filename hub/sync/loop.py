@@ -17,9 +17,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from pathlib import Path
 
-from hub.config import Settings
+from hub.config import Config
 from hub.errors import ConfigError, RetriableError
+from hub.spi.documents import DocumentSource
 from hub.store import EventStore
 from hub.sync.sender import Backoff, Sender
 from hub.sync.tenants import open_targets
@@ -56,12 +58,15 @@ def backoff_from_env() -> Backoff:
     )
 
 
-async def sync_forever(events: EventStore, settings: Settings, interval: float) -> None:
-    """Run the sender for every configured tenant, then wait ``interval``; until cancelled."""
-    async with open_targets(settings) as pairs:
+async def sync_forever(
+    events: EventStore, config: Config, home: Path, interval: float, source: DocumentSource
+) -> None:
+    """Run the sender (documents from ``source``) for every tenant ``config`` syncs, then wait
+    ``interval``; until cancelled."""
+    async with open_targets(config, home) as pairs:
         if not pairs:
             return
-        sender = Sender(events, backoff_from_env())
+        sender = Sender(events, source, backoff_from_env())
         stuck: dict[str, str] = {}
         while True:
             for tenant, target in pairs:

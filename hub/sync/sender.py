@@ -1,9 +1,11 @@
-"""The sender: pushes the ``accounting`` projection's documents to a target, once each.
+"""The sender: pushes the documents a projection computed (the ``accounting`` projection,
+read through the ``hub.spi.documents.DocumentSource`` port the caller passes) to a target, once
+each.
 
 Why a loop of its own rather than the projection's ``send``: the runtime calls ``send`` only for
 live batches, so documents a rebuild recomputed (after a mapping change) would never be sent,
 and a target's outage would hold the projection's transaction open. The sender instead compares
-the documents the projection holds now with what the target confirmed (``sync_documents``) and
+the documents the source holds now with what the target confirmed (``sync_documents``) and
 sends the difference, under a per-(tenant, target) advisory lock so one process sends at a time.
 
 For each document: unchanged → nothing; new → ``create``; changed → ``update`` where the target
@@ -41,11 +43,11 @@ from hub import telemetry
 from hub.domain.documents import Document
 from hub.domain.events import NewEvent
 from hub.errors import TargetRejected, TargetUnavailable
+from hub.spi.documents import DocumentSource
 from hub.spi.target import Receipt, Target
 from hub.store import EventStore
 from hub.store.projections import ProjectionStore
 from hub.store.sync import Held, RunCounts, SyncLog
-from projections.accounting import queries
 
 log = logging.getLogger(__name__)
 
@@ -75,10 +77,13 @@ class _Waiter:
 
 
 class Sender:
-    """Sends one tenant's documents to one target per ``run``."""
+    """Sends one tenant's documents, as ``source`` computes them, to one target per ``run``."""
 
-    def __init__(self, events: EventStore, backoff: Backoff | None = None) -> None:
+    def __init__(
+        self, events: EventStore, source: DocumentSource, backoff: Backoff | None = None
+    ) -> None:
         self.events = events
+        self.source = source
         self.projections = ProjectionStore.over(events)
         self.log = SyncLog(self.projections)
         self.backoff = backoff or Backoff()
@@ -109,8 +114,9 @@ class _Run:
 
     async def go(self) -> None:
         async with self.sender.projections.pool.acquire() as conn:
-            wanted = await queries.documents(conn, self.tenant, self.target.name)
-            last = await queries.last_positions(conn, self.tenant, self.target.name)
+            source = self.sender.source
+            wanted = await source.documents(conn, self.tenant, self.target.name)
+            last = await source.last_positions(conn, self.tenant, self.target.name)
         held = await self.sender.log.held(self.tenant, self.target.name)
         parents = await self.sender.events.meta_values(
             sorted(set(last.values())), telemetry.TRACEPARENT

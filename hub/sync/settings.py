@@ -66,7 +66,7 @@ def sync_settings(tenant: str, raw: Mapping[str, Any] | None) -> SyncSettings | 
     if errors:
         key, message = _key(errors[0]), _message(errors[0])
         raise ConfigError(f"{where}.{key}: {message}" if key else f"{where}: {message}")
-    return SyncSettings(name, mode, options)
+    return SyncSettings(plugin.name, mode, options)
 
 
 def _key(error: ErrorDetails) -> str:

@@ -11,10 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from hub.spi.documents import DocumentSource
 from hub.spi.target import Target
 from hub.store.projections import ProjectionStore
 from hub.store.sync import SyncLog
-from projections.accounting import queries
 
 DifferenceKind = Literal["missing", "changed", "extra"]
 
@@ -30,10 +30,13 @@ class Difference:
     description: str
 
 
-async def compare(store: ProjectionStore, tenant: str, target: Target) -> list[Difference]:
-    """The differences between ``tenant``'s documents and what ``target`` holds (read only)."""
+async def compare(
+    store: ProjectionStore, source: DocumentSource, tenant: str, target: Target
+) -> list[Difference]:
+    """The differences between ``tenant``'s documents (as ``source`` computes them) and what
+    ``target`` holds (read only)."""
     async with store.pool.acquire() as conn:
-        wanted = await queries.documents(conn, tenant, target.name)
+        wanted = await source.documents(conn, tenant, target.name)
     sent = await SyncLog(store).held(tenant, target.name)
     held = {h.idempotency_key: h for h in await target.held()}
     found: list[Difference] = []

@@ -1,37 +1,43 @@
-"""Which tenants sync where, from ``LEDGERHUB_CONFIG``: the sender's work list."""
+"""Which tenants sync where (``Config.sync_for``): the sender's work list, each tenant's target
+opened by its plugin (``hub.spi.registry.targets``)."""
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import aiohttp
 
-from hub.config import Settings, load
-from hub.spi.target import Target
-from hub.sync.settings import sync_settings
-from hub.sync.targets import target_for
+from hub.config import Config
+from hub.errors import ConfigError
+from hub.spi.registry import targets
+from hub.spi.target import Target, TargetEnvironment
+from hub.sync.settings import SyncSettings
 
 
 @contextlib.asynccontextmanager
-async def open_targets(settings: Settings) -> AsyncIterator[list[tuple[str, Target]]]:
-    """(tenant, its target) for every tenant whose config has a ``sync`` table, by name; the
-    HTTP session the API targets share is closed when the block ends."""
-    config = load(settings)
+async def open_targets(config: Config, home: Path) -> AsyncIterator[list[tuple[str, Target]]]:
+    """(tenant, its target) for every tenant whose config has a ``sync`` table, by name (file
+    targets keep relative paths under ``home``); the HTTP session the API targets share is
+    closed when the block ends."""
     books = config.books
-    config_dir = settings.config_file.parent if settings.config_file else None
+    config_dir = config.path.parent if config.path is not None else None
     async with aiohttp.ClientSession() as session:
         found: list[tuple[str, Target]] = []
         for tenant in sorted(config.tenants):
-            chosen = sync_settings(tenant, config.tenant(tenant).sync)
+            chosen = config.sync_for(tenant)
             if chosen is None:
                 continue
-            target = target_for(
-                chosen,
-                books.tenant(tenant),
-                settings.home,
-                session=session,
-                config_dir=config_dir,
-            )
-            found.append((tenant, target))
+            env = TargetEnvironment(books.tenant(tenant), home, config_dir, session)
+            found.append((tenant, open_target(chosen, env)))
         yield found
+
+
+def open_target(chosen: SyncSettings, env: TargetEnvironment) -> Target:
+    """The tenant's target, opened by the plugin ``chosen.target`` names; ``ConfigError`` when
+    it cannot be (a secret missing, a token file gone)."""
+    plugin = targets().get(chosen.target)
+    if plugin is None:  # sync_settings checked it; a SyncSettings made in code may not be
+        raise ConfigError(f"{env.where}.target: no installed target is named {chosen.target!r}")
+    return plugin.open(chosen.options, env)

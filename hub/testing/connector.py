@@ -212,9 +212,7 @@ class ConnectorContract:
         for header in verifier.signature_headers:
             assert header == header.lower(), header
 
-    def _deliveries(
-        self, connector: type[Connector]
-    ) -> list[tuple[SourceEvent, WebhookDelivery]]:
+    def _deliveries(self, connector: type[Connector]) -> list[tuple[SourceEvent, WebhookDelivery]]:
         mapper = connector.mapper
         found = []
         for sample in mapper.samples() if mapper is not None else []:

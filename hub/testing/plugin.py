@@ -38,7 +38,9 @@ def databases() -> Iterator[Databases]:
 try:
     import pytest_asyncio
 except ImportError:  # pragma: no cover - only where pytest-asyncio is not installed
-    _MISSING = "hub.testing's dsn and store fixtures need pytest-asyncio (pip install pytest-asyncio)"
+    _MISSING = (
+        "hub.testing's dsn and store fixtures need pytest-asyncio (pip install pytest-asyncio)"
+    )
 
     @pytest.fixture(name="dsn")
     def _no_dsn() -> str:

@@ -20,6 +20,10 @@ one row (otherwise the events say nothing about it: give others); applying the s
 position 0 into fresh tables. "The same" compares every row of every table through its view,
 except the columns named in ``volatile_columns`` (a time a row was written, say). Whether the
 read model is *right* is for the projection's own tests.
+
+The worker runs live, so a projection with side effects has ``send`` called: give it a
+configuration (``config()``) that sends nowhere that matters. The tests use the plugin's ``dsn``
+and ``store`` fixtures (a fresh migrated database each).
 """
 
 from __future__ import annotations

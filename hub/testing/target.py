@@ -152,9 +152,7 @@ class TargetContract:
         subject = target_subject
         doc = document("stripe:acct/charge:ch_2", 2500)
         receipt = await subject.target.create(doc)
-        changed = dataclasses.replace(
-            doc, postings=(("1200", "USD", 2400), ("4000", "USD", -2400))
-        )
+        changed = dataclasses.replace(doc, postings=(("1200", "USD", 2400), ("4000", "USD", -2400)))
         if subject.target.supports_update:
             await subject.target.update(receipt.target_id, changed)
         else:

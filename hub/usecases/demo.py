@@ -1,9 +1,11 @@
-"""The demo: a month of sample activity into the log (delivered twice), the ledger and accounting
-projections run until caught up, the trial balance, the books sent to a Beancount file (checked
-by Beancount's own loader), and the hash chain verified.
+"""The demo: a month of sample activity into the log (delivered twice), the projections that keep
+the books and compute the accounting documents run until caught up, the trial balance, the books
+sent to a Beancount file (checked by Beancount's own loader), and the hash chain verified.
 
 Without ``LEDGERHUB_CONFIG`` the demo writes its own config (``demo.toml`` under
-``LEDGERHUB_HOME``: a New York business syncing per payout to Beancount) and uses it.
+``LEDGERHUB_HOME``: a New York business syncing per payout to Beancount) and uses it. Which
+projections those are is found through the registry (``hub.spi.registry.trial_balance_source``
+and ``document_source``), so the demo names none.
 
 The samples (``samples/demo_events.json``) are Stripe charges, a partial refund, their balance
 transactions with fees and the payout of them, built on the shapes of Stripe's published
@@ -14,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 from dataclasses import dataclass
 from datetime import datetime
 from importlib import resources
@@ -22,19 +23,20 @@ from typing import Any
 
 import orjson
 
-from hub.config import Settings
+from hub.config import Config, Settings, load_config
 from hub.domain.events import NewEvent
 from hub.errors import StoreUnavailable
 from hub.runtime.settings import RuntimeSettings
 from hub.runtime.worker import Worker
+from hub.spi.documents import DocumentSource
 from hub.spi.projection import Projection
+from hub.spi.registry import document_source, provider, trial_balance_source
+from hub.spi.reports import TrialBalanceSource
 from hub.store import EventStore
 from hub.store.projections import ProjectionStore
 from hub.sync.sender import Sender
 from hub.sync.tenants import open_targets
 from hub.usecases.verify import ChainReport, verify_chain
-from projections.accounting import Accounting
-from projections.ledger import Ledger, queries
 
 DEMO_CONFIG = """\
 # Written by `ledgerhub demo` because LEDGERHUB_CONFIG was not set; see README.md for the format.
@@ -88,16 +90,15 @@ class DemoReport:
     chain: ChainReport
 
 
-def demo_config(settings: Settings) -> str:
-    """The config file the demo uses: ``LEDGERHUB_CONFIG``, else its own, written once."""
+def demo_config(settings: Settings) -> Config:
+    """The config the demo uses: ``LEDGERHUB_CONFIG``, else its own file, written once."""
     if settings.config_file is not None:
-        return str(settings.config_file)
+        return load_config(settings.config_file)
     path = settings.home / "demo.toml"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(DEMO_CONFIG)
-    os.environ["LEDGERHUB_CONFIG"] = str(path)  # for the projections and targets that read it
-    return str(path)
+    return load_config(path)
 
 
 def _beancount_problems(path: str) -> list[str]:
@@ -107,9 +108,14 @@ def _beancount_problems(path: str) -> list[str]:
     return [str(getattr(error, "message", error)) for error in errors]
 
 
-async def _run_until_caught_up(dsn: str, store: EventStore, patience: float) -> None:
-    projections: list[type[Projection]] = [Ledger, Accounting]
-    worker = Worker(dsn, projections, DEMO_SETTINGS)
+async def _run_until_caught_up(
+    dsn: str,
+    store: EventStore,
+    config: Config,
+    projections: list[type[Projection]],
+    patience: float,
+) -> None:
+    worker = Worker(dsn, projections, DEMO_SETTINGS, config=config)
     task = asyncio.create_task(worker.run())
     status = ProjectionStore.over(store)
     names = {p.name for p in projections}
@@ -134,10 +140,12 @@ async def _run_until_caught_up(dsn: str, store: EventStore, patience: float) -> 
             await task
 
 
-async def _sync(store: EventStore, settings: Settings) -> list[SyncReport]:
+async def _sync(
+    store: EventStore, source: DocumentSource, config: Config, settings: Settings
+) -> list[SyncReport]:
     reports = []
-    sender = Sender(store)
-    async with open_targets(settings) as pairs:
+    sender = Sender(store, source)
+    async with open_targets(config, settings.home) as pairs:
         for tenant, target in pairs:
             run_id = await sender.run(tenant, target)
             run = next(r for r in await sender.log.runs(tenant=tenant) if r.id == run_id)
@@ -149,17 +157,22 @@ async def _sync(store: EventStore, settings: Settings) -> list[SyncReport]:
 
 async def run_demo(dsn: str, *, patience: float = 60) -> DemoReport:
     """Deliver every sample twice (providers redeliver), book and sync them, verify the chain."""
-    config = demo_config(Settings.from_env())
     settings = Settings.from_env()
+    config = demo_config(settings)
+    books, documents = trial_balance_source(), document_source()
+    projections = [
+        provider(TrialBalanceSource, "a trial balance"),
+        provider(DocumentSource, "accounting documents"),
+    ]
     async with await EventStore.open(dsn) as store:
         events = sample_events()
         results = await store.append(events) + await store.append(events)
-        await _run_until_caught_up(dsn, store, patience)
+        await _run_until_caught_up(dsn, store, config, projections, patience)
         async with ProjectionStore.over(store).pool.acquire() as conn:
-            balance = await queries.trial_balance(conn, "default")
-        syncs = await _sync(store, settings)
+            balance = await books.trial_balance(conn, "default")
+        syncs = await _sync(store, documents, config, settings)
         return DemoReport(
-            config=config,
+            config=str(config.path),
             appended=sum(r.status == "appended" for r in results),
             duplicates=sum(r.status == "duplicate" for r in results),
             head=await store.head(),

@@ -6,7 +6,9 @@ for the tenants whose config has ``sync = { target = …, mode = … }``; each b
 document a batch touches is recomputed from its parts (``projections.accounting.documents``) into
 ``documents``, with its content hash and idempotency key. This projection never calls a target:
 ``hub.sync.sender`` pushes what is new or changed, so a rebuild recomputes documents and sends
-nothing by itself.
+nothing by itself. The sender reads the documents through ``Accounting.documents`` and
+``Accounting.last_positions`` (``projections.accounting.queries``): the class is the
+``hub.spi.documents.DocumentSource`` the registry finds.
 
 The sync settings and books come from the configuration the runtime hands the projection, read
 at start and again when a rebuild starts: after changing the mode or a mapping, ``ledgerhub
@@ -18,10 +20,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
+from hub.domain.documents import Document
 from hub.domain.events import RecordedEvent
 from hub.errors import Unmappable
 from hub.spi.config import BooksConfig, SyncSettings
-from hub.spi.projection import Context, Projection
+from hub.spi.projection import Connection, Context, Projection
+from projections.accounting import queries
 from projections.accounting.documents import Part, combine, part_of
 from projections.ledger import booked_facts
 from projections.ledger.posting import Unbookable
@@ -85,6 +89,17 @@ class Accounting(Projection):
     name: ClassVar[str] = "accounting"
     version: ClassVar[int] = 2
     tables: ClassVar[dict[str, str]] = {"parts": _PARTS, "documents": _DOCUMENTS}
+
+    # the DocumentSource port (hub.spi.documents): what the sender and shadow mode read
+    @classmethod
+    async def documents(cls, conn: Connection, tenant: str, target: str) -> list[Document]:
+        """Every document ``target`` should hold for ``tenant``, invoices first."""
+        return await queries.documents(conn, cls.view("documents"), tenant, target)
+
+    @classmethod
+    async def last_positions(cls, conn: Connection, tenant: str, target: str) -> dict[str, int]:
+        """Document key → the position of the latest event that shaped it."""
+        return await queries.last_positions(conn, cls.view("documents"), tenant, target)
 
     @property
     def books(self) -> BooksConfig:

@@ -1,21 +1,24 @@
-"""Reading the accounting projection's documents (the sender's input)."""
+"""Reading the accounting projection's documents (the sender's input, through
+``Accounting.documents`` and ``Accounting.last_positions``: the ``DocumentSource`` port).
+
+Each query reads ``view`` (the ``documents`` view on the active generation) and answers nothing
+before the projection has first run.
+"""
 # Invoices come first so that a payment sent in the same run finds its order's invoice.
 
 from __future__ import annotations
 
 from hub.domain.documents import Document
 from hub.spi.projection import Connection
-from projections.accounting import Accounting
 
 
-async def documents(conn: Connection, tenant: str, target: str) -> list[Document]:
+async def documents(conn: Connection, view: str, tenant: str, target: str) -> list[Document]:
     """Every document ``target`` should hold for ``tenant``: invoices first, then in key order
     (none before the projection has first run)."""
-    view = Accounting.view("documents")
     if not await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", view):
         return []
     rows = await conn.fetch(
-        f"SELECT * FROM {Accounting.view('documents')} WHERE tenant = $1 AND target = $2 "
+        f"SELECT * FROM {view} WHERE tenant = $1 AND target = $2 "
         "ORDER BY kind <> 'invoice', doc_key",
         tenant,
         target,
@@ -36,10 +39,9 @@ async def documents(conn: Connection, tenant: str, target: str) -> list[Document
     ]
 
 
-async def last_positions(conn: Connection, tenant: str, target: str) -> dict[str, int]:
+async def last_positions(conn: Connection, view: str, tenant: str, target: str) -> dict[str, int]:
     """Document key → the position of the latest event that shaped it (whose trace a send
     continues)."""
-    view = Accounting.view("documents")
     if not await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", view):
         return {}
     rows = await conn.fetch(

@@ -17,15 +17,19 @@ ledger`` (live events keep using the config the rebuild read).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from datetime import date
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from hub.domain.events import RecordedEvent
 from hub.domain.facts import Fact
 from hub.errors import Unmappable
 from hub.spi.config import BooksConfig, ConnectionBooks
 from hub.spi.mapper import MapContext, SourceEvent
-from hub.spi.projection import Context, Projection
+from hub.spi.projection import Connection, Context, Projection
 from projections.ledger.posting import Booking, Unbookable, book, payee_key
+
+if TYPE_CHECKING:
+    from hub.spi.http import ApiRoute
 
 SYNC_OUTCOMES = "accounting.document."
 """Event types the sender appends (``hub.sync.sender``); the ledger books nothing for them."""
@@ -100,8 +104,24 @@ class Ledger(Projection):
         "unmapped": _UNMAPPED,
     }
 
+    @classmethod
+    def routes(cls) -> Sequence[ApiRoute]:
+        """``/v1/ledger/...`` (``routes``)."""
+        from projections.ledger.routes import ROUTES  # only where the API is served
+
+        return ROUTES
+
     def __init__(self) -> None:
         self._charted: set[tuple[str, str]] = set()
+
+    @classmethod
+    async def trial_balance(
+        cls, conn: Connection, tenant: str, as_of: date | None = None
+    ) -> dict[str, Any]:
+        """The tenant's trial balance (``hub.spi.reports.TrialBalanceSource``)."""
+        from projections.ledger import queries  # queries reads this class's views
+
+        return await queries.trial_balance(conn, tenant, as_of)
 
     @property
     def books(self) -> BooksConfig:

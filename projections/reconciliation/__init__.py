@@ -1,11 +1,16 @@
 """``reconciliation``: payouts ↔ bank deposits, payout composition, duplicate bank lines and
 the exceptions an analyst acts on.
 
-The handler stores candidates (payouts, bank lines, payout balance transactions, resolutions)
-keyed by their own ids (a later position replaces an earlier one; replaying changes nothing),
-then recomputes every (tenant, currency) the batch touched from everything stored for it
-(``reconcile``). So the result does not depend on the order events reached the log (a deposit
-may be logged before its payout), and a rebuild writes identical rows.
+It reads canonical facts only (``extract``: each event through its connection's mapper): payouts
+(with the processor's own statement of their composition, when given), bank lines, orders,
+payments, refunds and the processors' balance movements. No processor is named here: a new
+processor's connector, whose mapper states those facts, is reconciled like Stripe or Shopify.
+
+The handler stores candidates (payouts, bank lines, balance movements, orders, payments,
+refunds, resolutions) keyed by their own ids (a later position replaces an earlier one;
+replaying changes nothing), then recomputes every (tenant, currency) the batch touched from
+everything stored for it (``reconcile``). So the result does not depend on the order events
+reached the log (a deposit may be logged before its payout), and a rebuild writes identical rows.
 
 "Now" is never read while handling: a payout with no deposit is stored ``unmatched`` with the
 last day of its window (``window_end``) and the tenant's time zone, and the read side
@@ -22,9 +27,9 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel
 
@@ -32,7 +37,7 @@ from hub.domain.events import RecordedEvent
 from hub.domain.facts import Fact
 from hub.domain.money import Money
 from hub.spi.config import BooksConfig, SyncSettings
-from hub.spi.projection import Context, Projection
+from hub.spi.projection import Context, Projection, View
 from projections.accounting.documents import document_key
 from projections.reconciliation.composition import Composition, Movement, from_statement
 from projections.reconciliation.extract import (
@@ -48,8 +53,12 @@ from projections.reconciliation.extract import (
     records,
 )
 from projections.reconciliation.orders import StoredOrder, StoredPayment, StoredRefund
+from projections.reconciliation.queries import VIEWS
 from projections.reconciliation.reconcile import Outcome, StoredLine, StoredPayout, reconcile
 from projections.reconciliation.settings import MatchSettings
+
+if TYPE_CHECKING:
+    from hub.spi.http import ApiRoute
 
 log = logging.getLogger(__name__)
 
@@ -235,7 +244,6 @@ SYNC_OUTCOMES = frozenset({"accounting.document.synced", "accounting.document.fa
 """What the accounting sender logs about each document it pushed (``hub.sync.sender``)."""
 
 
-
 class Reconciliation(Projection):
     """Payouts matched to deposits, their composition, and the exceptions list."""
 
@@ -260,6 +268,15 @@ class Reconciliation(Projection):
 
     config_section: ClassVar[str | None] = "reconciliation"
     config_model: ClassVar[type[BaseModel] | None] = MatchSettings
+    views: ClassVar[Mapping[str, View]] = VIEWS
+    """The analysts' ``ledgerhub_views`` (``queries.VIEWS``)."""
+
+    @classmethod
+    def routes(cls) -> Sequence[ApiRoute]:
+        """``/v1/reconciliation/...`` (``routes``)."""
+        from projections.reconciliation.routes import ROUTES  # only where the API is served
+
+        return ROUTES
 
     @property
     def books(self) -> BooksConfig:
@@ -412,6 +429,7 @@ class Reconciliation(Projection):
             ],
             confirmed,
             frozenset(r["order_id"] for r in elsewhere),
+            frozenset(r["processor"] for r in (*payout_rows, *movement_rows, *payment_rows)),
         )  # fmt: skip
         zone = self.books.tenant(tenant).timezone.key
         await _write(ctx, tenant, currency, zone, outcome)

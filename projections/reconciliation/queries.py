@@ -1,8 +1,10 @@
-"""Reading reconciliation: payouts and exceptions of one tenant, a page at a time.
+"""Reading reconciliation: the analysts' views (``VIEWS``), and payouts, exceptions and the
+clearing tie-out of one tenant a page at a time.
 
-Both read the ``ledgerhub_views`` functions (migration 0011), the same rows analysts query in
-SQL, so the HTTP answers and the views cannot disagree. ``as_of`` is the day statuses are
-evaluated on (None: today in the tenant's time zone): a payout with no deposit is ``pending``
+``VIEWS`` are the projection's ``ledgerhub_views`` views (``Reconciliation.views``): the runtime
+applies them to each generation it makes active. The functions below read those same views, so
+the HTTP answers and what analysts query in SQL cannot disagree. ``as_of`` is the day statuses
+are evaluated on (None: today in the tenant's time zone): a payout with no deposit is ``pending``
 until its window's last day has passed, ``missing_deposit`` after.
 """
 
@@ -13,8 +15,191 @@ from typing import Any
 
 import asyncpg
 
-from hub.spi.projection import Connection
-from projections.reconciliation import Reconciliation
+from hub.spi.projection import Connection, View
+
+# The analysts' views. Placeholders: {table} is this projection's table of the generation,
+# {as_of} the day statuses are evaluated on (NULL in the view: today in each row's time zone;
+# the function <view>_at(as_of date) for another day), {ledger:table} the ledger projection's.
+
+_PAYOUTS_VIEW = """
+SELECT p.tenant, p.source, p.payout_id, p.currency, p.amount_minor, p.arrival_date,
+       CASE WHEN p.match_state <> 'unmatched' THEN p.match_state
+            WHEN coalesce({as_of}, (now() AT TIME ZONE p.timezone)::date) > p.window_end
+            THEN 'missing_deposit'
+            ELSE 'pending' END AS status,
+       p.bank_line, p.difference_minor, p.gross_minor, p.refunds_minor, p.fees_minor,
+       p.disputes_minor, p.adjustments_minor, p.window_end
+FROM {payouts} AS p
+WHERE p.payout_status NOT IN ('failed', 'canceled')
+"""
+
+_BANK_LINES_VIEW = """
+SELECT b.tenant, b.source, b.line_id, b.account, b.currency, b.amount_minor, b.business_date,
+       b.payee, b.description, b.matched_payout, b.duplicate_of
+FROM {bank_lines} AS b
+"""
+
+# paid_minor: a payment charged in another currency counts at what it settled in the order's.
+_ORDERS_VIEW = """
+SELECT o.tenant, o.source, o.order_id, o.number, o.status, o.currency, o.total_minor,
+       o.business_date,
+       (SELECT coalesce(sum(CASE WHEN p.currency = o.currency THEN p.gross_minor
+                                 ELSE p.settled_minor END), 0)::bigint
+        FROM {payments} AS p
+        WHERE p.tenant = o.tenant AND p.order_ref = o.order_id
+          AND (p.currency = o.currency OR p.settled_currency = o.currency)) AS paid_minor
+FROM {orders} AS o
+"""
+
+_PAYMENTS_VIEW = """
+SELECT p.tenant, p.source, p.payment_id, p.processor, p.order_ref, p.currency, p.gross_minor,
+       p.fee_minor, p.business_date, coalesce(p.payout_id, m.payout_id) AS payout_id
+FROM {payments} AS p
+LEFT JOIN {movements} AS m
+       ON m.tenant = p.tenant AND m.source = p.source AND m.txn_id = p.balance_transaction
+"""
+
+# Per tenant, processor (its clearing:<processor> account), currency and business day with
+# activity on either side: the ledger's clearing balance at the end of the day against what the
+# processor says it still owes (the net of its balance transactions dated on or before the day,
+# less those carried by a payout paid by then; the payouts' own balance transactions are left
+# out). Only (tenant, processor, currency) with stored balance transactions are listed. Status
+# on as_of: tied (no difference), pending (younger than the tenant's tieout_grace_days), off.
+# It reads the ledger, so it is bound late: empty until the ledger has been built.
+_CLEARING_VIEW = """
+WITH clearing AS (
+    SELECT a.tenant, a.code, substr(a.role, length('clearing:') + 1) AS processor
+    FROM {ledger:accounts} AS a
+    WHERE a.role LIKE 'clearing:%'
+),
+settled AS (
+    SELECT m.tenant, m.processor, m.currency, m.business_date, m.net_minor AS net,
+           CASE WHEN p.payout_status = 'paid'
+                THEN greatest(p.arrival_date, m.business_date) END AS paid_on
+    FROM {movements} AS m
+    LEFT JOIN {payouts} AS p
+           ON p.tenant = m.tenant AND p.source = m.source AND p.payout_id = m.payout_id
+    WHERE m.category NOT IN ('payout', 'payout_reversal', 'payout_cancel', 'payout_failure')
+),
+processor_days AS (
+    SELECT s.tenant, s.processor, s.currency, d.day, sum(d.moved) AS processor_moved
+    FROM settled AS s
+    CROSS JOIN LATERAL (VALUES (s.business_date, s.net), (s.paid_on, -s.net)) AS d(day, moved)
+    WHERE d.day IS NOT NULL
+    GROUP BY 1, 2, 3, 4
+),
+ledger_days AS (
+    SELECT j.tenant, c.processor, pst.currency, j.business_date AS day,
+           sum(pst.amount) AS ledger_moved
+    FROM {ledger:journal} AS j
+    CROSS JOIN LATERAL unnest(j.accounts, j.currencies, j.amounts)
+         AS pst(account, currency, amount)
+    JOIN clearing AS c ON c.tenant = j.tenant AND c.code = pst.account
+    GROUP BY 1, 2, 3, 4
+),
+days AS (
+    SELECT x.tenant, x.processor, x.currency, x.day,
+           sum(coalesce(x.ledger_moved, 0)) OVER w AS ledger,
+           sum(coalesce(x.processor_moved, 0)) OVER w AS unpaid
+    FROM (SELECT * FROM ledger_days
+          FULL JOIN processor_days USING (tenant, processor, currency, day)) AS x
+    WHERE EXISTS (SELECT 1 FROM processor_days AS k
+                  WHERE k.tenant = x.tenant AND k.processor = x.processor
+                    AND k.currency = x.currency)
+    WINDOW w AS (PARTITION BY x.tenant, x.processor, x.currency ORDER BY x.day)
+),
+differences AS (
+    SELECT d.*, d.ledger - d.unpaid AS difference,
+           d.ledger - d.unpaid - coalesce(lag(d.ledger - d.unpaid) OVER (
+               PARTITION BY d.tenant, d.processor, d.currency ORDER BY d.day), 0) AS change
+    FROM days AS d
+)
+SELECT f.tenant, f.processor, c.code, f.currency, f.day, f.ledger::bigint, f.unpaid::bigint,
+       f.difference::bigint, f.change::bigint,
+       CASE WHEN f.difference = 0 THEN 'tied'
+            WHEN coalesce({as_of}, (now() AT TIME ZONE coalesce(t.timezone, 'UTC'))::date)
+                 > f.day + coalesce(t.tieout_grace_days, 5)
+            THEN 'off'
+            ELSE 'pending' END
+FROM differences AS f
+JOIN clearing AS c ON c.tenant = f.tenant AND c.processor = f.processor
+LEFT JOIN {tenants} AS t ON t.tenant = f.tenant
+"""
+
+# The exceptions the projection stores (listed once due), and the clearing days that do not tie
+# (an off day whose difference is not the previous listed day's), each with its resolution.
+_EXCEPTIONS_VIEW = """
+SELECT e.tenant, e.id, e.kind, e.source, e.reference, e.amount_minor, e.currency,
+       e.difference_minor, e.detail, coalesce(r.resolved, false) AS resolved,
+       CASE WHEN r.resolved THEN r.reason END AS resolution_reason
+FROM {exceptions} AS e
+LEFT JOIN {resolutions} AS r ON r.tenant = e.tenant AND r.exception_id = e.id
+WHERE e.due_date IS NULL
+   OR coalesce({as_of}, (now() AT TIME ZONE e.timezone)::date) > e.due_date
+UNION ALL
+SELECT x.tenant, x.id, 'amount_mismatch', x.source, x.reference, x.processor_unpaid_minor,
+       x.currency, x.difference_minor,
+       format('clearing account %s (clearing:%s) at the end of %s: the books hold %s %s, '
+              '%s says %s is unpaid; difference %s%s (%s%s that day)',
+              x.clearing_account, x.processor, x.business_date, x.ledger_balance_minor,
+              x.currency, x.processor, x.processor_unpaid_minor,
+              CASE WHEN x.difference_minor > 0 THEN '+' ELSE '' END, x.difference_minor,
+              CASE WHEN x.difference_change_minor > 0 THEN '+' ELSE '' END,
+              x.difference_change_minor),
+       coalesce(r.resolved, false), CASE WHEN r.resolved THEN r.reason END
+FROM (
+    SELECT t.*, 'clearing:' || t.processor AS source,
+           t.clearing_account || '/' || t.currency || '/' || t.business_date AS reference,
+           'amount_mismatch:clearing:' || t.processor || '/' || t.clearing_account || '/'
+               || t.currency || '/' || t.business_date AS id
+    FROM ledgerhub_views.clearing_tieout_at({as_of}) AS t
+    WHERE t.status = 'off' AND t.difference_change_minor <> 0
+) AS x
+LEFT JOIN {resolutions} AS r ON r.tenant = x.tenant AND r.exception_id = x.id
+"""
+
+VIEWS: dict[str, View] = {
+    "reconciliation_payouts": View(
+        _PAYOUTS_VIEW,
+        "one row per payout expected at the bank: status matched | pending | missing_deposit | "
+        "amount_mismatch (difference_minor = deposit - payout), bank_line, and the composition "
+        "(signed components that sum to amount_minor)",
+    ),
+    "reconciliation_bank_lines": View(
+        _BANK_LINES_VIEW,
+        "bank statement lines with the payout each deposit matched and the line each duplicates",
+    ),
+    "reconciliation_orders": View(
+        _ORDERS_VIEW,
+        "orders with what the payments naming them add up to (paid_minor, in the order "
+        "currency; a payment charged in another currency at what it settled in the order "
+        "currency)",
+    ),
+    "reconciliation_payments": View(
+        _PAYMENTS_VIEW,
+        "payments with the order they name and the payout that carried them (when known)",
+    ),
+    "clearing_tieout": View(
+        _CLEARING_VIEW,
+        "per tenant, processor, clearing account, currency and day with activity: the ledger's "
+        "clearing balance at the end of the day, what the processor says is still unpaid, "
+        "difference_minor = ledger - processor, status tied | pending | off",
+        columns=(
+            "tenant text, processor text, clearing_account text, currency text, "
+            "business_date date, ledger_balance_minor bigint, processor_unpaid_minor bigint, "
+            "difference_minor bigint, difference_change_minor bigint, status text"
+        ),
+    ),
+    "reconciliation_exceptions": View(
+        _EXCEPTIONS_VIEW,
+        "what an analyst acts on: missing_deposit, amount_mismatch (a payout, an order, or a "
+        "clearing account on a day: source clearing:<processor>), unexplained_deposit, "
+        "duplicate_bank_line, composition_mismatch, payment_without_order, order_unpaid, "
+        "document_missing; resolved by a reconciliation.exception.resolved event",
+    ),
+}
+"""``ledgerhub_views.<name>`` for analysts (role ``ledgerhub_analyst``), in the order they are
+created; the dated ones (``{as_of}``) also as ``<name>_at(as_of date)``."""
 
 PAYOUT_COLUMNS = (
     "source", "payout_id", "currency", "amount_minor", "arrival_date", "status", "bank_line",
@@ -210,6 +395,8 @@ async def order_document(
     """The document covering an order: ``doc_key``, ``target``, ``target_id`` and ``status``
     (``synced``, ``voided``, ``failed``, or ``unsent`` when the sender has logged nothing about
     it); None when the tenant syncs nowhere (or the projection predates documents)."""
+    from projections.reconciliation import Reconciliation  # the package imports this module
+
     try:
         row = await conn.fetchrow(
             f"""

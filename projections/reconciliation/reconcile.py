@@ -107,10 +107,15 @@ def reconcile(
     refunds: Sequence[StoredRefund] = (),
     documents: frozenset[str] | None = None,
     other_orders: frozenset[str] = frozenset(),
+    processors: frozenset[str] = frozenset(),
 ) -> Outcome:
-    """The reconciliation of one tenant's payouts, bank lines, payout balance transactions,
+    """The reconciliation of one tenant's payouts, bank lines, payout balance movements,
     orders, payments and refunds in one currency (``movements`` by (source, payout id));
-    ``other_orders``: the tenant's order ids in other currencies."""
+    ``other_orders``: the tenant's order ids in other currencies; ``processors``: the
+    processors the tenant's facts in this currency name (with those of ``payouts``, and those
+    the settings' ``hints`` configure, the processors whose hint makes an unmatched deposit an
+    ``unexplained_deposit``)."""
+    known = processors | {p.processor for p in payouts}
     expected = [p for p in payouts if p.status not in UNMATCHABLE]
     candidates = [
         PayoutCandidate(p.source, p.payout_id, p.processor, p.currency, p.amount_minor,
@@ -152,12 +157,13 @@ def reconcile(
         payout_key = by_line.get(key)
         matched = None if payout_key is None else f"{payout_key[0]}/{payout_key[1]}"
         outcome.lines.append(LineResult(line.source, line.line_id, matched, duplicates.get(key)))
-        if payout_key is None and line.amount_minor > 0 and settings.hinted(line.text):
-            processors = ", ".join(sorted(settings.hinted(line.text)))
+        hinted = settings.hinted(line.text, known)
+        if payout_key is None and line.amount_minor > 0 and hinted:
+            names = ", ".join(sorted(hinted))
             outcome.exceptions.append(
                 new_exception(
                     "unexplained_deposit", line.source, line.line_id, line.amount_minor, None,
-                    f"a {processors} deposit of {line.amount_minor} {line.currency} on "
+                    f"a {names} deposit of {line.amount_minor} {line.currency} on "
                     f"{line.business_date} matches no payout",
                 )
             )  # fmt: skip

@@ -17,7 +17,9 @@ with the rest of the file when it is loaded (every key optional; the defaults be
 Descriptor hints: the words a processor's deposits carry in the bank statement's payee or
 description. A processor ``hints`` does not name is hinted by its own name in upper case
 (``default_hints``: ``stripe`` → ``STRIPE``, ``shopify`` → ``SHOPIFY``), so a new processor
-needs no configuration and no code here.
+needs no configuration and no code here. An unmatched deposit is an ``unexplained_deposit`` when
+it carries the hint of a processor the tenant's facts in its currency name (payouts, balance
+movements, payments) or of one ``hints`` configures.
 """
 
 from __future__ import annotations

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import aiohttp
 
+from connectors.beancount import BeancountTarget
+from connectors.xero.target import AiohttpTransport, Tokens, XeroTarget
 from hub.config.books import DEFAULT_CHART
 from hub.spi.target import Target
-from hub.sync.beancount import BeancountTarget
-from hub.sync.xero import AiohttpTransport, Tokens, XeroTarget
 from tests.accounting.fake_xero import FakeXero, serve
 
 CHART = {a.code: a for a in DEFAULT_CHART}

@@ -99,8 +99,8 @@ async def test_serve_sends_in_the_background(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    from connectors.beancount import BeancountTarget
     from hub.cli.serve import accounting_sync
-    from hub.sync.beancount import BeancountTarget
     from tests.accounting.targets import CHART
 
     write_config(config, "daily")

@@ -12,9 +12,10 @@ from typing import Any
 
 import aiohttp
 
+from connectors.beancount import BeancountTarget, account_name
 from hub.store import EventStore
-from hub.sync.beancount import BeancountTarget, account_name
 from hub.sync.sender import Sender
+from projections.accounting import Accounting
 from tests.accounting.harness import running, settle, write_config
 from tests.accounting.targets import CHART
 from tests.accounting.test_documents import _ledger_sums
@@ -43,7 +44,7 @@ async def test_the_synced_file_opens_in_fava_with_the_ledgers_balances(
         await store.append(scenario.before_payout + scenario.payout_paid)
         await settle(books.conn, ("ledger", "accounting"))
     path = tmp_path / "books.beancount"
-    await Sender(store).run("default", BeancountTarget(path, CHART))
+    await Sender(store, Accounting).run("default", BeancountTarget(path, CHART))
     expected = await _ledger_sums(books.conn)
 
     port = _free_port()

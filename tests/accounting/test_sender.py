@@ -9,14 +9,15 @@ from typing import Any, ClassVar
 import asyncpg
 import orjson
 
+from connectors.beancount import BeancountTarget
 from hub import telemetry
 from hub.config.books import DEFAULT_CHART
 from hub.domain.documents import Document
 from hub.errors import TargetUnavailable
 from hub.spi.target import Receipt
 from hub.store import EventStore
-from hub.sync.beancount import BeancountTarget
 from hub.sync.sender import Backoff, Sender
+from projections.accounting import Accounting
 from projections.ledger import Ledger
 from tests.accounting.harness import documents, running, settle, write_config
 from tests.accounting.targets import bean_check
@@ -57,7 +58,7 @@ async def test_each_document_is_sent_once_and_its_outcome_logged(
     await _books_ready(dsn, store, books, scenario.before_payout + scenario.payout_paid)
     docs = await documents(books.conn)
     target = BeancountTarget(tmp_path / "default.beancount", CHART)
-    sender = Sender(store, FAST)
+    sender = Sender(store, Accounting, FAST)
 
     first = await _run(sender, target)
     assert (first["sent"], first["failed"], first["parked"]) == (len(docs), 0, 0)
@@ -94,7 +95,7 @@ async def test_a_changed_document_is_updated_and_a_gone_one_voided(
     scenario = stripe_scenario()
     await _books_ready(dsn, store, books, scenario.before_payout)
     target = BeancountTarget(tmp_path / "default.beancount", CHART)
-    sender = Sender(store, FAST)
+    sender = Sender(store, Accounting, FAST)
     await _run(sender, target)
     before = {h.content_hash for h in await target.held()}
 
@@ -122,7 +123,7 @@ async def test_without_update_a_change_is_void_then_recreate(
     scenario = stripe_scenario()
     await _books_ready(dsn, store, books, scenario.before_payout)
     target = _NoUpdate(tmp_path / "default.beancount", CHART)
-    sender = Sender(store, FAST)
+    sender = Sender(store, Accounting, FAST)
     await _run(sender, target)
     count = len(await target.held())
     await _books_ready(dsn, store, books, scenario.payout_paid)
@@ -158,7 +159,7 @@ async def test_transient_failures_are_retried_and_rejections_parked(
     docs = await documents(books.conn)
     target = _Flaky(tmp_path / "default.beancount", failures=2)
     target.chart = {c: a for c, a in CHART.items() if c != "6000"}  # no fees account
-    sender = Sender(store, FAST)
+    sender = Sender(store, Accounting, FAST)
     before = parse(telemetry.render().decode())
     run = await _run(sender, target)
     after = parse(telemetry.render().decode())

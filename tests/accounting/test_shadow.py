@@ -7,12 +7,13 @@ from pathlib import Path
 
 import orjson
 
+from connectors.beancount import BeancountTarget
 from hub.domain.documents import Document
 from hub.store import EventStore
 from hub.store.projections import ProjectionStore
-from hub.sync.beancount import BeancountTarget
 from hub.sync.sender import Sender
 from hub.sync.shadow import compare
+from projections.accounting import Accounting
 from tests.accounting.harness import documents, running, settle, write_config
 from tests.accounting.targets import CHART
 from tests.accounting.test_commands import _cli
@@ -30,9 +31,10 @@ async def test_shadow_reports_missing_changed_and_extra_and_writes_nothing(
     async with running(dsn):
         await store.append(scenario.before_payout)
         await settle(books.conn, ("ledger", "accounting"))
-    assert {d.kind for d in await compare(projections, "default", target)} == {"missing"}
-    await Sender(store).run("default", target)
-    assert await compare(projections, "default", target) == []
+    found = await compare(projections, Accounting, "default", target)
+    assert {d.kind for d in found} == {"missing"}
+    await Sender(store, Accounting).run("default", target)
+    assert await compare(projections, Accounting, "default", target) == []
 
     async with running(dsn):
         await store.append(scenario.payout_paid)  # the payout's journal now has the deposit
@@ -47,7 +49,7 @@ async def test_shadow_reports_missing_changed_and_extra_and_writes_nothing(
     await target.create(alien)  # and added one the books do not call for
     before = target.path.read_bytes()
 
-    found = await compare(projections, "default", target)
+    found = await compare(projections, Accounting, "default", target)
     kinds = {(d.kind, d.doc_key) for d in found}
     missing = next(key for key, row in docs.items() if row["idempotency_key"] == stray.target_id)
     assert kinds == {("changed", journal), ("missing", missing), ("extra", None)}

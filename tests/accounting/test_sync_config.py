@@ -13,11 +13,12 @@ from pathlib import Path
 import orjson
 import pytest
 
-from hub.config import Settings, load_config
+from connectors.beancount import BeancountTarget
+from hub.config import Settings, load, load_config
 from hub.errors import ConfigError
 from hub.store import EventStore
-from hub.sync.beancount import BeancountTarget
 from hub.sync.loop import sync_forever
+from projections.accounting import Accounting
 from tests.accounting.fake_xero import FakeXero, serve
 from tests.accounting.harness import XERO_SECRET_ENV, cli, documents, running, settle, write_config
 from tests.accounting.targets import CHART
@@ -140,7 +141,11 @@ async def test_one_tenants_refused_token_stops_neither_the_others_nor_itself_for
         xero_docs = await documents(books.conn, target="xero")
         other_docs = await documents(books.conn, tenant="other")
         other = BeancountTarget(tmp_path / "sync" / "other.beancount", CHART)
-        loop = asyncio.create_task(sync_forever(store, Settings.from_env(), 0.05))
+        loop = asyncio.create_task(
+            sync_forever(
+                store, load(Settings.from_env()), Settings.from_env().home, 0.05, Accounting
+            )
+        )
         try:
             async with asyncio.timeout(30):
                 while len(await other.held()) < len(other_docs):
@@ -148,7 +153,8 @@ async def test_one_tenants_refused_token_stops_neither_the_others_nor_itself_for
                     await asyncio.sleep(0.05)
                 while (  # noqa: ASYNC110 - polling the database
                     await books.conn.fetchval(
-                        "SELECT count(*) FROM ledgerhub.sync_runs WHERE tenant = 'default'"
+                        "SELECT count(*) FROM ledgerhub.sync_runs "
+                        "WHERE tenant = 'default' AND ended_at IS NOT NULL"  # ended: not racing
                     )
                     < 3
                 ):

@@ -9,10 +9,11 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
+from connectors.beancount import BeancountTarget
 from hub import telemetry
 from hub.store import EventStore
-from hub.sync.beancount import BeancountTarget
 from hub.sync.sender import Sender
+from projections.accounting import Accounting
 from tests.accounting.harness import documents, running, settle, write_config
 from tests.accounting.targets import CHART
 from tests.ledger.harness import Books
@@ -40,7 +41,8 @@ async def test_a_send_continues_the_trace_of_its_events_request(
     processor = SimpleSpanProcessor(exporter)
     telemetry.TELEMETRY.tracer_provider.add_span_processor(processor)
     try:
-        await Sender(store).run("default", BeancountTarget(tmp_path / "b.beancount", CHART))
+        target = BeancountTarget(tmp_path / "b.beancount", CHART)
+        await Sender(store, Accounting).run("default", target)
         spans = exporter.get_finished_spans()
     finally:
         processor.shutdown()

@@ -11,14 +11,15 @@ import aiohttp
 import orjson
 import pytest
 
+from connectors.xero.target import AiohttpTransport, Tokens, XeroTarget
 from hub.errors import ConfigError, TargetRejected, TargetUnavailable
 from hub.store import EventStore
 from hub.sync.sender import Backoff, Sender
-from hub.sync.xero import AiohttpTransport, Tokens, XeroTarget
+from hub.testing.target import document as _document
+from projections.accounting import Accounting
 from tests.accounting.fake_xero import SCHEMAS, SPEC, FakeXero, extract_schemas, serve
 from tests.accounting.harness import documents, running, settle, write_config
 from tests.accounting.targets import CHART
-from tests.accounting.test_target_contract import _document
 from tests.ledger.harness import Books
 from tests.ledger.scenarios import stripe_scenario
 
@@ -48,7 +49,7 @@ async def test_every_document_exists_once_despite_faults(
     assert docs
     async with _xero(tmp_path, set(CHART)) as (fake, target):
         fake.faults.extend(["500", "drop", "429", "drop", "500", "429", "drop"])
-        sender = Sender(store, FAST)
+        sender = Sender(store, Accounting, FAST)
         for _ in range(5):  # a run may leave failures for the next one
             await sender.run("default", target)
             if not fake.faults:

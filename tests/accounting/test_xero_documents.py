@@ -13,6 +13,7 @@ from typing import Any
 from hub.domain.documents import Document
 from hub.store import EventStore
 from hub.sync.sender import Backoff, Sender
+from projections.accounting import Accounting
 from tests.accounting.harness import documents, running, settle, write_config
 from tests.accounting.targets import xero_fake
 from tests.ledger.harness import Books, new, sample
@@ -70,7 +71,7 @@ async def test_per_transaction_sync_writes_xeros_own_document_types(
         await settle(books.conn, ("ledger", "accounting"))
     docs = await documents(books.conn, target="xero")
     async with xero_fake(tmp_path) as (fake, target):
-        sender = Sender(store, FAST)
+        sender = Sender(store, Accounting, FAST)
         await sender.run("default", target)
         outcomes = await _synced(books)
         live = fake.live_keys()

@@ -34,6 +34,10 @@ async def test_every_route_but_health_and_webhooks_requires_a_key(
 ) -> None:
     routes = app_routes(hub)
     assert len(routes) >= 5
+    mounted = {(method, path) for method, path, _ in routes}
+    assert {("GET", "/v1/ledger/trial-balance"), ("POST", "/v1/reconciliation/resolutions")} <= (
+        mounted
+    ), "the projections' routes are mounted, and so checked here too"
     for method, path, auth in routes:
         assert auth is not None, f"{method} {path} declares no auth"
         if (method, path) in OPEN_ROUTES:

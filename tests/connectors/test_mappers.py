@@ -16,12 +16,14 @@ import pytest
 from hub.config.books import mappers
 from hub.domain.facts import (
     Adjustment,
+    BalanceMovement,
     BankLine,
     Dispute,
     Fact,
     Fee,
     Payment,
     Payout,
+    PayoutComposition,
     PayrollRun,
     Refund,
     Sale,
@@ -52,12 +54,24 @@ def run(
     *,
     overrides: dict[str, Any] | None = None,
     zone: ZoneInfo = NEW_YORK,
+    informational: bool = False,
 ) -> list[Fact]:
+    """The facts the ledger books from the event (with ``informational``: every fact, the
+    ``BalanceMovement`` statements the ledger skips included)."""
     mapper = mappers()[connector]
     event = SourceEvent(event_type, f"{connector}:test", "ext-1", datetime.now(zone), data)
     facts = mapper.map(event, MapContext(mapper.compile(overrides), zone))
     assert facts is not None, f"{event_type} not understood"
-    return facts
+    return [f for f in facts if informational or not f.informational]
+
+
+def movement(connector: str, event_type: str, data: dict[str, Any]) -> BalanceMovement:
+    """The one ``BalanceMovement`` the event states (it comes after the facts it books)."""
+    facts = run(connector, event_type, data, informational=True)
+    found = [f for f in facts if isinstance(f, BalanceMovement)]
+    assert len(found) == 1, facts
+    assert facts[-1] is found[0], "the movement comes after the facts the event books"
+    return found[0]
 
 
 def stripe_event(event_type: str, obj: dict[str, Any]) -> dict[str, Any]:
@@ -291,9 +305,9 @@ def test_shopify_payout_transactions_follow_net_exactly() -> None:
             continue
         fact = facts[0]
         amount, net = Money.parse(tx["amount"], "USD"), Money.parse(tx["net"], "USD")
+        assert isinstance(fact, Payment | Refund | Dispute | Adjustment)
         fee = fact.fee
         assert fee == amount - net, tx["id"]
-        assert isinstance(fact, Payment | Refund | Dispute | Adjustment)
 
 
 def test_shopify_payout() -> None:
@@ -303,6 +317,142 @@ def test_shopify_payout() -> None:
         "paid",
         date(2019, 11, 12),
     )
+
+
+# ------------------------------------------------------------------ balance movements, composition
+
+
+@pytest.mark.parametrize(
+    ("reporting_category", "kind", "category"),
+    [
+        ("charge", "charge", "charge"),
+        (None, "payment", "charge"),  # no reporting_category: the type says
+        ("refund", "refund", "refund"),
+        ("refund_failure", "refund_failure", "refund"),
+        ("partial_capture_reversal", "payment_refund", "refund"),
+        ("dispute", "adjustment", "dispute"),
+        ("dispute_reversal", "adjustment", "dispute"),
+        ("fee", "stripe_fee", "fee"),
+        (None, "application_fee", "fee"),
+        ("payout", "payout", "payout"),
+        ("payout_reversal", "payout_cancel", "payout"),
+        (None, "payout_failure", "payout"),
+        ("risk_reserved_funds", "reserve_transaction", "adjustment"),
+        ("other_adjustment", "adjustment", "adjustment"),
+        ("transfer", "transfer", "adjustment"),
+    ],
+)
+def test_every_stripe_balance_transaction_states_its_movement_in_canonical_terms(
+    reporting_category: str | None, kind: str, category: str
+) -> None:
+    bt = {
+        **STRIPE["balance_transaction"],
+        "id": "txn_m",
+        "type": kind,
+        "reporting_category": reporting_category,
+        "amount": -1000,
+        "fee": 30,
+        "net": -1029,
+    }
+    found = movement(
+        "stripe", "stripe.balance_transaction", {"data": {"object": bt}, "payout": "po_9"}
+    )
+    assert (found.key, found.processor, found.movement_id, found.payout_id, found.category) == (
+        "movement:txn_m", "stripe", "txn_m", "po_9", category
+    )  # fmt: skip
+    # as stated: net is the processor's own (here one cent off amount - fee), never recomputed
+    assert (found.amount, found.fee, found.net) == (
+        Money(minor=-1000, currency="USD"), Money(minor=30, currency="USD"),
+        Money(minor=-1029, currency="USD"),
+    )  # fmt: skip
+    assert found.description == (reporting_category or kind)
+    assert found.business_date == date(2009, 2, 13)  # created, in New York
+    unpaid = movement("stripe", "stripe.balance_transaction", {"data": {"object": bt}})
+    assert unpaid.payout_id is None
+
+
+def test_a_stripe_balance_transaction_that_books_nothing_still_states_its_movement() -> None:
+    bt = STRIPE["balance_transaction"]  # a charge without a fee: the ledger books nothing
+    facts = run(
+        "stripe", "stripe.balance_transaction", {"data": {"object": bt}}, informational=True
+    )
+    assert [type(f) for f in facts] == [BalanceMovement]
+    found = only(facts, BalanceMovement)
+    assert (found.category, found.amount.minor, found.fee.minor, found.net.minor) == (
+        "charge", 100, 0, 100
+    )  # fmt: skip
+    # with a fee, the fee is booked and the movement follows it
+    with_fee = {**bt, "fee": 59, "net": 41}
+    facts = run("stripe", "stripe.balance_transaction", {"data": {"object": with_fee}},
+                informational=True)  # fmt: skip
+    assert [type(f) for f in facts] == [Fee, BalanceMovement]
+    assert facts[0].key != facts[1].key
+
+
+def test_every_shopify_payout_transaction_states_its_movement_in_canonical_terms() -> None:
+    categories = {"charge": "charge", "refund": "refund", "dispute": "dispute",
+                  "payout": "payout", "adjustment": "adjustment", "debit": "adjustment",
+                  "credit": "adjustment", "reserve": "adjustment"}  # fmt: skip
+    for tx in shopify("payouts_transactions.json")["transactions"]:
+        found = movement("shopify", "shopify.balance_transaction", tx)
+        amount, net = Money.parse(tx["amount"], "USD"), Money.parse(tx["net"], "USD")
+        assert (found.key, found.processor, found.movement_id, found.payout_id) == (
+            f"movement:{tx['id']}", "shopify", str(tx["id"]), str(tx["payout_id"])
+        )  # fmt: skip
+        assert found.category == categories[tx["type"]], tx["type"]
+        assert (found.amount, found.net, found.fee) == (amount, net, amount - net), tx["id"]
+        assert found.description == tx["type"]
+    payout_tx = next(
+        tx for tx in shopify("payouts_transactions.json")["transactions"] if tx["type"] == "payout"
+    )
+    assert run("shopify", "shopify.balance_transaction", payout_tx) == []  # books nothing
+    unknown = {**payout_tx, "type": "payout_failure"}
+    assert movement("shopify", "shopify.balance_transaction", unknown).category == "payout"
+
+
+def test_a_shopify_payout_carries_its_summary_as_its_composition() -> None:
+    payout = only(run("shopify", "shopify.payout", shopify("payout.json")), Payout)
+    usd = "USD"
+    assert payout.composition == PayoutComposition(
+        gross=Money.parse("44.52", usd),
+        refunds=Money.parse("-3.54", usd),
+        fees=-Money.parse("1.21", usd),  # 0.12 + 1.32 - 0.23 + 0 + 0: costs, subtracted
+        disputes=Money.zero(usd),
+        adjustments=Money.parse("2.13", usd),  # adjustments + reserved funds + retried payouts
+    )
+    assert payout.composition.total == payout.amount
+    body = copy.deepcopy(shopify("payout.json"))
+    del body["payout"]["summary"]
+    bare = only(run("shopify", "shopify.payout", body), Payout)
+    assert bare.composition is None
+    assert bare == payout.model_copy(update={"composition": None})
+    # a summary that cannot be read leaves the composition unknown; the payout is the same
+    body["payout"]["summary"] = {"charges_gross_amount": "44.525"}
+    assert only(run("shopify", "shopify.payout", body), Payout) == bare
+
+
+def test_stripe_payouts_state_no_composition() -> None:
+    payout = {**STRIPE["payout"], "status": "paid"}
+    assert (
+        only(run("stripe", "stripe.payout.paid", stripe_event("x", payout)), Payout).composition
+        is None
+    )
+
+
+def test_movement_and_composition_are_each_in_one_currency() -> None:
+    usd, eur = Money(minor=100, currency="USD"), Money(minor=100, currency="EUR")
+    with pytest.raises(ValueError, match="one currency"):
+        BalanceMovement(
+            key="movement:x", business_date=date(2024, 1, 1), processor="p", movement_id="x",
+            category="charge", amount=usd, fee=eur, net=usd,
+        )  # fmt: skip
+    with pytest.raises(ValueError, match="one currency"):
+        PayoutComposition(gross=usd, refunds=usd, fees=eur, disputes=usd, adjustments=usd)
+    composition = PayoutComposition(gross=eur, refunds=eur, fees=eur, disputes=eur, adjustments=eur)
+    with pytest.raises(ValueError, match="composition is in EUR"):
+        Payout(key="payout:x", business_date=date(2024, 1, 1), processor="p", payout_id="x",
+               amount=usd, arrival_date=date(2024, 1, 2), status="paid",
+               composition=composition)  # fmt: skip
 
 
 # ------------------------------------------------------------------ WooCommerce, bank, payroll

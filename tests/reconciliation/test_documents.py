@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from hub.api.reconciliation import OrderChainOut
 from hub.store import EventStore
 from projections.reconciliation import queries
+from projections.reconciliation.routes import OrderChainOut
 from tests.ledger.harness import new, sample
 from tests.reconciliation.harness import Recon
 from tests.reconciliation.scenarios import SHOP

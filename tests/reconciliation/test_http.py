@@ -10,6 +10,7 @@ import aiohttp
 
 from hub.api.context import HubContext
 from hub.store import EventStore
+from projections.reconciliation import Reconciliation
 from projections.reconciliation.queries import EXCEPTION_COLUMNS, PAYOUT_COLUMNS
 from tests.api.conftest import bearer, make_key
 from tests.ledger.test_http import api, hub
@@ -142,3 +143,39 @@ async def test_before_any_worker_has_built_reconciliation_the_routes_answer_404(
             async with http.get(f"{api}{path}", headers=read) as response:
                 assert response.status == 404
                 assert "not been built" in (await response.json())["detail"]
+
+
+async def test_an_exception_kind_the_route_does_not_know_is_listed_not_a_500(
+    store: EventStore, recon: Recon, hub: HubContext, api: str
+) -> None:
+    month = stripe_month()
+    await recon.run(store, [*month.events, *statement(month).lines])
+    # What a later version of the projection might store: a kind this route was not told of.
+    await recon.conn.execute(
+        f"INSERT INTO {Reconciliation.view('exceptions')} (tenant, id, kind, source, reference, "
+        "currency, amount_minor, difference_minor, detail, due_date, timezone) VALUES "
+        "('default', 'fx_drift:po_1', 'fx_drift', 'stripe:acct_demo', 'po_1', 'USD', 100, 3, "
+        "'converted at another rate', NULL, 'UTC')"
+    )
+    read = bearer(await make_key(hub, "read"))
+    url = f"{api}/v1/reconciliation/exceptions"
+    async with aiohttp.ClientSession() as http:
+        async with http.get(url, headers=read, params={"limit": "1000"}) as response:
+            listed = (response.status, (await response.json())["exceptions"])
+        async with http.get(url, headers=read, params={"kind": "fx_drift"}) as response:
+            filtered = (response.status, (await response.json())["exceptions"])
+        async with http.get(url, headers={**read, "Accept": "text/csv"}) as response:
+            csv_status = response.status
+        async with http.get(url, headers=read, params={"kind": "Not A Kind"}) as response:
+            malformed = response.status
+        async with http.get(f"{api}/openapi.json", headers=read) as response:
+            spec = await response.json()
+    assert listed[0] == 200
+    assert "fx_drift" in {e["kind"] for e in listed[1]}
+    assert filtered == (200, [e for e in listed[1] if e["kind"] == "fx_drift"])
+    assert csv_status == 200
+    assert malformed == 422
+    documented = spec["components"]["schemas"]["ExceptionRow"]["properties"]["kind"]
+    known = next(s["enum"] for s in documented["anyOf"] if "enum" in s)
+    assert set(known) >= {"missing_deposit", "amount_mismatch", "document_missing"}
+    assert {"type": "string"} in documented["anyOf"], "and any other kind"

@@ -38,7 +38,7 @@ from hub.errors import TargetUnavailable
 from hub.spi.target import HeldDocument, Receipt
 
 if TYPE_CHECKING:
-    from hub.spi.target import Account
+    from hub.spi.config import Account
 
 _LIVE: dict[str, set[str | None]] = {
     "ManualJournals": {"POSTED"},

@@ -30,7 +30,7 @@ from hub.domain.documents import Document
 from hub.domain.money import to_major
 
 if TYPE_CHECKING:
-    from hub.spi.target import Account
+    from hub.spi.config import Account
 
 ShapeKind = Literal["invoice", "payment", "receive", "spend", "transfer", "journal"]
 COLLECTIONS = ("Invoices", "Payments", "BankTransactions", "BankTransfers", "ManualJournals")

@@ -1,5 +1,6 @@
-"""Ledger routes (keys with ``read``): the trial balance, an account's entries, suggestions for
-bank lines in suspense, and the events the ledger could not book.
+"""The ledger's HTTP routes (keys with ``read``), mounted by the API (``Ledger.routes``): the
+trial balance, an account's entries, suggestions for bank lines in suspense, and the events the
+ledger could not book.
 
 The tenant is the key's; a key issued for every tenant names one with ``?tenant=`` (default:
 ``default``). JSON, or CSV with ``Accept: text/csv``.
@@ -12,19 +13,22 @@ from collections.abc import AsyncIterator
 from datetime import date
 from typing import Annotated
 
-import asyncpg
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
-from hub.api.bodies import validate
-from hub.api.context import context
-from hub.api.events import json_response
-from hub.api.reads import csv_response, read_tenant, wants_csv
-from hub.api.routing import ApiRoute, requires
-from hub.domain.keys import Access
 from hub.errors import InvalidInput, NotFound
-from hub.store.pool import Connection
-from hub.store.projections import ProjectionStore
+from hub.spi.http import (
+    Access,
+    ApiRoute,
+    Connection,
+    csv_response,
+    json_response,
+    read_tenant,
+    reading,
+    requires,
+    validate,
+    wants_csv,
+)
 from projections.ledger import queries
 
 READ = requires(Access.READ)
@@ -152,11 +156,8 @@ def _cursor(text: str | None) -> queries.Cursor | None:
 @contextlib.asynccontextmanager
 async def _books(request: web.Request) -> AsyncIterator[Connection]:
     """A connection to read the ledger with; 404 while no worker has created its tables."""
-    try:
-        async with ProjectionStore.over(context(request).store).pool.acquire() as conn:
-            yield conn
-    except asyncpg.UndefinedTableError as exc:
-        raise NotFound("the ledger has not been built yet: no worker has run it") from exc
+    async with reading(request, "the ledger has not been built yet: no worker has run it") as conn:
+        yield conn
 
 
 async def trial_balance(request: web.Request) -> web.StreamResponse:

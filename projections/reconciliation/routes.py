@@ -1,6 +1,6 @@
-"""Reconciliation routes: payouts, exceptions and the clearing tie-out for ``read`` keys (JSON,
-or CSV with ``Accept: text/csv``; paged by ``next``), one order's chain (JSON), and resolving an
-exception, which appends an event.
+"""Reconciliation's HTTP routes, mounted by the API (``Reconciliation.routes``): payouts,
+exceptions and the clearing tie-out for ``read`` keys (JSON, or CSV with ``Accept: text/csv``;
+paged by ``next``), one order's chain (JSON), and resolving an exception, which appends an event.
 
 Resolving needs a key that may append for source ``reconciliation:manual`` (scope
 ``ingest:reconciliation:manual``, or ``ingest:*``) in its tenant (``POST
@@ -20,21 +20,27 @@ from collections.abc import AsyncIterator, Callable
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
-import asyncpg
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
-from hub.api.auth import current_key
-from hub.api.bodies import read_json, validate
-from hub.api.context import REQUEST_ID, context
-from hub.api.events import json_response
-from hub.api.reads import csv_response, read_tenant, wants_csv
-from hub.api.routing import ApiRoute, requires
 from hub.domain.events import NewEvent
-from hub.domain.keys import Access
 from hub.errors import Forbidden, InvalidInput, NotFound
-from hub.store.pool import Connection
-from hub.store.projections import ProjectionStore
+from hub.spi.http import (
+    Access,
+    ApiRoute,
+    Connection,
+    append,
+    csv_response,
+    current_key,
+    json_response,
+    read_json,
+    read_tenant,
+    reading,
+    request_meta,
+    requires,
+    validate,
+    wants_csv,
+)
 from projections.reconciliation import queries
 from projections.reconciliation.extract import REOPENED, RESOLVED
 
@@ -42,10 +48,39 @@ RESOLUTION_SOURCE = "reconciliation:manual"
 """The source of resolutions made through this API."""
 
 PayoutStatus = Literal["matched", "pending", "missing_deposit", "amount_mismatch"]
-ExceptionKind = Literal[
+
+KNOWN_KINDS = (
     "missing_deposit", "amount_mismatch", "unexplained_deposit", "payment_without_order",
     "order_unpaid", "duplicate_bank_line", "composition_mismatch", "document_missing",
-]  # fmt: skip
+)  # fmt: skip
+"""The exception kinds of this version, as documented. Rows and filters take any kind, so a kind
+the projection adds is listed (and filtered on) without an edit here, and an older client meets
+an unknown kind rather than an error."""
+
+_KNOWN = {"type": "string", "enum": list(KNOWN_KINDS)}
+_DESCRIBED = (
+    f"The kind of exception: {', '.join(KNOWN_KINDS)}; a later version may add kinds (treat an "
+    "unknown one as an exception to look at)."
+)
+_WORD = r"^[a-z][a-z0-9_]*$"
+
+ExceptionKind = Annotated[
+    str,
+    WithJsonSchema({"anyOf": [_KNOWN, {"type": "string"}], "description": _DESCRIBED}),
+]
+"""An exception's kind, as the projection stored it; the OpenAPI document lists the known ones."""
+
+KindFilter = Annotated[
+    str,
+    Field(pattern=_WORD, max_length=100),
+    WithJsonSchema(
+        {
+            "anyOf": [_KNOWN, {"type": "string", "pattern": _WORD, "maxLength": 100}],
+            "description": _DESCRIBED,
+        }
+    ),
+]
+"""The kind to list: a known one, or any other lower-case word (which lists what has it)."""
 
 
 class _PageQuery(BaseModel):
@@ -98,7 +133,7 @@ class PayoutsOut(BaseModel):
 class ExceptionsQuery(_PageQuery):
     """``GET /v1/reconciliation/exceptions``: optionally one ``kind``, resolved or not."""
 
-    kind: ExceptionKind | None = None
+    kind: KindFilter | None = None
     resolved: bool | None = None
 
 
@@ -235,11 +270,9 @@ class ResolutionOut(BaseModel):
 @contextlib.asynccontextmanager
 async def _reading(request: web.Request) -> AsyncIterator[Connection]:
     """A connection to read reconciliation with; 404 while no worker has built it."""
-    try:
-        async with ProjectionStore.over(context(request).store).pool.acquire() as conn:
-            yield conn
-    except asyncpg.UndefinedTableError as exc:
-        raise NotFound("reconciliation has not been built yet: no worker has run it") from exc
+    not_built = "reconciliation has not been built yet: no worker has run it"
+    async with reading(request, not_built) as conn:
+        yield conn
 
 
 def _cursor(text: str, parts: int) -> tuple[date, list[str]]:
@@ -367,9 +400,9 @@ async def resolve_exception(request: web.Request) -> web.Response:
         type=event_type,
         occurred_at=datetime.now(UTC),
         data={"exception_id": body.exception_id, "reason": body.reason},
-        meta={"request_id": request[REQUEST_ID], "api_key": key.prefix},
+        meta=request_meta(request),
     )
-    [result] = await context(request).store.append([event])
+    [result] = await append(request, [event])
     out = ResolutionOut(
         exception_id=body.exception_id, type=event_type, status=result.status,
         position=result.position,
