@@ -14,9 +14,8 @@ import pytest
 from hub.domain.events import RecordedEvent
 from hub.domain.projections import ProjectionStatus
 from hub.errors import ConfigError, LeaseLost, RetriableError
-from hub.spi.projection import Context
 from hub.runtime.operate import follow_job
-from hub.spi.projection import Projection
+from hub.spi.projection import Context, Projection
 from hub.spi.registry import discover
 from hub.store import EventStore
 from hub.store.jobs import Jobs
