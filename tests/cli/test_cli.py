@@ -13,8 +13,8 @@ import asyncpg
 import orjson
 import pytest
 
+from hub.testing.postgres import Databases
 from hub.usecases.demo import sample_events
-from tests.pg import Databases
 
 SAMPLES = sample_events()
 

@@ -31,9 +31,9 @@ from hub.domain.facts import (
 )
 from hub.domain.mapping import CompiledMapping
 from hub.domain.money import Money
+from hub.testing.postgres import Databases
 from projections.ledger import Ledger
 from projections.ledger.posting import book
-from tests.pg import Databases
 
 CURRENCIES = ["USD", "EUR", "JPY", "KWD"]
 TENANT = Config().books.tenant("default")

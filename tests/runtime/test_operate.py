@@ -11,8 +11,8 @@ import pytest
 
 from hub.store import EventStore
 from hub.store.projections import ProjectionStore
+from hub.testing.postgres import Databases
 from tests.factories import event
-from tests.pg import Databases
 from tests.runtime.harness import ReadModel, Workers, cli, wait_until
 
 COUNTS = 'ledgerhub_projections."count_by_type__counts"'

@@ -9,9 +9,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hub.store import EventStore
+from hub.testing.postgres import Databases
 from hub.usecases.verify import verify_chain
 from tests.factories import event
-from tests.pg import Databases
 
 pytestmark = pytest.mark.store
 

@@ -10,7 +10,7 @@ import pytest
 from hub.errors import SchemaError
 from hub.store import EventStore
 from hub.store.schema import available, migrate
-from tests.pg import Databases
+from hub.testing.postgres import Databases
 
 pytestmark = pytest.mark.store
 
