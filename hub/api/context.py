@@ -2,40 +2,31 @@
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Annotated
 
 from aiohttp import web
 from aiohttp.web_urldispatcher import AbstractRoute
+from pydantic import Field
 
 from hub.api.key_cache import KeyCache
 from hub.api.routing import Auth
 from hub.config import Config
+from hub.config.environment import EnvironmentSettings
 from hub.domain.keys import ApiKey
-from hub.errors import ConfigError
 from hub.store.events import EventStore
 from hub.store.keys import KeyStore
 
 DEFAULT_MAX_BODY_BYTES = 5 * 1024 * 1024
 
 
-@dataclass(frozen=True)
-class ApiLimits:
-    """Request limits. ``LEDGERHUB_MAX_BODY_BYTES`` sets the body limit (default 5 MiB)."""
+class ApiLimits(EnvironmentSettings):
+    """Request limits: ``LEDGERHUB_MAX_BODY_BYTES`` (default 5 MiB, at least 1024; larger
+    bodies → 413) and ``LEDGERHUB_KEY_CACHE_SECONDS`` (0..300, default 5: how long a key lookup
+    is cached; a revocation clears it at once)."""
 
-    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
-
-    @classmethod
-    def from_env(cls) -> ApiLimits:
-        """Limits from the environment."""
-        text = os.environ.get("LEDGERHUB_MAX_BODY_BYTES")
-        if not text:
-            return cls()
-        if not text.isdigit() or int(text) < 1024:
-            raise ConfigError(
-                f"LEDGERHUB_MAX_BODY_BYTES must be a number of bytes ≥ 1024, got {text!r}"
-            )
-        return cls(max_body_bytes=int(text))
+    max_body_bytes: Annotated[int, Field(ge=1024)] = DEFAULT_MAX_BODY_BYTES
+    key_cache_seconds: Annotated[float, Field(ge=0, le=300)] = 5.0
 
 
 @dataclass(frozen=True)
@@ -46,7 +37,7 @@ class HubContext:
     store: EventStore
     keys: KeyStore
     config: Config
-    limits: ApiLimits = ApiLimits()
+    limits: ApiLimits = field(default_factory=ApiLimits)
     key_cache: KeyCache | None = None
     """Cached key lookups (None: every request asks the database)."""
 

@@ -9,26 +9,12 @@ Expiry is judged on every request from the cached ``expires_at``.
 
 from __future__ import annotations
 
-import os
 import time
 
 from hub.domain.keys import ApiKey
-from hub.errors import ConfigError
 from hub.store.keys import KeyStore
 
 _MAX_ENTRIES = 10_000
-
-
-def cache_seconds_from_env() -> float:
-    """``LEDGERHUB_KEY_CACHE_SECONDS`` (default 5)."""
-    text = os.environ.get("LEDGERHUB_KEY_CACHE_SECONDS", "5")
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1
-    if not 0 <= value <= 300:
-        raise ConfigError(f"LEDGERHUB_KEY_CACHE_SECONDS must be 0..300 seconds, got {text!r}")
-    return value
 
 
 class KeyCache:

@@ -9,7 +9,7 @@ from aiohttp import web
 
 from hub.api.app import BackgroundTask, build_app
 from hub.api.context import ApiLimits, HubContext
-from hub.api.key_cache import KeyCache, cache_seconds_from_env
+from hub.api.key_cache import KeyCache
 from hub.api.routing import ApiRoute
 from hub.config import Config
 from hub.store.events import EventStore
@@ -20,14 +20,16 @@ from hub.store.keys import KeyStore
 async def open_hub(
     dsn: str, config: Config, limits: ApiLimits | None = None
 ) -> AsyncIterator[HubContext]:
-    """The stores on ``dsn`` as a ``HubContext``, closed on exit."""
+    """The stores on ``dsn`` as a ``HubContext``, closed on exit (``limits``: from the
+    environment when not given)."""
+    limits = limits or ApiLimits.from_env()
     store = await EventStore.open(dsn)
     try:
         keys = await KeyStore.open(dsn)
         try:
-            cache = KeyCache(keys, ttl=cache_seconds_from_env())
+            cache = KeyCache(keys, ttl=limits.key_cache_seconds)
             async with keys.revocations(cache.clear):
-                yield HubContext(dsn, store, keys, config, limits or ApiLimits(), cache)
+                yield HubContext(dsn, store, keys, config, limits, cache)
         finally:
             await keys.close()
     finally:

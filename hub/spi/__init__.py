@@ -1,20 +1,21 @@
 """The framework's supported surface for plugins: what a connector, a target or a projection
-package may import from ``hub`` (besides the pure models of ``hub.domain``).
+package may import from ``hub`` besides the pure models of ``hub.domain`` and the errors of
+``hub.errors`` (an import contract in ``pyproject.toml`` keeps it so).
 
 - ``connector``: ``Connector``, the declared parts of a spoke (entry points
   ``ledgerhub.connectors``).
-- ``verifier``: ``WebhookVerifier`` and the delivery it checks; helpers for HMAC schemes.
+- ``verifier``: ``WebhookVerifier`` and the delivery it checks (and may sign); HMAC helpers.
 - ``parser``: ``PayloadParser`` and ``ProviderModel``: raw payloads to typed provider models.
 - ``mapper``: ``FactMapper``, ``MapContext``, ``SourceEvent``: raw events to canonical facts.
 - ``importer``: ``FileImporter``: statement files to events.
-- ``target``: ``Target`` and ``TargetPlugin``: an accounting system documents are sent to
-  (entry points ``ledgerhub.targets``), with its own settings model.
-- ``projection``: ``Projection`` and ``Context``: a read model over the log (entry points
-  ``ledgerhub.projections``), with its tables, views and HTTP routes.
+- ``target``: ``TargetPlugin`` (entry points ``ledgerhub.targets``) with its ``TargetSettings``
+  model, the ``Target`` it opens per tenant, and field types for settings.
+- ``projection``: ``Projection``, ``Context``, ``View``: a read model over the log (entry points
+  ``ledgerhub.projections``) with its tables, views, routes and config section.
+- ``documents``: ``DocumentSource``, the port a projection provides for the accounting sender;
+  ``reports``: ``TrialBalanceSource``, the port for the books' trial balance.
 - ``http``: what a projection's routes use (``ApiRoute``, scopes, JSON and CSV answers).
-- ``registry``: the installed connectors, targets and projections.
+- ``config``: the configuration types a plugin reads (``Config``, ``TenantBooks``, …).
+- ``registry``: the installed connectors, targets and projections, and the port providers.
 - ``signing``: HMAC and constant-time comparison for verifiers.
-
-Errors a plugin raises are in ``hub.errors`` (re-exported here), configuration types in
-``hub.config`` (re-exported here).
 """

@@ -13,7 +13,7 @@ import functools
 import importlib
 import os
 from collections.abc import Collection, Mapping
-from importlib.metadata import entry_points
+from importlib.metadata import EntryPoint, entry_points
 from typing import cast
 
 from hub.errors import ConfigError
@@ -27,23 +27,35 @@ CONNECTORS = "ledgerhub.connectors"
 TARGETS = "ledgerhub.targets"
 
 
+def _plugins(group: str, what: str) -> list[tuple[EntryPoint, object]]:
+    """Each entry point of ``group`` with what it loads; ``ConfigError`` naming a ``what``
+    plugin whose import fails."""
+    found: list[tuple[EntryPoint, object]] = []
+    for entry in entry_points(group=group):
+        try:
+            found.append((entry, entry.load()))
+        except Exception as exc:  # a plugin's import error must name the plugin
+            raise ConfigError(
+                f"{what} plugin {entry.name!r} ({entry.value}) failed to load: {exc}"
+            ) from exc
+    return found
+
+
+def _named(entry: EntryPoint, what: str, declared: str) -> None:
+    if declared != entry.name:
+        raise ConfigError(
+            f"{what} plugin {entry.name!r} declares name {declared!r}; they must match"
+        )
+
+
 @functools.cache
 def connectors() -> dict[str, type[Connector]]:
     """Every installed connector by name; ``ConfigError`` if an entry point is broken."""
     found: dict[str, type[Connector]] = {}
-    for entry in entry_points(group=CONNECTORS):
-        try:
-            loaded = entry.load()
-        except Exception as exc:  # a plugin's import error must name the plugin
-            raise ConfigError(
-                f"connector plugin {entry.name!r} ({entry.value}) failed to load: {exc}"
-            ) from exc
+    for entry, loaded in _plugins(CONNECTORS, "connector"):
         if not (isinstance(loaded, type) and issubclass(loaded, Connector)):
             raise ConfigError(f"connector plugin {entry.name!r} ({entry.value}) is not a Connector")
-        if loaded.name != entry.name:
-            raise ConfigError(
-                f"connector plugin {entry.name!r} declares name {loaded.name!r}; they must match"
-            )
+        _named(entry, "connector", loaded.name)
         found[entry.name] = loaded
     return found
 
@@ -55,22 +67,14 @@ def connector(name: str) -> type[Connector] | None:
 
 @functools.cache
 def targets() -> dict[str, TargetPlugin]:
-    """Every installed accounting target by name; ``ConfigError`` if an entry point is broken."""
+    """Every installed accounting target by name (a ``TargetPlugin`` class is instantiated);
+    ``ConfigError`` if an entry point is broken."""
     found: dict[str, TargetPlugin] = {}
-    for entry in entry_points(group=TARGETS):
-        try:
-            loaded = entry.load()
-        except Exception as exc:  # a plugin's import error must name the plugin
-            raise ConfigError(
-                f"target plugin {entry.name!r} ({entry.value}) failed to load: {exc}"
-            ) from exc
+    for entry, loaded in _plugins(TARGETS, "target"):
         plugin = loaded() if isinstance(loaded, type) else loaded
         if not isinstance(plugin, TargetPlugin):
             raise ConfigError(f"target plugin {entry.name!r} ({entry.value}) is not a TargetPlugin")
-        if plugin.name != entry.name:
-            raise ConfigError(
-                f"target plugin {entry.name!r} declares name {plugin.name!r}; they must match"
-            )
+        _named(entry, "target", plugin.name)
         found[entry.name] = plugin
     return found
 

@@ -16,10 +16,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field
 
 from hub.config import Config
+from hub.config.environment import EnvironmentSettings
 from hub.errors import ConfigError, RetriableError
 from hub.spi.documents import DocumentSource
 from hub.store import EventStore
@@ -29,33 +32,31 @@ from hub.sync.tenants import open_targets
 log = logging.getLogger(__name__)
 
 
-def _positive(name: str, default: float) -> float:
-    text = os.environ.get(name, str(default))
-    try:
-        value = float(text)
-    except ValueError as exc:
-        raise ConfigError(f"{name} must be a number, got {text!r}") from exc
-    if value <= 0:
-        raise ConfigError(f"{name} must be positive, got {text!r}")
-    return value
+class SyncLoopSettings(EnvironmentSettings):
+    """The sender loop's knobs: ``LEDGERHUB_SYNC_INTERVAL`` (seconds between runs),
+    ``LEDGERHUB_SYNC_RETRY_ATTEMPTS``, ``LEDGERHUB_SYNC_RETRY_WAIT`` and
+    ``LEDGERHUB_SYNC_BACKOFF_MAX`` (a transient failure's attempts in all, first and longest
+    wait in seconds)."""
+
+    sync_interval: Annotated[float, Field(gt=0)] = 10.0
+    sync_retry_attempts: Annotated[int, Field(gt=0)] = Backoff().attempts
+    sync_retry_wait: Annotated[float, Field(gt=0)] = Backoff().initial
+    sync_backoff_max: Annotated[float, Field(gt=0)] = Backoff().maximum
+
+    @property
+    def backoff(self) -> Backoff:
+        """How a call to a target is retried."""
+        return Backoff(self.sync_retry_attempts, self.sync_retry_wait, self.sync_backoff_max)
 
 
 def interval_from_env() -> float:
     """``LEDGERHUB_SYNC_INTERVAL`` in seconds (default 10); ``ConfigError`` if not positive."""
-    return _positive("LEDGERHUB_SYNC_INTERVAL", 10)
+    return SyncLoopSettings.from_env().sync_interval
 
 
 def backoff_from_env() -> Backoff:
     """The retry settings of a call to a target (``ConfigError`` names a bad variable)."""
-    default = Backoff()
-    attempts = _positive("LEDGERHUB_SYNC_RETRY_ATTEMPTS", default.attempts)
-    if attempts != int(attempts):
-        raise ConfigError(f"LEDGERHUB_SYNC_RETRY_ATTEMPTS must be a whole number, got {attempts}")
-    return Backoff(
-        attempts=int(attempts),
-        initial=_positive("LEDGERHUB_SYNC_RETRY_WAIT", default.initial),
-        maximum=_positive("LEDGERHUB_SYNC_BACKOFF_MAX", default.maximum),
-    )
+    return SyncLoopSettings.from_env().backoff
 
 
 async def sync_forever(

@@ -11,7 +11,7 @@ import orjson
 import pytest
 
 from hub.api.server import open_hub, serving
-from hub.config import Config
+from hub.config import Config, load_config
 from hub.domain.keys import Scope, key_digest, key_prefix, new_key
 from hub.store import EventStore
 from hub.store.keys import KeyStore
@@ -110,7 +110,7 @@ async def test_serve_sends_in_the_background(
     scenario = stripe_scenario()
     async with (
         running(dsn),
-        open_hub(dsn, Config()) as hub,
+        open_hub(dsn, load_config(config)) as hub,  # serve hands its loaded config on
         serving(hub, port=0, background=[accounting_sync]),
     ):
         await store.append(scenario.before_payout + scenario.payout_paid)

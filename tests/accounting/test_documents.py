@@ -32,7 +32,9 @@ async def _ledger_sums(conn: asyncpg.Connection) -> dict[tuple[str, str], int]:
     return sums(rows)
 
 
-async def _synced(dsn: str, store: EventStore, conn: asyncpg.Connection) -> dict[str, object]:
+async def _synced(
+    dsn: str, store: EventStore, conn: asyncpg.Connection
+) -> dict[str, asyncpg.Record]:
     scenario = stripe_scenario()
     async with running(dsn):
         for batch in (scenario.before_payout, scenario.payout_in_transit, scenario.payout_paid):

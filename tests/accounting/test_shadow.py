@@ -14,9 +14,8 @@ from hub.store.projections import ProjectionStore
 from hub.sync.sender import Sender
 from hub.sync.shadow import compare
 from projections.accounting import Accounting
-from tests.accounting.harness import documents, running, settle, write_config
+from tests.accounting.harness import cli, documents, running, settle, write_config
 from tests.accounting.targets import CHART
-from tests.accounting.test_commands import _cli
 from tests.ledger.harness import Books
 from tests.ledger.scenarios import STRIPE_SOURCE, stripe_scenario
 
@@ -56,7 +55,7 @@ async def test_shadow_reports_missing_changed_and_extra_and_writes_nothing(
     assert [d.idempotency_key for d in found if d.kind == "extra"] == [alien.idempotency_key]
     assert target.path.read_bytes() == before  # nothing written
 
-    code, out, err = await _cli(dsn, config, tmp_path, "sync", "shadow", "--json")
+    code, out, err = await cli(dsn, config, tmp_path, "sync", "shadow", "--json")
     assert code == 0, err
     reported = {(d["kind"], d["doc_key"]) for d in orjson.loads(out)["differences"]}
     assert reported == kinds

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
+from opentelemetry.util.types import AttributeValue
 
 from connectors.beancount import BeancountTarget
 from hub import telemetry
@@ -21,6 +23,18 @@ from tests.ledger.scenarios import stripe_scenario
 
 TRACE_ID = 0x4BF92F3577B34DA6A3CE929D0E0E4736
 TRACEPARENT = f"00-{TRACE_ID:032x}-00f067aa0ba902b7-01"
+
+
+def _attribute(span: ReadableSpan, key: str) -> AttributeValue:
+    """``span``'s attribute ``key``, which every span these tests read carries."""
+    assert span.attributes is not None, f"span {span.name} has no attributes"
+    return span.attributes[key]
+
+
+def _doc_key(span: ReadableSpan) -> str:
+    key = _attribute(span, "ledgerhub.doc_key")
+    assert isinstance(key, str)
+    return key
 
 
 async def test_a_send_continues_the_trace_of_its_events_request(
@@ -47,22 +61,23 @@ async def test_a_send_continues_the_trace_of_its_events_request(
     finally:
         processor.shutdown()
 
-    sends = {s.attributes["ledgerhub.doc_key"]: s for s in spans if s.name.startswith("sync ")}
+    sends = {_doc_key(s): s for s in spans if s.name.startswith("sync ")}
     calls = [s for s in spans if s.kind == SpanKind.CLIENT]
     assert set(sends) == set(docs)
     continued = {k for k, s in sends.items() if s.context.trace_id == TRACE_ID}
     assert continued  # the request's documents carry its trace id
     assert any("payout" in key for key in set(docs) - continued)  # the untraced one does not
     for key in continued:
-        assert sends[key].parent is not None
-        assert sends[key].parent.span_id == 0x00F067AA0BA902B7
+        parent = sends[key].parent
+        assert parent is not None
+        assert parent.span_id == 0x00F067AA0BA902B7
     assert len(calls) == len(docs)
     for call in calls:  # each target call inside its document's span, same trace
-        owner = sends[call.attributes["ledgerhub.doc_key"]]
+        owner = sends[_doc_key(call)]
         assert call.parent is not None
         assert call.parent.span_id == owner.context.span_id
         assert call.context.trace_id == owner.context.trace_id
-        assert call.attributes["ledgerhub.outcome"] == "ok"
+        assert _attribute(call, "ledgerhub.outcome") == "ok"
 
 
 async def test_a_projection_batch_links_to_the_traces_of_its_events(
@@ -86,7 +101,7 @@ async def test_a_projection_batch_links_to_the_traces_of_its_events(
     finally:
         processor.shutdown()
     batches = [
-        s for s in spans if s.name == "project accounting" and s.attributes["ledgerhub.events"]
+        s for s in spans if s.name == "project accounting" and _attribute(s, "ledgerhub.events")
     ]
     assert batches
     linked = {link.context.trace_id for s in batches for link in s.links}

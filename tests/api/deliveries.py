@@ -9,6 +9,7 @@ import hmac
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -106,6 +107,7 @@ def square(
 
 
 def xero(secret: bytes = SECRETS["xero"], *, intent: bool = False) -> Delivery:
+    payload: dict[str, Any]
     if intent:
         payload = {"events": [], "firstEventSequence": 0, "lastEventSequence": 0, "entropy": "S0ME"}
     else:

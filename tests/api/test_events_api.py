@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import aiohttp
 import orjson
 import pytest
@@ -19,7 +21,8 @@ PROBLEM = "application/problem+json"
 
 async def post_events(
     http: aiohttp.ClientSession, api: str, key: str, events: list[dict[str, object]]
-) -> tuple[int, dict[str, object], str]:
+) -> tuple[int, dict[str, Any], str]:
+    """POST ``events``; the status, the decoded JSON object body and its media type."""
     async with http.post(f"{api}/v1/events", json={"events": events}, headers=bearer(key)) as r:
         return r.status, orjson.loads(await r.read()), r.content_type
 
@@ -76,7 +79,9 @@ async def test_each_bad_field_is_named(
     api: str, hub: HubContext, http: aiohttp.ClientSession, field: str, value: object
 ) -> None:
     key = await make_key(hub, "ingest:*")
-    status, body, _ = await post_events(http, api, key, [event_body("x", **{field: value})])
+    bad = event_body("x")
+    bad[field] = value
+    status, body, _ = await post_events(http, api, key, [bad])
     assert status == 422
     assert body["errors"][0] == {
         "index": 0,

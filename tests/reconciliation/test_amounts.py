@@ -145,10 +145,9 @@ async def test_a_payment_in_another_currency_is_compared_with_its_order_where_it
         ("amount_mismatch", "3001", "USD", -7)
     ]
     assert _cause(found[0]["detail"]) == "currency"
-    paid = dict(
-        await recon.conn.fetch(
-            "SELECT order_id, paid_minor FROM ledgerhub_views.reconciliation_orders "
-            "WHERE order_id IN ('3001', '3002')"
-        )
+    rows = await recon.conn.fetch(
+        "SELECT order_id, paid_minor FROM ledgerhub_views.reconciliation_orders "
+        "WHERE order_id IN ('3001', '3002')"
     )
+    paid = {row["order_id"]: row["paid_minor"] for row in rows}
     assert paid == {"3001": total - 7, "3002": total}  # the analysts' view counts it the same

@@ -128,6 +128,7 @@ async def test_resolving_an_exception_appends_an_event_the_projection_applies(
     assert (as_reader, as_processor, no_reason, unknown) == (403, 403, 422, 404)
     assert [e["id"] for e in resolved] == [mismatch["id"]]
     assert resolved[0]["resolved"] is True
+    assert event is not None  # the resolution was appended at the position the API answered
     assert event["source"] == "reconciliation:manual"
     assert event["type"] == "reconciliation.exception.resolved"
     assert mismatch["id"] in event["data"]

@@ -8,6 +8,7 @@ import signal
 import subprocess
 from pathlib import Path
 
+from hub.domain.events import NewEvent
 from hub.store import EventStore
 from tests.factories import event
 from tests.runtime.harness import (
@@ -23,7 +24,7 @@ from tests.runtime.harness import (
 SLOW_BATCHES = {"LEDGERHUB_BATCH_SIZE": "5", "LEDGERHUB_TEST_BATCH_SLEEP": "0.4"}
 
 
-def _types(n: int, offset: int = 0) -> list:
+def _types(n: int, offset: int = 0) -> list[NewEvent]:
     kinds = ("stripe.charge.succeeded", "stripe.refund.created", "stripe.payout.paid")
     return [event(f"e{offset + i}", type=kinds[i % 3]) for i in range(n)]
 
@@ -214,6 +215,7 @@ async def test_a_rebuild_interrupted_by_kill_9_is_resumed_by_the_next_holder(
         row = await model.conn.fetchrow(
             "SELECT state, done, holder FROM ledgerhub.projection_jobs WHERE id = $1", job_id
         )
+        assert row is not None, f"rebuild job {job_id} vanished"
         return row["state"] == "done" and pid_of(row["holder"]) == second.pid
 
     await wait_until(finished, what="the second worker to finish the rebuild", within=30)

@@ -12,7 +12,7 @@ from typing import ClassVar
 import pytest
 
 from hub.domain.events import RecordedEvent
-from hub.domain.projections import ProjectionStatus
+from hub.domain.projections import ProjectionState, ProjectionStatus
 from hub.errors import ConfigError, LeaseLost, RetriableError
 from hub.runtime.operate import follow_job
 from hub.spi.projection import Context, Projection
@@ -236,7 +236,7 @@ async def test_a_projection_that_keeps_failing_backs_off_and_reports_failing(
 ) -> None:
     async with running(dsn, Broken, CountByType):
 
-        async def states() -> dict[str, str] | None:
+        async def states() -> dict[str, ProjectionState] | None:
             found = {s.name: s.state for s in await projections.status()}
             return found if found.get("broken") == "failing" else None
 

@@ -42,6 +42,7 @@ async def test_reader_never_skips_an_append_that_commits_late(store: EventStore,
     head = await held.fetchrow(
         "SELECT position, hash FROM ledgerhub.events ORDER BY position DESC LIMIT 1"
     )
+    assert head is not None  # the "before" event was appended above
     now = await held.fetchval("SELECT clock_timestamp()")
     data = await held.fetchval("""SELECT '{"held": true}'::jsonb::text""")
     link = ChainLink(
