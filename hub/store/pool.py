@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
-from hub.config import APP_ROLE
+from hub.config.environment import APP_ROLE
 from hub.errors import StoreUnavailable
 
 Connection = asyncpg.Connection | PoolConnectionProxy

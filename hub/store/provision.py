@@ -10,7 +10,7 @@ from pathlib import Path
 
 import asyncpg
 
-from hub.config import Settings
+from hub.config.environment import Settings
 from hub.errors import DatabaseSetupError, StoreUnavailable
 
 DATABASE = "ledgerhub"
