@@ -19,7 +19,7 @@ from __future__ import annotations
 import csv
 import io
 import tomllib
-from datetime import date, datetime, time
+from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
@@ -27,8 +27,15 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from connectors.bank.lines import BankFileError, StatementLine
-from hub.domain.money import parse_decimal, to_minor
+from connectors.bank.lines import (
+    BankFileError,
+    StatementLine,
+    bounded,
+    midnight,
+    minor_units,
+    quoted,
+)
+from hub.domain.money import parse_decimal
 from hub.errors import ConfigError
 
 
@@ -77,6 +84,9 @@ class CsvMapping(BaseModel):
         return [c for c in named if c]
 
 
+NEWLINE = b"\n"
+
+
 def load_mapping(path: Path | None) -> CsvMapping:
     """The ``[csv]`` table of a mapping file (defaults without one); ``ConfigError`` if bad."""
     if path is None:
@@ -97,17 +107,29 @@ def load_mapping(path: Path | None) -> CsvMapping:
 
 def _amount(row: dict[str, str], mapping: CsvMapping, currency: str) -> int:
     if mapping.amount is not None:
-        value = parse_decimal(row[mapping.amount])
+        written = row[mapping.amount]
+        minor = _minor(written, currency)
     else:
         debit = row.get(mapping.debit or "", "").strip()
         credit = row.get(mapping.credit or "", "").strip()
-        zero = Decimal(0)
-        value = (parse_decimal(credit) if credit else zero) - (
-            parse_decimal(debit) if debit else zero
+        minor = (_minor(credit, currency) if credit else 0) - (
+            _minor(debit, currency) if debit else 0
         )
-    if mapping.sign == "outflow_positive":
-        value = -value
-    return to_minor(value, currency)
+    return bounded(-minor if mapping.sign == "outflow_positive" else minor)
+
+
+def _minor(written: str, currency: str) -> int:
+    try:
+        return minor_units(_decimal(written), currency, written=written)
+    except ValueError as exc:
+        raise ValueError(f"amount {exc}") from None
+
+
+def _decimal(text: str) -> Decimal:
+    try:
+        return parse_decimal(text)
+    except ValueError:
+        raise ValueError(f"{quoted(text)} is not a decimal number") from None
 
 
 def parse_csv(
@@ -116,25 +138,33 @@ def parse_csv(
     """Every row as a statement line; dates are midnight in ``zone`` (the tenant's time zone)."""
     try:
         text = data.decode(mapping.encoding)
-    except (UnicodeDecodeError, LookupError) as exc:
-        raise BankFileError(name, "line 1", f"cannot decode as {mapping.encoding}: {exc}") from exc
-    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=mapping.delimiter)
-    missing = [c for c in mapping.columns() if c not in (reader.fieldnames or [])]
-    if missing:
-        raise BankFileError(
-            name,
-            "line 1",
-            f"the header has no column {missing[0]!r} "
-            f"(columns: {', '.join(reader.fieldnames or [])})",
-        )
+    except LookupError as exc:
+        raise BankFileError(name, "line 1", f"unknown encoding {mapping.encoding!r}") from exc
+    except UnicodeDecodeError as exc:
+        where = f"line {data.count(NEWLINE, 0, exc.start) + 1}"
+        reason = f"not {mapping.encoding} text ({exc.reason} at byte {exc.start})"
+        raise BankFileError(name, where, reason) from exc
+    # a row shorter than the header leaves its last columns empty (restval), as banks' exports
+    # often drop trailing empty fields; a longer one is refused (``_line``)
+    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=mapping.delimiter, restval="")
     lines: list[StatementLine] = []
     problems: list[BankFileError] = []
-    for row in reader:
-        where = f"line {reader.line_num}"
-        try:
-            lines.append(_line(row, mapping, account=account, zone=zone, where=where))
-        except (ValueError, KeyError) as exc:
-            problems.append(BankFileError(name, where, str(exc)))
+    try:
+        header = reader.fieldnames or []
+        missing = [c for c in mapping.columns() if c not in header]
+        if missing:
+            columns = quoted(", ".join(header), 200)
+            raise BankFileError(
+                name, "line 1", f"the header has no column {missing[0]!r} (columns: {columns})"
+            )
+        for row in reader:
+            where = f"line {reader.line_num}"
+            try:
+                lines.append(_line(row, mapping, account=account, zone=zone, where=where))
+            except (ValueError, KeyError) as exc:
+                problems.append(BankFileError(name, where, str(exc)))
+    except csv.Error as exc:  # e.g. a field beyond the csv module's size limit
+        problems.append(BankFileError(name, f"line {max(reader.line_num, 1)}", f"not CSV: {exc}"))
     if problems:
         raise BankFileError.combine(problems)
     return lines
@@ -150,13 +180,15 @@ def _line(
         .strip()
         .upper()
     )
-    if len(currency) != 3 or not currency.isalpha():
-        raise ValueError(f"currency {currency!r} is not a currency code")
+    if len(currency) != 3 or not currency.isascii() or not currency.isalpha():
+        raise ValueError(f"currency {quoted(currency)} is not a currency code")
     date_text = (row.get(mapping.date) or "").strip()
     try:
         posted: date = datetime.strptime(date_text, mapping.date_format).date()
     except ValueError as exc:
-        raise ValueError(f"date {date_text!r} does not match {mapping.date_format!r}") from exc
+        raise ValueError(
+            f"date {quoted(date_text)} does not match {mapping.date_format!r}"
+        ) from exc
     described = (
         [mapping.description] if isinstance(mapping.description, str) else mapping.description
     )
@@ -164,7 +196,7 @@ def _line(
     return StatementLine(
         account=account,
         posted_on=posted,
-        occurred_at=datetime.combine(posted, time(), zone),
+        occurred_at=midnight(posted, zone),
         amount_minor=_amount(row, mapping, currency),
         currency=currency,
         description=description,

@@ -11,16 +11,85 @@ from __future__ import annotations
 import hashlib
 from collections import Counter
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime, time
+from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
+from hub.domain.money import exponent
 from hub.spi.importer import ImportFileError
 
 EVENT_TYPE = "bank.line"
 
+MINOR_LIMIT = 2**63
+"""Amounts are kept in signed 64-bit minor units (the log's and PostgreSQL's bigint range),
+symmetrically (``abs(amount) < MINOR_LIMIT``) so that a sign turned keeps it in range."""
+
 
 class BankFileError(ImportFileError):
     """A statement file that cannot be imported; names the file, line (or item) and reason."""
+
+
+def shortened(text: object, limit: int = 200) -> str:
+    """``text`` for an error message, cut when long (a file may hold anything)."""
+    value = str(text)
+    return value if len(value) <= limit else f"{value[: limit - 20]}… ({len(value)} characters)"
+
+
+def midnight(day: date, zone: ZoneInfo) -> datetime:
+    """The start of ``day`` in ``zone`` (a line dated without a time happened then);
+    ``ValueError`` when that instant is outside the years 1-9999 in UTC (0001-01-01 in a zone
+    east of UTC), which the log cannot hold."""
+    start = datetime.combine(day, time(), zone)
+    try:
+        start.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(f"date {day.isoformat()} is out of range in {zone.key}") from None
+    return start
+
+
+def quoted(text: object, limit: int = 40) -> str:
+    """``text`` quoted for an error message, shortened when long."""
+    value = str(text)
+    if len(value) > limit:
+        return f"{value[: limit - 12]!r}… ({len(value)} characters)"
+    return repr(value)
+
+
+def minor_units(amount: Decimal, currency: str, *, written: str | None = None) -> int:
+    """``amount`` (major units, as the file wrote it) in minor units of ``currency``, exactly;
+    ``ValueError`` for more precision than the currency has, or for an amount beyond 64-bit
+    minor units.
+
+    Computed on the digits themselves, not in a decimal context: a context rounds to 28
+    significant digits and turns ``1e-999999999`` into 0, and expanding ``1E999999999`` would
+    take a billion digits; both are refused here instead.
+    """
+    shown = quoted(written if written is not None else amount)
+    if not amount.is_finite():
+        raise ValueError(f"{shown} is not a finite amount")
+    places = exponent(currency)
+    sign, digits, power = amount.as_tuple()
+    assert isinstance(power, int)  # finite
+    trimmed = list(digits)
+    while len(trimmed) > 1 and trimmed[-1] == 0:  # 1.500 is 1.5: trailing zeros are no precision
+        trimmed.pop()
+        power += 1
+    if trimmed == [0]:
+        return 0
+    if power + places < 0:
+        raise ValueError(f"{shown} has more than {places} decimal places for {currency}")
+    if power + len(trimmed) - 1 > 20:  # far beyond 2**63 minor units in any currency
+        raise ValueError(f"{shown} is too large (beyond 64-bit minor units)")
+    minor = int("".join(map(str, trimmed))) * 10 ** (power + places)
+    return bounded(-minor if sign else minor, shown)
+
+
+def bounded(minor: int, shown: str = "the amount") -> int:
+    """``minor`` if it is within 64-bit minor units either way; ``ValueError`` otherwise."""
+    if abs(minor) >= MINOR_LIMIT:
+        raise ValueError(f"{shown} is too large (beyond 64-bit minor units)")
+    return minor
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import ClassVar
 
+from hub.domain.events import utc_problem
 from hub.errors import InvalidInput
 from hub.spi.signing import hmac_sha256_base64
 from hub.spi.verifier import (
@@ -67,18 +68,30 @@ class ShopifyVerifier(WebhookVerifier):
 
 
 def _occurred_at(delivery: WebhookDelivery, body: dict[str, object]) -> datetime:
-    """When it happened: the trigger time, else the resource's own timestamps, else now."""
+    """When it happened: the trigger time, else the resource's own timestamps, else now.
+
+    A candidate that is no time with an offset is passed over; one that is, but falls outside
+    years 1-9999 in UTC, is refused (422 naming it): the log cannot hold it.
+    """
     candidates = [
-        delivery.header(TRIGGERED_AT_HEADER),
-        body.get("updated_at"),
-        body.get("created_at"),
+        ("X-Shopify-Triggered-At", delivery.header(TRIGGERED_AT_HEADER)),
+        ("updated_at", body.get("updated_at")),
+        ("created_at", body.get("created_at")),
     ]
-    for value in candidates:
+    for field, value in candidates:
         if isinstance(value, str):
             try:
                 parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
             except ValueError:
                 continue
-            if parsed.tzinfo is not None:
-                return parsed
+            if parsed.tzinfo is None:
+                continue
+            problem = utc_problem(parsed)
+            if problem is not None:
+                shown = repr(value) if len(value) <= 60 else f"{value[:57]!r}..."
+                raise InvalidInput(
+                    f"the Shopify delivery's {field} {shown} {problem}",
+                    errors=[{"index": None, "field": field, "message": problem}],
+                )
+            return parsed
     return datetime.now(UTC)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import ClassVar
 
+from hub.domain.events import utc_problem
 from hub.errors import InvalidInput
 from hub.spi.verifier import (
     DeliveredEvent,
@@ -44,14 +45,7 @@ class SquareVerifier(WebhookVerifier):
         event_id, kind, created = body.get("event_id"), body.get("type"), body.get("created_at")
         if not isinstance(event_id, str) or not event_id or not isinstance(kind, str):
             raise InvalidInput("a Square notification needs event_id and type")
-        try:
-            occurred = datetime.fromisoformat(str(created).replace("Z", "+00:00"))
-        except ValueError as exc:
-            raise InvalidInput(
-                f"the Square notification's created_at is not a time: {created!r}"
-            ) from exc
-        if occurred.tzinfo is None:
-            raise InvalidInput("the Square notification's created_at has no UTC offset")
+        occurred = _created_at(created)
         data = body.get("data")
         entity = data.get("id") if isinstance(data, dict) else None
         return [
@@ -63,3 +57,20 @@ class SquareVerifier(WebhookVerifier):
                 entity=entity if isinstance(entity, str) and entity else None,
             )
         ]
+
+
+def _created_at(created: object) -> datetime:
+    """The notification's ``created_at`` as a time the log can hold, else 422 naming it."""
+    try:
+        occurred = datetime.fromisoformat(str(created).replace("Z", "+00:00"))
+    except ValueError:
+        problem: str | None = "is not a time"
+    else:
+        problem = utc_problem(occurred)
+        if problem is None:
+            return occurred
+    shown = repr(created) if len(repr(created)) <= 60 else f"{repr(created)[:57]}..."
+    raise InvalidInput(
+        f"the Square notification's created_at {shown} {problem}",
+        errors=[{"index": None, "field": "created_at", "message": problem}],
+    )

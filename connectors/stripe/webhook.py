@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import ClassVar
 
+from hub.domain.events import utc_problem
 from hub.errors import InvalidInput, SignatureInvalid
 from hub.spi.signing import hmac_sha256, same_text
 from hub.spi.verifier import (
@@ -23,6 +24,8 @@ from hub.spi.verifier import (
 
 TOLERANCE_SECONDS = 300
 HEADER = "stripe-signature"
+_MAX_TIMESTAMP_DIGITS = 12
+"""A ``t=`` longer than this is no Unix time in seconds (Stripe's are 10 digits until 2286)."""
 
 
 def signature_header(secret: bytes, body: bytes, timestamp: int) -> str:
@@ -48,7 +51,7 @@ class StripeVerifier(WebhookVerifier):
         candidates: list[str] = []
         for item in header.split(","):
             key, _, value = item.strip().partition("=")
-            if key == "t" and value.isdigit():
+            if key == "t" and _seconds(value):
                 timestamp = int(value)
             elif key == "v1" and value:
                 candidates.append(value)
@@ -72,7 +75,7 @@ class StripeVerifier(WebhookVerifier):
         event_id, kind, created = event.get("id"), event.get("type"), event.get("created")
         if not isinstance(event_id, str) or not event_id:
             raise InvalidInput("the Stripe event has no id")
-        if not isinstance(kind, str) or not isinstance(created, int):
+        if not isinstance(kind, str) or not isinstance(created, int) or isinstance(created, bool):
             raise InvalidInput("the Stripe event needs a string type and an integer created")
         obj = event.get("data", {}).get("object") if isinstance(event.get("data"), dict) else None
         entity = obj.get("id") if isinstance(obj, dict) else None
@@ -80,8 +83,30 @@ class StripeVerifier(WebhookVerifier):
             DeliveredEvent(
                 external_id=event_id,
                 type=event_type("stripe", kind),
-                occurred_at=datetime.fromtimestamp(created, UTC),
+                occurred_at=_created(created),
                 data=event,
                 entity=entity if isinstance(entity, str) and entity else None,
             )
         ]
+
+
+def _seconds(value: str) -> bool:
+    """Whether ``value`` is a Unix time in whole seconds as Stripe writes one (ASCII digits)."""
+    return value.isascii() and value.isdigit() and len(value) <= _MAX_TIMESTAMP_DIGITS
+
+
+def _created(created: int) -> datetime:
+    """The event's ``created`` (Unix seconds) as a time the log can hold, else 422 naming it."""
+    try:
+        occurred = datetime.fromtimestamp(created, UTC)
+    except (ValueError, OverflowError, OSError):
+        message = "must be a Unix time in seconds within years 1 to 9999"
+    else:
+        problem = utc_problem(occurred)
+        if problem is None:
+            return occurred
+        message = problem
+    raise InvalidInput(
+        f"the Stripe event's created {created} {message}",
+        errors=[{"index": None, "field": "created", "message": message}],
+    )

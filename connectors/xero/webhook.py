@@ -14,6 +14,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
+from hub.domain.events import utc_problem
 from hub.errors import InvalidInput
 from hub.spi.verifier import (
     DeliveredEvent,
@@ -53,10 +54,17 @@ def _event(index: int, item: Any) -> DeliveredEvent:
         )
     try:
         occurred = datetime.fromisoformat(item["eventDateUtc"].replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise InvalidInput(f"Xero event {index}: eventDateUtc is not a time") from exc
-    if occurred.tzinfo is None:
-        occurred = occurred.replace(tzinfo=UTC)  # Xero documents it as UTC
+    except ValueError:
+        problem: str | None = "is not a time"
+    else:
+        if occurred.tzinfo is None:
+            occurred = occurred.replace(tzinfo=UTC)  # Xero documents it as UTC
+        problem = utc_problem(occurred)
+    if problem is not None:
+        raise InvalidInput(
+            f"Xero event {index}: eventDateUtc {problem}",
+            errors=[{"index": index, "field": "eventDateUtc", "message": problem}],
+        )
     return DeliveredEvent(
         external_id=":".join(item[f] for f in fields),
         type=event_type("xero", item["eventCategory"], item["eventType"]),

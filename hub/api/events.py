@@ -42,7 +42,7 @@ def results_body(results: list[AppendResult]) -> dict[str, Any]:
 
 async def append_events(request: web.Request) -> web.Response:
     """Append a batch atomically; results in request order, duplicates answered as such."""
-    body = await read_json(request)
+    body = await read_json(request, list_field="events")
     items = body.get("events") if isinstance(body, dict) else None
     if isinstance(items, list) and len(items) > MAX_BATCH_EVENTS:
         raise BatchTooLarge(

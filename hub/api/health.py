@@ -7,7 +7,7 @@ from aiohttp import web
 from hub.api.context import context
 from hub.api.events import json_response
 from hub.api.models import HealthOut
-from hub.api.problems import problem
+from hub.api.problems import RETRY_AFTER, problem
 from hub.api.routing import PUBLIC, ApiRoute
 from hub.store.health import readiness_problem
 
@@ -18,10 +18,10 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
-    """Ready to serve: 503 problem+json naming what is wrong otherwise."""
+    """Ready to serve: 503 problem+json naming what is wrong otherwise (with Retry-After)."""
     wrong = await readiness_problem(context(request).keys.pool)
     if wrong is not None:
-        return problem(503, wrong, slug="not-ready")
+        return problem(503, wrong, slug="not-ready", headers={"Retry-After": RETRY_AFTER})
     return json_response({"status": "ready"})
 
 

@@ -57,5 +57,12 @@ async def metrics(request: web.Request) -> web.Response:
 
 
 ROUTES = [
-    ApiRoute("GET", "/metrics", metrics, "Prometheus metrics", auth=requires(Access.OPERATE)),
+    ApiRoute(
+        "GET",
+        "/metrics",
+        metrics,
+        "Prometheus metrics",
+        auth=requires(Access.OPERATE),
+        media_type="text/plain; version=0.0.4",
+    ),
 ]

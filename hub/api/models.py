@@ -6,25 +6,39 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt
 
-from hub.domain.events import EventType, ExternalId, JsonObject, Name
+from hub.domain.events import EventType, ExternalId, JsonObject, Name, OccurredAt
 
 MAX_BATCH_EVENTS = 1000
 
 
+def _written_time(value: Any) -> Any:
+    """``occurred_at`` as the document says it is: an RFC 3339 string (a number of seconds
+    would be read as a time the client did not write)."""
+    if not isinstance(value, str | datetime):
+        raise ValueError("must be a date-time string (RFC 3339), not a number")
+    return value
+
+
 class EventIn(BaseModel):
-    """One event to append. ``tenant`` defaults to the key's tenant."""
+    """One event to append. ``tenant`` defaults to the key's tenant.
+
+    What the log cannot hold as sent is refused (422 naming the field), never rewritten:
+    ``occurred_at`` needs a UTC offset and a UTC instant within years 1-9999; text holds no NUL;
+    a number in ``data`` or ``meta`` is an integer from -2**63 to 2**64-1 or a decimal a 64-bit
+    float keeps as written (send others as strings).
+    """
 
     model_config = ConfigDict(extra="forbid")
 
     source: Name
     external_id: ExternalId
     type: EventType
-    occurred_at: AwareDatetime
+    occurred_at: Annotated[OccurredAt, BeforeValidator(_written_time)]
     data: JsonObject
     stream: Name | None = None
-    expected_version: Annotated[int, Field(ge=0, le=2_147_483_647)] | None = None
+    expected_version: Annotated[StrictInt, Field(ge=0, le=2_147_483_647)] | None = None
     meta: JsonObject = Field(default_factory=dict)
     tenant: Name | None = None
 

@@ -27,6 +27,8 @@ from hub.store.parked import Parked
 from hub.store.projections import ProjectionStore
 
 OPERATE = requires(Access.OPERATE)
+POSITION_MAX = 2**63 - 1
+"""The largest position, job or parked id (PostgreSQL ``bigint``)."""
 
 
 class ProjectionsOut(BaseModel):
@@ -36,12 +38,13 @@ class ProjectionsOut(BaseModel):
 
 
 class ReplayIn(BaseModel):
-    """``POST /v1/projections/{name}/replay``: re-apply positions ``from``..``to``."""
+    """``POST /v1/projections/{name}/replay``: re-apply positions ``from``..``to``, with
+    ``from <= to <= the projection's position`` (else 422)."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, strict=True)
 
-    from_: Annotated[int, Field(alias="from", ge=1)]
-    to: Annotated[int, Field(ge=1)]
+    from_: Annotated[int, Field(alias="from", ge=1, le=POSITION_MAX)]
+    to: Annotated[int, Field(ge=1, le=POSITION_MAX)]
     send: bool = False
     """Also call the projection's side effects (off unless asked for)."""
 
@@ -49,7 +52,7 @@ class ReplayIn(BaseModel):
 class RebuildIn(BaseModel):
     """``POST /v1/projections/{name}/rebuild`` (the body is optional)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     send: bool = False
 
@@ -61,7 +64,7 @@ class ParkedQuery(BaseModel):
 
     projection: str | None = None
     status: Literal["open", "all"] = "open"
-    after: Annotated[int, Field(ge=0)] = 0
+    after: Annotated[int, Field(ge=0, le=POSITION_MAX)] = 0
     limit: Annotated[int, Field(ge=1, le=1000)] = 100
 
 
@@ -92,8 +95,9 @@ def _job_response(job: Job) -> web.Response:
 
 
 def _number(request: web.Request, name: str, what: str) -> int:
+    """The path's id ``name``: 404 unless it is one (digits, within ``bigint``)."""
     text = request.match_info[name]
-    if not text.isdigit():
+    if not (text.isascii() and text.isdigit() and int(text) <= POSITION_MAX):
         raise NotFound(f"no {what} {text!r}")
     return int(text)
 
@@ -182,11 +186,12 @@ ROUTES: tuple[ApiRoute, ...] = (
     ),
     ApiRoute(
         "POST", "/v1/projections/{name}/replay", replay_projection, "Replay a position range",
-        auth=OPERATE, body=ReplayIn, response=Job, errors=(404, 415, 422),
+        auth=OPERATE, body=ReplayIn, response=Job, status=202, errors=(404,),
     ),
     ApiRoute(
         "POST", "/v1/projections/{name}/rebuild", rebuild_projection, "Rebuild a projection",
-        auth=OPERATE, response=Job, errors=(404, 415, 422),
+        auth=OPERATE, body=RebuildIn, body_required=False, response=Job, status=202,
+        errors=(404,),
     ),
     ApiRoute(
         "GET", "/v1/jobs/{id}", get_job, "A replay or rebuild job",
@@ -194,14 +199,14 @@ ROUTES: tuple[ApiRoute, ...] = (
     ),
     ApiRoute(
         "GET", "/v1/parked", list_parked, "List parked events",
-        auth=OPERATE, query=ParkedQuery, response=ParkedOut, errors=(422,),
+        auth=OPERATE, query=ParkedQuery, response=ParkedOut,
     ),
     ApiRoute(
         "POST", "/v1/parked/{id}/retry", retry_parked, "Retry a parked event",
-        auth=OPERATE, response=ParkedEvent, errors=(404, 422),
+        auth=OPERATE, response=ParkedEvent, status=202, errors=(404,),
     ),
     ApiRoute(
         "POST", "/v1/parked/{id}/skip", skip_parked, "Skip a parked event",
-        auth=OPERATE, response=ParkedEvent, errors=(404, 422),
+        auth=OPERATE, response=ParkedEvent, errors=(404,),
     ),
 )  # fmt: skip

@@ -1,4 +1,11 @@
-"""RFC 9457 problem+json for every error response: ours, aiohttp's (404/405/413) and crashes."""
+"""RFC 9457 problem+json for every error response: ours, aiohttp's (404/405/413) and crashes.
+
+Library errors that reach this boundary untranslated are answered for what they are rather
+than as a crash: text PostgreSQL cannot store (``CharacterNotInRepertoireError``,
+``UntranslatableCharacterError``: the request's own input, which the route guard in
+``hub.api.routing`` should have refused first) is a 422, and a lost or refused database
+connection is a 503 with ``Retry-After``, like the store's own ``StoreUnavailable``.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from http import HTTPStatus
 from typing import Any
 
+import asyncpg
 import orjson
 from aiohttp import web
 
@@ -41,6 +49,22 @@ _SLUGS: dict[type[RejectedError], str] = {
     UnsupportedMediaType: "unsupported-media-type",
 }
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+_UNSTORABLE_TEXT = (asyncpg.CharacterNotInRepertoireError, asyncpg.UntranslatableCharacterError)
+"""The database refused text of the request (NUL, or not in its encoding)."""
+_UNAVAILABLE = (
+    RetriableError,
+    SchemaError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.OperatorInterventionError,
+    asyncpg.InsufficientResourcesError,
+    # What asyncpg raises for the next statement (a COMMIT, say) on a session the server has
+    # just ended (pg_ctl stop, a restart), before it sees the socket close: MagicStack/asyncpg#784.
+    asyncpg.InternalClientError,
+    ConnectionError,
+)
+"""The database is away, shutting down, out of connections, or its schema is not ours yet."""
+RETRY_AFTER = "5"
 
 
 def problem(
@@ -99,13 +123,21 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
             response.headers["Allow"] = exc.headers.get("Allow", "")
     except RejectedError as exc:
         response = _rejected(exc, request_id)
-    except (RetriableError, SchemaError) as exc:
+    except _UNSTORABLE_TEXT as exc:
+        log.warning("request %s: the database refused its text: %s", request_id, exc)
+        response = problem(
+            422,
+            "the request holds text the database cannot store (such as the NUL character)",
+            slug="invalid-input",
+            instance=f"urn:uuid:{request_id}",
+        )
+    except _UNAVAILABLE as exc:
         log.warning("request %s: service unavailable: %s", request_id, exc)
         response = problem(
             503,
             "the event store is unavailable; retry later",
             slug="unavailable",
-            headers={"Retry-After": "5"},
+            headers={"Retry-After": RETRY_AFTER},
             instance=f"urn:uuid:{request_id}",
         )
     except Exception:

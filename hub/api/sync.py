@@ -27,7 +27,7 @@ class SyncRunsQuery(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    before: Annotated[int, Field(ge=1)] | None = None
+    before: Annotated[int, Field(ge=1, le=2**63 - 1)] | None = None
     limit: Annotated[int, Field(ge=1, le=500)] = 50
 
 
@@ -64,6 +64,5 @@ ROUTES = (
         auth=requires(Access.OPERATE),
         query=SyncRunsQuery,
         response=SyncRunsOut,
-        errors=(422,),
     ),
 )

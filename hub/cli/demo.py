@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from rich.console import Console
 from rich.table import Table
 
 from hub.cli.context import database_dsn
+from hub.cli.output import console as new_console
 from hub.config import Settings, redact
 from hub.domain.money import to_major
 from hub.store.schema import migrate
@@ -27,7 +27,7 @@ def _amount(minor: int, currency: str) -> str:
 
 
 async def run(args: argparse.Namespace) -> int:
-    console = Console(soft_wrap=True)  # paths print whole; tables still fit the terminal
+    console = new_console(soft_wrap=True)  # paths print whole; tables still fit the terminal
     settings = Settings.from_env()
     dsn = await database_dsn()
     where = redact(dsn) if settings.dsn else f"embedded PostgreSQL in {settings.home / 'pg'}"

@@ -10,6 +10,7 @@ from typing import Any
 
 import orjson
 
+from hub.cli import usage
 from hub.cli.context import open_store
 from hub.domain.events import RecordedEvent
 
@@ -22,7 +23,7 @@ def register(sub: Any) -> None:
     tail = actions.add_parser("tail", help="print events as JSON lines")
     tail.add_argument(
         "--after",
-        type=int,
+        type=usage.position,
         default=None,
         help="start after this position (default: the last 10 events)",
     )

@@ -6,8 +6,10 @@ import argparse
 import sys
 from typing import Any
 
+from hub.cli import usage
 from hub.cli.progress import progress
 from hub.cli.projections import describe, open_projections, print_json
+from hub.cli.usage import UsageError
 from hub.config import Settings, load
 from hub.domain.projections import Job
 from hub.runtime.operate import follow_job, worker_for
@@ -19,21 +21,25 @@ def register(sub: Any) -> None:
     replay: argparse.ArgumentParser = sub.add_parser(
         "replay", help="re-apply a range of events to a projection (handlers are idempotent)"
     )
-    replay.add_argument("projection")
-    replay.add_argument("--from", dest="start", type=int, required=True, metavar="N")
-    replay.add_argument("--to", dest="end", type=int, required=True, metavar="M")
+    replay.add_argument("projection", type=usage.text("PROJECTION"))
+    replay.add_argument(
+        "--from", dest="start", type=usage.at_least(1, "--from"), required=True, metavar="N"
+    )
+    replay.add_argument(
+        "--to", dest="end", type=usage.at_least(1, "--to"), required=True, metavar="M"
+    )
     _job_options(replay)
     replay.set_defaults(run=run_replay)
 
     rebuild: argparse.ArgumentParser = sub.add_parser(
         "rebuild", help="rebuild a projection from position 0 into fresh tables, then swap"
     )
-    rebuild.add_argument("projection")
+    rebuild.add_argument("projection", type=usage.text("PROJECTION"))
     _job_options(rebuild)
     rebuild.set_defaults(run=run_rebuild)
 
     job: argparse.ArgumentParser = sub.add_parser("job", help="show a replay or rebuild job")
-    job.add_argument("id", type=int)
+    job.add_argument("id", type=usage.identifier)
     job.add_argument("--json", action="store_true", help="print the job as JSON")
     job.set_defaults(run=run_job)
 
@@ -50,6 +56,8 @@ def _job_options(parser: argparse.ArgumentParser) -> None:
 
 
 async def run_replay(args: argparse.Namespace) -> int:
+    if args.start > args.end:
+        raise UsageError(f"--from {args.start} is after --to {args.end} (need from <= to)")
     load(Settings.from_env())  # a config mistake: refused, nothing queued
     async with open_projections() as (dsn, store):
         job = await Jobs(store).enqueue(

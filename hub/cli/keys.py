@@ -8,25 +8,39 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from hub.cli import usage
 from hub.cli.context import database_dsn
-from hub.domain.keys import ALL_TENANTS, Access, ApiKey, Scope, key_digest, key_prefix, new_key
-from hub.errors import InvalidInput, NotFound
+from hub.cli.usage import UsageError
+from hub.domain.keys import ALL_TENANTS, Access, ApiKey, key_digest, key_prefix, new_key
+from hub.errors import NotFound
 from hub.store.keys import KeyStore
 
-_UNITS = {"d": timedelta(days=1), "h": timedelta(hours=1), "m": timedelta(minutes=1)}
+_UNITS = {
+    "d": timedelta(days=1),
+    "h": timedelta(hours=1),
+    "m": timedelta(minutes=1),
+    "s": timedelta(seconds=1),
+}
 
 
 def parse_expiry(text: str, now: datetime) -> datetime:
-    """``30d``, ``12h``, ``90m`` from now, or an ISO 8601 time with a UTC offset."""
+    """``30d``, ``12h``, ``90m``, ``45s`` from now, or an ISO 8601 time with a UTC offset; in
+    the future, else ``UsageError``."""
     number, unit = text[:-1], text[-1:]
-    if unit in _UNITS and number.isdigit():
-        return now + int(number) * _UNITS[unit]
-    try:
-        when = datetime.fromisoformat(text)
-    except ValueError as exc:
-        raise InvalidInput(f"--expires {text!r}: give 30d, 12h, 90m or an ISO time") from exc
-    if when.tzinfo is None:
-        raise InvalidInput(f"--expires {text!r}: give the time with its UTC offset")
+    if unit in _UNITS and number.isascii() and number.isdigit():
+        try:
+            when = now + int(number) * _UNITS[unit]
+        except OverflowError:
+            raise UsageError(f"--expires {text!r} is too far in the future") from None
+    else:
+        try:
+            when = datetime.fromisoformat(text)
+        except ValueError as exc:
+            raise UsageError(f"--expires {text!r}: give 30d, 12h, 90m, 45s or an ISO time") from exc
+        if when.tzinfo is None:
+            raise UsageError(f"--expires {text!r}: give the time with its UTC offset")
+    if when <= now:
+        raise UsageError(f"--expires {text!r} is not in the future")
     return when
 
 
@@ -47,29 +61,37 @@ def register(sub: Any) -> None:
         dest="action", required=True, metavar="ACTION", parser_class=type(parser)
     )
     create = actions.add_parser("create", help="create a key; it is printed once, on the last line")
-    create.add_argument("--tenant", required=True, help="the key's tenant ('*' only for operate)")
-    create.add_argument("--scope", required=True, help="ingest:SOURCE, ingest:*, read or operate")
-    create.add_argument("--expires", help="30d, 12h, 90m, or an ISO 8601 time")
+    create.add_argument(
+        "--tenant",
+        required=True,
+        type=usage.text("--tenant"),
+        help="the key's tenant ('*' only for operate)",
+    )
+    create.add_argument(
+        "--scope",
+        required=True,
+        type=usage.scope,
+        help="ingest:SOURCE, ingest:*, read or operate",
+    )
+    create.add_argument(
+        "--expires", help="30d, 12h, 90m, 45s, or an ISO 8601 time with its UTC offset"
+    )
     create.add_argument("--label", help="a note to recognise the key by")
     create.set_defaults(run=run_create)
     listing = actions.add_parser("list", help="list keys (never the keys themselves)")
     listing.add_argument("--tenant")
     listing.set_defaults(run=run_list)
     revoke = actions.add_parser("revoke", help="revoke a key by id or prefix")
-    revoke.add_argument("key", metavar="ID_OR_PREFIX")
+    revoke.add_argument("key", metavar="ID_OR_PREFIX", type=usage.text("ID_OR_PREFIX"))
     revoke.set_defaults(run=run_revoke)
 
 
 async def run_create(args: argparse.Namespace) -> int:
-    scope = Scope.parse(args.scope)
+    scope = args.scope
     if args.tenant == ALL_TENANTS and scope.access is not Access.OPERATE:
-        raise InvalidInput("only an operate key may be issued for every tenant ('*')")
-    if not args.tenant.strip():
-        raise InvalidInput("--tenant must not be empty")
+        raise UsageError("only an operate key may be issued for every tenant ('*')")
     now = datetime.now(UTC)
     expires = parse_expiry(args.expires, now) if args.expires else None
-    if expires is not None and expires <= now:
-        raise InvalidInput("--expires is in the past")
     key = new_key()
     async with _key_store() as keys:
         stored = await keys.create(

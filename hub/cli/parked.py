@@ -7,6 +7,7 @@ import asyncio
 import sys
 from typing import Any
 
+from hub.cli import usage
 from hub.cli.projections import open_projections, print_json, print_rows
 from hub.domain.projections import ALL_PARKED, OPEN_PARKED, ParkedEvent
 from hub.runtime.operate import follow_parked, worker_for
@@ -26,13 +27,16 @@ def register(sub: Any) -> None:
     listing.add_argument("--json", action="store_true", help="print JSON (with tracebacks)")
     listing.set_defaults(run=run_list)
     retry = actions.add_parser("retry", help="apply a parked event again (after a fix)")
-    retry.add_argument("id", type=int)
+    retry.add_argument("id", type=usage.identifier)
     retry.add_argument(
-        "--timeout", type=float, default=60, help="seconds to wait for the outcome (default 60)"
+        "--timeout",
+        type=usage.seconds,
+        default=60,
+        help="seconds to wait for the outcome (default 60)",
     )
     retry.set_defaults(run=run_retry)
     skip = actions.add_parser("skip", help="give up on a parked event")
-    skip.add_argument("id", type=int)
+    skip.add_argument("id", type=usage.identifier)
     skip.set_defaults(run=run_skip)
 
 

@@ -8,10 +8,10 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import orjson
-from rich.console import Console
 from rich.table import Table
 
 from hub.cli.context import database_dsn
+from hub.cli.output import console
 from hub.domain.projections import Job
 from hub.store.projections import ProjectionStore
 
@@ -32,7 +32,7 @@ def print_rows(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]
             table.add_column(column)
         for row in rows:
             table.add_row(*("" if v is None else str(v) for v in row))
-        Console().print(table)
+        console().print(table)
         return
     print("\t".join(columns))
     for row in rows:

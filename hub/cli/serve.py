@@ -4,27 +4,74 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import errno
+import os
 import signal
+import socket
 import sys
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from hub.api.app import BackgroundTask
 from hub.api.context import ApiLimits, HubContext
+from hub.api.routing import ApiRoute
 from hub.api.server import open_hub, serving
+from hub.cli import usage
 from hub.config import Settings, load
+from hub.errors import FatalError
 from hub.store.provision import resolve_dsn
 
 
 def register(sub: Any) -> None:
     parser: argparse.ArgumentParser = sub.add_parser("serve", help="run the HTTP API (and workers)")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=8080, help="port (default 8080; 0 = any free)")
+    parser.add_argument(
+        "--port", type=usage.port, default=8080, help="port (default 8080; 0 = any free)"
+    )
     parser.add_argument(
         "--no-workers",
         action="store_true",
         help="API only; run projections with `ledgerhub worker`",
     )
     parser.set_defaults(run=run)
+
+
+@contextlib.asynccontextmanager
+async def listening(
+    hub: HubContext,
+    host: str,
+    port: int,
+    *,
+    background: Sequence[BackgroundTask] = (),
+    core: Sequence[ApiRoute] | None = None,
+) -> AsyncIterator[str]:
+    """``hub.api.server.serving``, but an address it cannot listen on (in use, not this
+    machine's, a port it may not bind, a host name that does not resolve) is one line naming
+    the address, not an internal error; yields the base URL."""
+    async with contextlib.AsyncExitStack() as stack:
+        try:
+            url = await stack.enter_async_context(
+                serving(hub, host, port, background=background, core=core)
+            )
+        except OSError as exc:
+            raise FatalError(f"cannot listen on {_address(host, port)}: {_reason(exc)}") from exc
+        yield url
+
+
+def _address(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _reason(exc: OSError) -> str:
+    """What the operating system said, without asyncio's restatement of the address."""
+    if isinstance(exc, socket.gaierror):
+        return f"cannot resolve the host ({exc.strerror or exc})"
+    if exc.errno == errno.EADDRINUSE:
+        return "the address is already in use (is another server running on that port?)"
+    if exc.errno is not None:
+        return os.strerror(exc.errno).lower()
+    return str(exc)
 
 
 async def projection_workers(hub: HubContext) -> None:
@@ -69,7 +116,7 @@ async def run(args: argparse.Namespace) -> int:
         loop.add_signal_handler(signum, stop.set)
     async with (
         open_hub(await resolve_dsn(settings), config, limits) as hub,
-        serving(hub, args.host, args.port, background=background) as url,
+        listening(hub, args.host, args.port, background=background) as url,
     ):
         workers = "without workers" if args.no_workers else "with projection workers"
         print(f"ledgerhub serving on {url} {workers}", file=sys.stderr, flush=True)

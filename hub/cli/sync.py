@@ -10,8 +10,10 @@ import sys
 from collections.abc import AsyncIterator
 from typing import Any
 
+from hub.cli import usage
 from hub.cli.context import open_store
 from hub.cli.projections import open_projections, print_json, print_rows
+from hub.cli.usage import UsageError
 from hub.config import Settings, load
 from hub.spi.registry import document_source
 from hub.spi.target import Target
@@ -38,7 +40,7 @@ def register(sub: Any) -> None:
     shadow.add_argument("--json", action="store_true", help="print JSON")
     shadow.set_defaults(run=run_shadow)
     status = actions.add_parser("status", help="the latest sync runs")
-    status.add_argument("--limit", type=int, default=20)
+    status.add_argument("--limit", type=usage.at_least(1, "--limit"), default=20)
     status.add_argument("--json", action="store_true", help="print JSON")
     status.set_defaults(run=run_status)
 
@@ -47,7 +49,11 @@ def register(sub: Any) -> None:
 async def _pairs(tenant: str | None) -> AsyncIterator[list[tuple[str, Target]]]:
     settings = Settings.from_env()
     async with open_targets(load(settings), settings.home) as pairs:
-        yield [(t, target) for t, target in pairs if tenant is None or t == tenant]
+        chosen = [(t, target) for t, target in pairs if tenant is None or t == tenant]
+        if tenant is not None and pairs and not chosen:  # judged from the config alone
+            having = ", ".join(sorted({t for t, _ in pairs}))
+            raise UsageError(f"--tenant {tenant!r} has no sync target (tenants with one: {having})")
+        yield chosen
 
 
 def _no_target() -> int:

@@ -8,8 +8,10 @@ from typing import Any
 
 import aiohttp
 
+from hub.cli import usage
+from hub.cli.usage import UsageError
 from hub.config import resolve_secret
-from hub.errors import InvalidInput, RetriableError
+from hub.errors import RetriableError
 from hub.usecases.webhook_samples import PROVIDERS, sample_count, signed_sample
 
 
@@ -24,15 +26,22 @@ def register(sub: Any) -> None:
         "--to",
         required=True,
         metavar="URL",
+        type=usage.http_url,
         help="e.g. http://127.0.0.1:8080/v1/webhooks/stripe/acct_demo",
     )
     send.add_argument(
         "--secret",
         required=True,
         metavar="REF",
+        type=usage.secret_ref,
         help="the connection's webhook secret as env:NAME or file:PATH",
     )
-    send.add_argument("--sample", type=int, default=0, help="which sample to send (default 0)")
+    send.add_argument(
+        "--sample",
+        type=usage.at_least(0, "--sample"),
+        default=0,
+        help="which sample to send (default 0)",
+    )
     send.add_argument(
         "--fresh", action="store_true", help="give the event a new id (so it is not a duplicate)"
     )
@@ -42,7 +51,7 @@ def register(sub: Any) -> None:
 async def run_send(args: argparse.Namespace) -> int:
     count = sample_count(args.provider)
     if not 0 <= args.sample < count:
-        raise InvalidInput(f"--sample must be 0..{count - 1} for {args.provider}")
+        raise UsageError(f"--sample must be 0..{count - 1} for {args.provider}")
     secret = resolve_secret(args.secret)
     delivery = signed_sample(args.provider, args.sample, secret, fresh_id=args.fresh, url=args.to)
     try:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import os
 import signal
 import sys
@@ -13,8 +14,11 @@ from collections.abc import Callable
 from typing import Any
 
 from hub.api.app import OBSERVE_ROUTES
-from hub.api.server import open_hub, serving
+from hub.api.server import open_hub
+from hub.cli import usage
 from hub.cli.context import database_dsn
+from hub.cli.serve import listening
+from hub.cli.usage import UsageError
 from hub.config import Settings, load
 from hub.runtime.settings import RuntimeSettings
 from hub.runtime.worker import Worker
@@ -56,6 +60,7 @@ def register(sub: Any) -> None:
         "--projection",
         action="append",
         metavar="NAME",
+        type=usage.text("--projection"),
         help="run only this projection (repeatable; default: every installed one)",
     )
     parser.add_argument(
@@ -65,7 +70,7 @@ def register(sub: Any) -> None:
     )
     parser.add_argument(
         "--metrics-port",
-        type=int,
+        type=usage.port,
         metavar="PORT",
         help="serve GET /metrics and the health routes on this port (0: any free port)",
     )
@@ -86,25 +91,36 @@ async def _work(worker: Worker, args: argparse.Namespace) -> None:
 
 
 async def _run_all(worker: Worker, args: argparse.Namespace) -> None:
-    async with contextlib.AsyncExitStack() as stack, asyncio.TaskGroup() as group:
-        group.create_task(worker.run(), name="projections")
-        if not args.no_sync:
-            store = await stack.enter_async_context(await EventStore.open(worker.dsn))
-            source = document_source()
-            sync = sync_forever(
-                store, worker.config, Settings.from_env().home, interval_from_env(), source
-            )
-            group.create_task(sync, name="sync")
-        if args.metrics_port is not None:
+    async with contextlib.AsyncExitStack() as stack:
+        url = None
+        if args.metrics_port is not None:  # first: a port it cannot listen on is the only line
             hub = await stack.enter_async_context(open_hub(worker.dsn, worker.config))
             url = await stack.enter_async_context(
-                serving(hub, args.metrics_host, args.metrics_port, core=OBSERVE_ROUTES)
+                listening(hub, args.metrics_host, args.metrics_port, core=OBSERVE_ROUTES)
             )
-            print(f"worker {worker.holder}: metrics on {url}/metrics", file=sys.stderr, flush=True)
+        names = ", ".join(worker.projections) or "none"
+        say = functools.partial(print, file=sys.stderr, flush=True)
+        say(f"worker {worker.holder}: {len(worker.projections)} projection(s): {names}")
+        if url is not None:
+            say(f"worker {worker.holder}: metrics on {url}/metrics")
+        async with asyncio.TaskGroup() as group:
+            group.create_task(worker.run(), name="projections")
+            if not args.no_sync:
+                store = await stack.enter_async_context(await EventStore.open(worker.dsn))
+                source = document_source()
+                sync = sync_forever(
+                    store, worker.config, Settings.from_env().home, interval_from_env(), source
+                )
+                group.create_task(sync, name="sync")
 
 
 async def run(args: argparse.Namespace) -> int:
-    projections = select(discover(names=args.projection), args.projection)
+    installed = discover(names=args.projection)
+    unknown = sorted(set(args.projection or ()) - set(installed))
+    if unknown:  # judged from the installed plugins alone
+        known = ", ".join(sorted(discover())) or "none"
+        raise UsageError(f"--projection {unknown[0]!r}: no such projection (installed: {known})")
+    projections = select(installed, args.projection)
     config = load(Settings.from_env())  # a config mistake stops us at start
     interval_from_env()  # the sender's settings, checked before anything starts
     backoff_from_env()
@@ -115,12 +131,6 @@ async def run(args: argparse.Namespace) -> int:
     grace = max(2.0, settings.lease_ttl)
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, _stopper(task, loop, grace))
-    print(
-        f"worker {worker.holder}: {len(projections)} projection(s): "
-        f"{', '.join(p.name for p in projections) or 'none'}",
-        file=sys.stderr,
-        flush=True,
-    )
     with contextlib.suppress(asyncio.CancelledError):
         await task
     return 0

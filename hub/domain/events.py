@@ -1,38 +1,211 @@
-"""The event log's models: what a caller appends, what the log holds, what an append answers."""
+"""The event log's models: what a caller appends, what the log holds, what an append answers.
+
+What the log can hold
+---------------------
+Every event is checked here, before it reaches a group commit, so that a value the log cannot
+keep is that request's 422 naming the field, never an error of the transaction it would share:
+
+- text (names, ids, every string and key in ``data`` and ``meta``): no NUL (PostgreSQL text and
+  jsonb cannot hold it) and no lone surrogate (not UTF-8);
+- ``occurred_at``: an aware time that is still within years 1-9999 once converted to UTC (the
+  hash chain covers the UTC instant; ``0001-01-01T00:00:00+14:00`` has none), the two extreme
+  instants excepted (asyncpg stores them as -infinity and infinity);
+- numbers in ``data`` and ``meta``: integers from -2**63 to 2**64-1 and finite floats. The API
+  reads JSON with orjson, which turns a larger integer literal into a float, and the chain and the
+  readers parse ``jsonb::text`` with orjson again; so a larger integer would be stored, hashed and
+  served as a different number. Such a number is refused, never rewritten: ``inexact_numbers``
+  finds every literal in a JSON body that would not come back as written (an integer beyond 64
+  bits, or a decimal with more digits than a 64-bit float keeps, such as
+  ``0.1000000000000000000001`` or ``1e-400``), by its path. Send such values as strings.
+"""
 
 from __future__ import annotations
 
+import json
+import math
+import re
 import uuid
-from datetime import datetime
-from typing import Annotated, Any, Literal
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Annotated, Any, Literal, NamedTuple
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic_core import PydanticCustomError
 
 DEFAULT_TENANT = "default"
+
+INT_MIN = -(2**63)
+"""The smallest integer the log keeps exactly (orjson's signed 64-bit range)."""
+INT_MAX = 2**64 - 1
+"""The largest integer the log keeps exactly (orjson's unsigned 64-bit range)."""
+
+JsonPath = tuple[str | int, ...]
+
+
+class JsonProblem(NamedTuple):
+    """A value the log cannot hold, at ``path`` (object keys and array indexes) in its JSON."""
+
+    path: JsonPath
+    message: str
+
+    @property
+    def field(self) -> str:
+        """The path written as the API names fields: ``data.items.0.qty`` (a lone surrogate
+        in a key escaped, so that the name itself can be sent as JSON)."""
+        written = ".".join(str(part) for part in self.path)
+        return written.encode("utf-8", "backslashreplace").decode("utf-8")
+
 
 # PostgreSQL text and jsonb cannot hold NUL; refusing it here gives a clear 422 instead of a
 # database error half-way through a group commit.
 _NUL = "\x00"
 
 
-def _no_nul_text(value: str) -> str:
+def text_problem(value: str) -> str | None:
+    """Why the log cannot hold ``value`` as text, or None."""
     if _NUL in value:
-        raise ValueError("must not contain the NUL character (\\u0000)")
+        return "must not contain the NUL character (\\u0000)"
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return "must be Unicode text (it holds a lone surrogate, which is not UTF-8)"
+    return None
+
+
+def _no_nul_text(value: str) -> str:
+    problem = text_problem(value)
+    if problem is not None:
+        raise ValueError(problem)
     return value
 
 
-def _no_nul_json(value: Any) -> Any:
+def _scalar_problem(item: Any) -> str | None:
+    if isinstance(item, str):
+        return text_problem(item)
+    if isinstance(item, bool) or item is None:
+        return None
+    if isinstance(item, int):
+        if not INT_MIN <= item <= INT_MAX:
+            return _integer_message(str(item))
+        return None
+    if isinstance(item, float) and not math.isfinite(item):
+        return f"{item} is not a JSON number"
+    return None
+
+
+def json_value_problem(value: Any) -> JsonProblem | None:
+    """The first value inside ``value`` (parsed JSON) that the log cannot hold, or None."""
+    if _plainly_holdable(value):  # the common case, without building paths
+        return None
+    return _first_problem(value)
+
+
+def _plainly_holdable(value: Any) -> bool:
+    """True when every value inside ``value`` is plain JSON the log holds; False when one may
+    not be (``_first_problem`` then looks closely, with ``isinstance`` and paths)."""
     stack = [value]
+    pop, extend = stack.pop, stack.extend
     while stack:
-        item = stack.pop()
-        if isinstance(item, str):
-            _no_nul_text(item)
-        elif isinstance(item, dict):
+        item = pop()
+        kind = type(item)
+        if kind is str:
+            if _NUL in item or not (item.isascii() or _is_utf8(item)):
+                return False
+        elif kind is dict:
+            for key in item:
+                if type(key) is not str or _NUL in key or not (key.isascii() or _is_utf8(key)):
+                    return False
+            extend(item.values())
+        elif kind is list:
+            extend(item)
+        elif kind is int:
+            if not INT_MIN <= item <= INT_MAX:
+                return False
+        elif kind is float:
+            if not math.isfinite(item):
+                return False
+        elif item is not None and kind is not bool:
+            return False  # a subclass, a tuple or no JSON type: look closely
+    return True
+
+
+def _is_utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _first_problem(value: Any) -> JsonProblem | None:
+    stack: list[tuple[JsonPath, Any]] = [((), value)]
+    while stack:
+        path, item = stack.pop()
+        if isinstance(item, dict):
+            children: list[tuple[JsonPath, Any]] = []
             for key, child in item.items():
-                _no_nul_text(key)
-                stack.append(child)
-        elif isinstance(item, list):
-            stack.extend(item)
+                where = (*path, key)
+                if not isinstance(key, str):
+                    return JsonProblem(where, f"object keys must be text, not {type(key).__name__}")
+                problem = text_problem(key)
+                if problem is not None:
+                    return JsonProblem(where, f"the key {problem}")
+                children.append((where, child))
+            stack.extend(reversed(children))
+        elif isinstance(item, list | tuple):
+            stack.extend(
+                ((*path, index), child) for index, child in reversed(list(enumerate(item)))
+            )
+        else:
+            problem = _scalar_problem(item)
+            if problem is not None:
+                return JsonProblem(path, problem)
+    return None
+
+
+def _storable_json(value: dict[str, Any]) -> dict[str, Any]:
+    problem = json_value_problem(value)
+    if problem is not None:
+        # ``json_path`` extends the field the API names (data -> data.items.0.qty)
+        raise PydanticCustomError(
+            "json_value", "{message}", {"message": problem.message, "json_path": problem.field}
+        )
+    return value
+
+
+_FIRST_INSTANT = datetime.min.replace(tzinfo=UTC)
+_LAST_INSTANT = datetime.max.replace(tzinfo=UTC)
+_OUT_OF_RANGE = (
+    "must fall within years 1 to 9999 once converted to UTC (strictly after "
+    "0001-01-01T00:00:00Z and before 9999-12-31T23:59:59.999999Z)"
+)
+
+
+def utc_problem(value: datetime) -> str | None:
+    """Why the log cannot hold ``value`` as an event time, or None.
+
+    The log and its hash chain keep the UTC instant: a time with no UTC offset has none, and
+    one that leaves years 1-9999 once converted (``0001-01-01T00:00:00+14:00``) cannot be held.
+    Nor can the two extreme instants themselves: the database driver (asyncpg) writes
+    ``0001-01-01T00:00:00Z`` as ``-infinity`` and ``9999-12-31T23:59:59.999999Z`` as
+    ``infinity``, so they would not be stored as sent.
+    """
+    if value.tzinfo is None or value.utcoffset() is None:
+        return "must have a UTC offset"
+    try:
+        instant = value.astimezone(UTC)
+    except OverflowError:
+        return _OUT_OF_RANGE
+    if instant in (_FIRST_INSTANT, _LAST_INSTANT):
+        return _OUT_OF_RANGE
+    return None
+
+
+def _holdable_time(value: datetime) -> datetime:
+    problem = utc_problem(value)
+    if problem is not None:
+        raise PydanticCustomError("datetime_range", problem)
     return value
 
 
@@ -42,7 +215,83 @@ EventType = Annotated[
     str,
     Field(min_length=3, max_length=200, pattern=r"^[a-z0-9_]+(\.[a-z0-9_]+)+$"),
 ]
-JsonObject = Annotated[dict[str, Any], AfterValidator(_no_nul_json)]
+JsonObject = Annotated[dict[str, Any], AfterValidator(_storable_json)]
+OccurredAt = Annotated[AwareDatetime, AfterValidator(_holdable_time)]
+"""An aware time that is within years 1-9999 in UTC."""
+
+
+# ------------------------------------------------------------------ numbers as written
+
+_SUSPECT = re.compile(rb"[0-9.]{16}|[eE][-+]?[0-9]{3}")
+"""A JSON body without a match holds no number a 64-bit float or integer could change: a
+decimal of at most 15 significant digits with a two-digit exponent survives a float exactly,
+and an integer beyond 64 bits has at least 19 digits."""
+
+
+class _Inexact:
+    __slots__ = ("message",)
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+
+
+def _shown(literal: str) -> str:
+    return (
+        literal
+        if len(literal) <= 40
+        else f"{literal[:20]}…{literal[-8:]} ({len(literal)} characters)"
+    )
+
+
+def _integer_message(literal: str) -> str:
+    return (
+        f"the integer {_shown(literal)} is beyond 64 bits: the log keeps integers from -2**63 "
+        "to 2**64-1 exactly; send a larger one as a string"
+    )
+
+
+def _parse_int(literal: str) -> int | _Inexact:
+    if len(literal) <= 20:
+        value = int(literal)
+        if INT_MIN <= value <= INT_MAX:
+            return value
+    return _Inexact(_integer_message(literal))
+
+
+def _parse_float(literal: str) -> float | _Inexact:
+    value = float(literal)
+    if math.isfinite(value) and Decimal(literal) == Decimal(repr(value)):
+        return value
+    return _Inexact(
+        f"the number {_shown(literal)} would be kept as {value!r}: a 64-bit float cannot hold "
+        "it as written; send it as a string"
+    )
+
+
+def inexact_numbers(body: bytes, *, limit: int = 20) -> list[JsonProblem]:
+    """Every number literal in the JSON ``body`` that would not be kept as written (at most
+    ``limit``), in document order; none if ``body`` is not JSON (its parser says so)."""
+    if _SUSPECT.search(body) is None:
+        return []
+    try:
+        parsed = json.loads(body.decode("utf-8"), parse_int=_parse_int, parse_float=_parse_float)
+    except (UnicodeDecodeError, ValueError):
+        return []
+    except RecursionError:
+        return [JsonProblem((), "nests too deeply to check that its numbers are kept exactly")]
+    found: list[JsonProblem] = []
+    stack: list[tuple[JsonPath, Any]] = [((), parsed)]
+    while stack and len(found) < limit:
+        path, item = stack.pop()
+        if isinstance(item, _Inexact):
+            found.append(JsonProblem(path, item.message))
+        elif isinstance(item, dict):
+            stack.extend(((*path, key), child) for key, child in reversed(item.items()))
+        elif isinstance(item, list):
+            stack.extend(
+                ((*path, index), child) for index, child in reversed(list(enumerate(item)))
+            )
+    return found
 
 
 class NewEvent(BaseModel):
@@ -58,7 +307,7 @@ class NewEvent(BaseModel):
     source: Name
     external_id: ExternalId
     type: EventType
-    occurred_at: AwareDatetime
+    occurred_at: OccurredAt
     data: JsonObject
     stream: Name | None = None
     expected_version: Annotated[int, Field(ge=0)] | None = None

@@ -30,8 +30,11 @@ from hub.store.projections import Batch, ProjectionStore
 log = logging.getLogger(__name__)
 
 # The database connection itself failed (a handler's own OSError may be an outside system's).
+# InternalClientError: what asyncpg raises for the next statement on a session the server has
+# just ended, before it notices the socket closed (MagicStack/asyncpg#784; see hub.store.pool).
 _CONNECTION_LOST = (
     asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
     asyncpg.PostgresConnectionError,
     asyncpg.OperatorInterventionError,
     asyncpg.IdleInTransactionSessionTimeoutError,
@@ -68,6 +71,10 @@ class Runner:
         self._types = wants(projection)
         self._active: Generation | None = None
         self._failures = 0
+        self._error_shown = True
+        """Whether the projection's ``last_error`` may be set: by this runner's own failures, or
+        left by the runner that held the lease before (stopped mid-backoff when its lease lapsed
+        in a database outage, or in a killed worker). The first good step clears it."""
 
     @property
     def name(self) -> str:
@@ -85,7 +92,8 @@ class Runner:
                 delay = min(self.settings.backoff_max, 0.05 * 2**self._failures)
                 delay *= random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not cryptography
                 log.warning("projection %s: %s; retrying in %.1fs", self.name, exc, delay)
-                with contextlib.suppress(LedgerhubError):
+                self._error_shown = True
+                with contextlib.suppress(Exception):  # the database may still be away
                     await self.store.record_error(self.name, f"{type(exc).__name__}: {exc}")
                 await asyncio.sleep(delay)
 
@@ -94,9 +102,10 @@ class Runner:
         while True:
             self.wake.clear()
             worked = await self._step()
-            if self._failures:
-                self._failures = 0
+            self._failures = 0
+            if self._error_shown:
                 await self.store.record_error(self.name, None)
+                self._error_shown = False
             if not worked:
                 # NOTIFY (or an operator's request) sets `wake`; the timeout is the polling.
                 with contextlib.suppress(TimeoutError):

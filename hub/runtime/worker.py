@@ -19,7 +19,7 @@ from collections.abc import Sequence
 
 from hub.config import Config, Settings, load
 from hub.domain.projections import Lease
-from hub.errors import LedgerhubError, RetriableError
+from hub.errors import FatalError, LedgerhubError
 from hub.runtime.runner import Runner
 from hub.runtime.settings import RuntimeSettings
 from hub.spi.projection import Projection
@@ -86,6 +86,12 @@ class Worker:
                     await self._tick(store, leases)
                 except LedgerhubError as exc:
                     log.warning("worker %s: %s", self.holder, exc)
+                except Exception as exc:
+                    # Not one of ours (a driver's error the store did not translate, or a
+                    # bug): the worker outlives it, as each runner outlives its handler's
+                    # errors. Were it to end here, `serve` would go on answering while no
+                    # projection ever moved again; if it persists, the leases lapse instead.
+                    log.warning("worker %s: %r (next round)", self.holder, exc, exc_info=exc)
                 await asyncio.sleep(self.settings.renew_interval)
         finally:
             if listener is not None:
@@ -99,6 +105,7 @@ class Worker:
     async def _open(self) -> ProjectionStore:
         delay = 0.1
         while True:
+            store: ProjectionStore | None = None
             try:
                 store = await ProjectionStore.open(
                     self.dsn,
@@ -108,10 +115,14 @@ class Worker:
                 for projection in self.projections.values():
                     await store.register(projection.name, side_effects=projection.side_effects)
                 return store
-            except RetriableError as exc:
+            except Exception as exc:  # the database away, or an error the store let through
+                if store is not None:
+                    store.pool.terminate()  # the next attempt opens its own
+                if isinstance(exc, FatalError):
+                    raise  # e.g. the schema needs `ledgerhub migrate`: an operator must act
                 log.warning("worker %s: cannot start yet: %s", self.holder, exc)
-                await asyncio.sleep(delay)
-                delay = min(self.settings.backoff_max, delay * 2)
+            await asyncio.sleep(delay)
+            delay = min(self.settings.backoff_max, delay * 2)
 
     async def _tick(self, store: ProjectionStore, leases: Leases) -> None:
         live = await leases.heartbeat()
@@ -169,7 +180,7 @@ class Worker:
             try:
                 async with store.listen(self._notified) as conn:
                     await _until_closed(conn)
-            except LedgerhubError as exc:
+            except Exception as exc:  # whatever it was, listen again (nothing awaits this task)
                 log.warning("worker %s: LISTEN failed (polling meanwhile): %s", self.holder, exc)
             await asyncio.sleep(self.settings.renew_interval)
 

@@ -23,11 +23,13 @@ granted sees the previous holder's rows.
 
 Group commit and isolation between requests
 -------------------------------------------
-Each request (a batch) is judged on its own inside the group: duplicates and ``expected_version``
-are checked in Python, under the lock, against the database plus the requests accepted before it
-in the same group. A rejected request is simply left out; it never fails its neighbours. If the
-group's transaction fails for a reason nobody predicted, every request in it is retried alone,
-so a bad request can only fail itself.
+Each request (a batch) is judged on its own inside the group: its payloads are serialised,
+its duplicates and ``expected_version`` checked and its hash links computed in Python, under the
+lock, against the database plus the requests accepted before it in the same group. A request
+that fails any of this (a conflict, a value the log cannot hold) is that request's error and is
+simply left out; it never fails its neighbours. If the group's transaction fails for any other
+reason (the database refused a row, or a bug), every request in it is retried alone, so a bad
+request can only fail itself.
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ import asyncpg
 import orjson
 
 from hub import telemetry
-from hub.domain.chain import GENESIS_HASH, ChainLink, event_hash
+from hub.domain.chain import GENESIS_HASH, ChainLink, Unchainable, event_hash
 from hub.domain.events import AppendResult, NewEvent, RecordedEvent
 from hub.errors import (
     ConcurrencyConflict,
@@ -83,6 +85,8 @@ _SELECT = (
 
 Key = tuple[str, str, str]
 StreamKey = tuple[str, str]
+Outcome = list[AppendResult] | Exception
+"""What became of one request: its results, or the error that is its answer alone."""
 
 
 @dataclass
@@ -95,6 +99,9 @@ class AppendStats:
     events_appended: int = 0
     duplicates: int = 0
     conflicts: int = 0
+    """Requests refused for an ``expected_version`` mismatch."""
+    rejected: int = 0
+    """Requests refused for any other reason (a value the log cannot hold, a failed commit)."""
 
 
 @dataclass
@@ -123,10 +130,41 @@ def _translate(exc: BaseException) -> LedgerhubError:
         return SchemaError(f"the database refused the hub's role: {exc}")
     if isinstance(exc, asyncpg.DataError):
         return InvalidInput(f"the database refused a value: {exc}")
+    if isinstance(exc, asyncpg.ProgramLimitExceededError):
+        # e.g. an idempotency key or stream longer, in UTF-8 bytes, than an index entry can be
+        fields = next(
+            (names for index, names in _INDEXED_FIELDS.items() if index in str(exc)), None
+        )
+        return InvalidInput(
+            f"the database cannot hold a value{f' of {fields}' if fields else ''}: {exc}",
+            errors=[{"index": None, "field": fields, "message": str(exc).splitlines()[0]}],
+        )
     return StoreUnavailable(f"the event store failed: {type(exc).__name__}: {exc}")
 
 
-_DB_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, ConnectionError)
+_INDEXED_FIELDS = {
+    "events_idempotency": "tenant, source, external_id",
+    "events_stream_version": "stream",
+}
+
+
+def _request_error(exc: Exception) -> Exception:
+    """What a request that failed alone answers: ours for a database error or for a value the
+    database driver cannot encode; anything else (a bug) as it is."""
+    if isinstance(exc, _DB_ERRORS):
+        return _translate(exc)
+    if isinstance(exc, UnicodeError | OverflowError):  # asyncpg could not encode a value
+        return InvalidInput(f"the database cannot hold a value of this request: {exc}")
+    return exc
+
+
+_DB_ERRORS = (
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,  # e.g. a connection the server ended just after COMMIT
+    OSError,
+    ConnectionError,
+)
 
 
 class EventStore:
@@ -219,19 +257,17 @@ class EventStore:
     async def _commit_isolated(self, group: list[_Request]) -> None:
         try:
             outcomes = await self._commit_group(group)
-        except _DB_ERRORS as exc:
+        except Exception as exc:
             if len(group) == 1:
-                _settle(group[0], _translate(exc))
+                self.stats.requests += 1
+                self.stats.rejected += 1
+                _settle(group[0], _request_error(exc))
                 return
-            # Something in the group broke the transaction: retry each request alone so that
-            # only the request at fault fails. Idempotency makes the retry safe even if the
-            # failure hid a successful commit.
+            # Something in the group broke the transaction (the database refused a row, or a
+            # bug): retry each request alone so that only the request at fault fails.
+            # Idempotency makes the retry safe even if the failure hid a successful commit.
             for request in group:
                 await self._commit_isolated([request])
-            return
-        except Exception as exc:  # a bug, not the database: fail this group, keep serving
-            for request in group:
-                _settle(request, exc)
             return
         except BaseException as exc:  # cancelled: tell the waiters, then stop
             for request in group:
@@ -240,8 +276,10 @@ class EventStore:
         self.stats.groups += 1
         for request, outcome in zip(group, outcomes, strict=True):
             self.stats.requests += 1
-            if isinstance(outcome, BaseException):
+            if isinstance(outcome, ConcurrencyConflict):
                 self.stats.conflicts += 1
+            elif isinstance(outcome, Exception):
+                self.stats.rejected += 1
             else:
                 for result in outcome:
                     if result.status == "appended":
@@ -254,17 +292,24 @@ class EventStore:
                 )
             _settle(request, outcome)
 
-    async def _commit_group(
-        self, group: list[_Request]
-    ) -> list[list[AppendResult] | LedgerhubError]:
-        events = [event for request in group for event in request.events]
+    async def _commit_group(self, group: list[_Request]) -> list[Outcome]:
+        # Each request's payloads as JSON text, or the error that is that request's answer.
+        outcomes: list[Outcome | _Payloads] = [_serialise(request.events) for request in group]
+        live = [
+            (number, request, payloads)
+            for number, (request, payloads) in enumerate(zip(group, outcomes, strict=True))
+            if isinstance(payloads, _Payloads)
+        ]
+        if not live:
+            return _settled(outcomes)
+        events = [event for _, request, _ in live for event in request.events]
         async with self._pool.acquire() as conn, conn.transaction():
             # PostgreSQL's own rendering of each payload is what the hash chain covers.
             normalised = await conn.fetch(
                 "SELECT d::text AS data, m::text AS meta "
                 "FROM unnest($1::jsonb[], $2::jsonb[]) WITH ORDINALITY AS u(d, m, n) ORDER BY n",
-                [orjson.dumps(e.data).decode() for e in events],
-                [orjson.dumps(e.meta).decode() for e in events],
+                [text for _, _, payloads in live for text in payloads.data],
+                [text for _, _, payloads in live for text in payloads.meta],
             )
             await conn.execute("SELECT pg_advisory_xact_lock($1)", EVENT_LOG_LOCK)
             # A new statement, so a new snapshot: it sees the previous lock holder's commit.
@@ -281,12 +326,11 @@ class EventStore:
                 previous_hash=head["hash"] or GENESIS_HASH,
                 recorded_at=head["now"],
             )
-            outcomes: list[list[AppendResult] | LedgerhubError] = []
             offset = 0
-            for request in group:
+            for number, request, _ in live:
                 texts = normalised[offset : offset + len(request.events)]
                 offset += len(request.events)
-                outcomes.append(_stage(request.events, texts, state))
+                outcomes[number] = _stage(request.events, texts, state)
             if state.rows:
                 await conn.copy_records_to_table(
                     "events", schema_name="ledgerhub", columns=_COLUMNS, records=state.rows
@@ -294,7 +338,7 @@ class EventStore:
                 await conn.execute(
                     "SELECT pg_notify($1, $2)", NOTIFY_CHANNEL, str(state.next_position - 1)
                 )
-        return outcomes
+        return _settled(outcomes)
 
     @staticmethod
     async def _known_keys(conn: Connection, events: list[NewEvent]) -> dict[Key, tuple[int, int]]:
@@ -439,10 +483,52 @@ class EventStore:
             raise _translate(exc) from exc
 
 
+@dataclass(frozen=True)
+class _Payloads:
+    """A request's ``data`` and ``meta`` as JSON text, one of each per event."""
+
+    data: list[str]
+    meta: list[str]
+
+
+def _serialise(events: Sequence[NewEvent]) -> _Payloads | InvalidInput:
+    """The request's payloads as JSON, or the 422 naming the event and field orjson refused
+    (a value the log could not hold exactly, built without ``NewEvent``'s validation)."""
+    payloads = _Payloads([], [])
+    for index, event in enumerate(events):
+        for field_name, value, texts in (
+            ("data", event.data, payloads.data),
+            ("meta", event.meta, payloads.meta),
+        ):
+            try:
+                texts.append(orjson.dumps(value).decode())
+            except TypeError as exc:  # orjson.JSONEncodeError
+                return _unholdable(index, field_name, f"cannot be stored as JSON: {exc}")
+    return payloads
+
+
+def _settled(outcomes: list[Outcome | _Payloads]) -> list[Outcome]:
+    """The outcomes once every live request has been staged."""
+    settled = [o for o in outcomes if not isinstance(o, _Payloads)]
+    assert len(settled) == len(outcomes), "a request was left unstaged"
+    return settled
+
+
+def _unholdable(index: int, field_name: str, message: str) -> InvalidInput:
+    return InvalidInput(
+        f"event {index}: field {field_name!r}: {message}",
+        errors=[{"index": index, "field": field_name, "message": message}],
+    )
+
+
 def _stage(
     events: Sequence[NewEvent], texts: Sequence[asyncpg.Record], state: _GroupState
 ) -> list[AppendResult] | LedgerhubError:
-    """Judge one request against ``state``; if accepted, add its rows and advance ``state``."""
+    """Judge one request against ``state``; if accepted, add its rows and advance ``state``.
+
+    ``state`` changes only when the whole request is accepted: a request refused half-way
+    leaves nothing behind for the requests after it.
+    """
     known: dict[Key, tuple[int, int]] = {}
     versions: dict[StreamKey, int] = {}
     rows: list[tuple[Any, ...]] = []
@@ -487,7 +573,10 @@ def _stage(
             meta_json=text["meta"],
             raw=event.raw,
         )
-        previous = event_hash(previous, link)
+        try:
+            previous = event_hash(previous, link)
+        except Unchainable as exc:  # a time NewEvent would have refused: this request's 422
+            return _unholdable(index, exc.field, str(exc))
         rows.append(
             (
                 link.position,

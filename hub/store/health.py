@@ -13,7 +13,13 @@ async def readiness_problem(pool: asyncpg.Pool) -> str | None:
     try:
         async with pool.acquire() as conn:
             pending = await pending_migrations(conn)
-    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, ConnectionError) as exc:
+    except (
+        asyncpg.PostgresError,
+        asyncpg.InterfaceError,
+        asyncpg.InternalClientError,
+        OSError,
+        ConnectionError,
+    ) as exc:
         return f"database unreachable: {type(exc).__name__}"
     except LedgerhubError as exc:
         return str(exc)

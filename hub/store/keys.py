@@ -19,7 +19,13 @@ _SELECT = (
 )
 REVOKE_CHANNEL = "ledgerhub_keys"
 """Notified with a key's id when it is revoked, so caches of key lookups can be dropped."""
-_DB_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, ConnectionError)
+_DB_ERRORS = (
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
+    OSError,
+    ConnectionError,
+)
 
 
 def _translate(exc: BaseException) -> LedgerhubError:

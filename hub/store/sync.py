@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-import asyncpg
 from pydantic import BaseModel, ConfigDict
 
+from hub.store.events import _DB_ERRORS, _translate
 from hub.store.projections import ProjectionStore
 
 SyncStatus = Literal["synced", "parked", "voided"]
@@ -178,11 +178,14 @@ class SyncLog:
         """Hold the (tenant, target) sender lock for the block; yields False if another
         process holds it (then do nothing)."""
         key = f"ledgerhub.sync/{tenant}/{target}"
-        async with self._store.pool.acquire() as conn:
-            held = bool(await conn.fetchval("SELECT pg_try_advisory_lock(hashtext($1))", key))
-            try:
-                yield held
-            finally:
-                if held:
-                    with contextlib.suppress(asyncpg.PostgresError, OSError):
-                        await conn.fetchval("SELECT pg_advisory_unlock(hashtext($1))", key)
+        try:
+            async with self._store.pool.acquire() as conn:
+                held = bool(await conn.fetchval("SELECT pg_try_advisory_lock(hashtext($1))", key))
+                try:
+                    yield held
+                finally:
+                    if held:
+                        with contextlib.suppress(*_DB_ERRORS):
+                            await conn.fetchval("SELECT pg_advisory_unlock(hashtext($1))", key)
+        except _DB_ERRORS as exc:  # the database went away: retriable, never a dead loop
+            raise _translate(exc) from exc

@@ -83,6 +83,8 @@ async def sync_forever(
                         log.error("sync %s → %s stopped: %s (an operator must act; retried "
                                   "every round)", tenant, target.name, exc)  # fmt: skip
                     stuck[tenant] = str(exc)
+                except Exception:  # a bug must not end the sender for every tenant: log, go on
+                    log.exception("sync %s → %s failed (next round)", tenant, target.name)
                 else:
                     if stuck.pop(tenant, None) is not None:
                         log.warning("sync %s → %s: running again", tenant, target.name)

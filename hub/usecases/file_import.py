@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from pydantic import ValidationError
+
 from hub.domain.events import NewEvent
 from hub.errors import ConfigError
 from hub.spi.importer import UTC_ZONE, FileImporter, ImportedRecord, ImportFileError, ImportOptions
@@ -72,30 +74,52 @@ def statement_events(
     source: str,
     on_progress: Callable[[int, int], None] | None = None,
 ) -> list[NewEvent]:
-    """One event per record, identified by the importer's external id (FITID or stable key)."""
+    """One event per record, identified by the importer's external id (FITID or stable key).
+
+    A record the log cannot hold (an id too long, a NUL in its text, a date with no UTC
+    instant, …) is the file's problem, named by its line like any other: ``ImportFileError``
+    for every such record, after all of them were tried; nothing is appended.
+    """
     events = []
+    problems: list[ImportFileError] = []
     total = len(statement.lines)
     for done, line in enumerate(statement.lines, start=1):
-        events.append(
-            NewEvent(
-                tenant=tenant,
-                source=source,
-                external_id=line.external_id,
-                type=line.type,
-                occurred_at=line.occurred_at,
-                data=line.data,
-                meta={
-                    "import": {
-                        "file": statement.file,
-                        "sha256": statement.sha256,
-                        "where": line.where,
-                    }
-                },
+        try:
+            events.append(
+                NewEvent(
+                    tenant=tenant,
+                    source=source,
+                    external_id=line.external_id,
+                    type=line.type,
+                    occurred_at=line.occurred_at,
+                    data=line.data,
+                    meta={
+                        "import": {
+                            "file": statement.file,
+                            "sha256": statement.sha256,
+                            "where": line.where,
+                        }
+                    },
+                )
             )
-        )
+        except ValidationError as exc:
+            problems.append(ImportFileError(statement.file, line.where, _reason(exc)))
         if on_progress is not None and (done % 1000 == 0 or done == total):
             on_progress(done, total)
+    if problems:
+        raise ImportFileError.combine(problems)
     return events
+
+
+_FIELDS = {"external_id": "its id", "occurred_at": "its date", "data": "its content"}
+
+
+def _reason(exc: ValidationError) -> str:
+    """Why the log cannot hold a record, in one line: the first problem pydantic found."""
+    first = exc.errors(include_url=False, include_input=False)[0]
+    field = str(first["loc"][0]) if first["loc"] else "the record"
+    reason = f"{_FIELDS.get(field, field)} cannot be stored: {first['msg']}"
+    return reason if len(reason) <= 300 else f"{reason[:280]}… ({len(reason)} characters)"
 
 
 @dataclass(frozen=True)

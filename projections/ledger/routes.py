@@ -21,6 +21,7 @@ from hub.spi.http import (
     Access,
     ApiRoute,
     Connection,
+    PageCursor,
     csv_response,
     json_response,
     read_tenant,
@@ -70,7 +71,7 @@ class EntriesQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     tenant: str | None = None
-    after: str | None = None
+    after: PageCursor | None = None
     limit: Annotated[int, Field(ge=1, le=1000)] = 100
 
 
@@ -139,8 +140,9 @@ class UnmappedOut(BaseModel):
 
 
 def _cursor(text: str | None) -> queries.Cursor | None:
-    """``YYYY-MM-DD|n|entry key`` (a page's ``next``) as a cursor; 422 when malformed."""
-    if text is None:
+    """``YYYY-MM-DD|n|entry key`` (a page's ``next``) as a cursor (none when empty); 422 when
+    malformed."""
+    if not text:
         return None
     day, _, rest = text.partition("|")
     number, _, key = rest.partition("|")
@@ -220,18 +222,18 @@ async def unmapped(request: web.Request) -> web.Response:
 ROUTES: tuple[ApiRoute, ...] = (
     ApiRoute(
         "GET", "/v1/ledger/trial-balance", trial_balance, "The trial balance as of a date",
-        auth=READ, query=TrialBalanceQuery, response=TrialBalanceOut, errors=(422,),
+        auth=READ, query=TrialBalanceQuery, response=TrialBalanceOut, errors=(404,), csv=True,
     ),
     ApiRoute(
         "GET", "/v1/ledger/accounts/{code}/entries", account_entries, "An account's entries",
-        auth=READ, query=EntriesQuery, response=EntriesOut, errors=(404, 422),
+        auth=READ, query=EntriesQuery, response=EntriesOut, errors=(404,), csv=True,
     ),
     ApiRoute(
         "GET", "/v1/ledger/suggestions", suggestions, "Suggested accounts for suspense lines",
-        auth=READ, query=TenantQuery, response=SuggestionsOut, errors=(404, 422),
+        auth=READ, query=TenantQuery, response=SuggestionsOut, errors=(404,),
     ),
     ApiRoute(
         "GET", "/v1/ledger/unmapped", unmapped, "Events the ledger could not book",
-        auth=READ, query=TenantQuery, response=UnmappedOut, errors=(404, 422),
+        auth=READ, query=TenantQuery, response=UnmappedOut, errors=(404,),
     ),
 )  # fmt: skip

@@ -29,6 +29,8 @@ from hub.spi.http import (
     Access,
     ApiRoute,
     Connection,
+    Header,
+    PageCursor,
     append,
     csv_response,
     current_key,
@@ -91,7 +93,7 @@ class _PageQuery(BaseModel):
 
     as_of: date | None = None
     tenant: str | None = None
-    after: str | None = None
+    after: PageCursor | None = None
     limit: Annotated[int, Field(ge=1, le=1000)] = 100
 
 
@@ -251,9 +253,9 @@ class ResolutionIn(BaseModel):
     """``POST /v1/reconciliation/resolutions``: the exception, why, and whether it is resolved
     (``false`` reopens it)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
-    exception_id: str = Field(min_length=1)
+    exception_id: str = Field(min_length=1, max_length=1000)
     reason: str = Field(min_length=1, max_length=1000)
     resolved: bool = True
 
@@ -291,16 +293,16 @@ def _cursor(text: str, parts: int) -> tuple[date, list[str]]:
 
 
 def _payout_cursor(text: str | None) -> queries.PayoutCursor | None:
-    """``YYYY-MM-DD|source|payout id``."""
-    if text is None:
+    """``YYYY-MM-DD|source|payout id`` (none when empty: the first page)."""
+    if not text:
         return None
     day, (source, payout_id) = _cursor(text, 2)
     return day, source, payout_id
 
 
 def _clearing_cursor(text: str | None) -> queries.ClearingCursor | None:
-    """``YYYY-MM-DD|processor|clearing account|currency``."""
-    if text is None:
+    """``YYYY-MM-DD|processor|clearing account|currency`` (none when empty: the first page)."""
+    if not text:
         return None
     day, (processor, account, currency) = _cursor(text, 3)
     return day, processor, account, currency
@@ -347,7 +349,7 @@ async def list_exceptions(request: web.Request) -> web.StreamResponse:
     async with _reading(request) as conn:
         rows = await queries.exceptions(
             conn, tenant, kind=query.kind, resolved=query.resolved, as_of=query.as_of,
-            after=query.after, limit=query.limit,
+            after=query.after or None, limit=query.limit,
         )  # fmt: skip
     return _page(request, rows, query.limit, ExceptionRow, ExceptionsOut, lambda last: last["id"])
 
@@ -411,29 +413,34 @@ async def resolve_exception(request: web.Request) -> web.Response:
 
 
 READ = requires(Access.READ)
+IDEMPOTENCY_KEY = Header(
+    "Idempotency-Key",
+    "the resolution's external id: the same key again answers the first one's event "
+    "(status duplicate); default a new one",
+)
 
 ROUTES: tuple[ApiRoute, ...] = (
     ApiRoute(
         "GET", "/v1/reconciliation/payouts", list_payouts, "Payouts and their bank deposits",
-        auth=READ, query=PayoutsQuery, response=PayoutsOut, errors=(404, 422),
+        auth=READ, query=PayoutsQuery, response=PayoutsOut, errors=(404,), csv=True,
     ),
     ApiRoute(
         "GET", "/v1/reconciliation/exceptions", list_exceptions, "Reconciliation exceptions",
-        auth=READ, query=ExceptionsQuery, response=ExceptionsOut, errors=(404, 422),
+        auth=READ, query=ExceptionsQuery, response=ExceptionsOut, errors=(404,), csv=True,
     ),
     ApiRoute(
         "GET", "/v1/reconciliation/clearing", list_clearing,
         "Clearing accounts tied out against the processor, per day",
-        auth=READ, query=ClearingQuery, response=ClearingOut, errors=(404, 422),
+        auth=READ, query=ClearingQuery, response=ClearingOut, errors=(404,), csv=True,
     ),
     ApiRoute(
         "GET", "/v1/reconciliation/orders/{id}", order_chain, "An order's chain to the bank",
-        auth=READ, query=OrderQuery, response=OrderChainOut, errors=(404, 422),
+        auth=READ, query=OrderQuery, response=OrderChainOut, errors=(404,),
     ),
     ApiRoute(
         "POST", "/v1/reconciliation/resolutions", resolve_exception,
         "Resolve or reopen an exception (an event in the log)",
-        auth=requires(Access.INGEST), body=ResolutionIn, response=ResolutionOut,
-        errors=(404, 422),
+        auth=requires(Access.INGEST), body=ResolutionIn, response=ResolutionOut, status=202,
+        errors=(404,), headers=(IDEMPOTENCY_KEY,),
     ),
 )  # fmt: skip

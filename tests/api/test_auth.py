@@ -154,3 +154,23 @@ async def test_a_revocation_in_another_process_reaches_the_key_cache(
         await asyncio.sleep(0.025)
     assert len(hub.key_cache) == 0
     assert await status_of(http, api, key, "read") == 401
+
+
+async def test_the_key_is_checked_before_the_parameters_and_both_answers_are_documented(
+    api: str, hub: HubContext, http: aiohttp.ClientSession
+) -> None:
+    """A caller without the right key learns nothing about its parameters: 401 or 403 come
+    first, whatever the request holds; the document lists both for every keyed route."""
+    reader = await make_key(hub, "read")
+    url = f"{api}/v1/events?limit=1.0&source=a%00b"
+    answers = []
+    for headers in ({}, bearer(await make_key(hub, "ingest:*")), bearer(reader)):
+        async with http.get(url, headers=headers) as r:
+            answers.append(r.status)
+    async with http.get(f"{api}/openapi.json", headers=bearer(reader)) as r:
+        document = await r.json()
+    assert answers == [401, 403, 422]
+    for path, methods in document["paths"].items():
+        for method, operation in methods.items():
+            if operation["security"]:
+                assert {"401", "403"} <= set(operation["responses"]), (method, path)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from yarl import URL
 
 from hub.api.context import ApiLimits, HubContext
 from hub.api.server import open_hub, serving
@@ -130,3 +131,47 @@ async def test_suggestions_and_unmapped_over_http(
     ]
     assert unmapped["count"] == 1
     assert unmapped["events"][0]["source"] == "custom:erp"
+
+
+async def test_the_ledger_s_parameters_are_taken_only_as_documented(
+    dsn: str, store: EventStore, books: Books, hub: HubContext, api: str
+) -> None:
+    """Issue 13: ``as_of=0.0`` gave the trial balance of 1970-01-01 where the document says a
+    date; ``%00`` in a parameter reached the database; an empty ``after`` is the first page; the
+    404 of a ledger not built yet is documented."""
+    scenario = stripe_scenario()
+    async with ledger_running(dsn):
+        await store.append([*scenario.before_payout, *scenario.payout_paid])
+        await books.settle()
+    read = bearer(await make_key(hub, "read"))
+    tb_url = f"{api}/v1/ledger/trial-balance"
+    entries_url = f"{api}/v1/ledger/accounts/1200/entries"
+    answers = {}
+    async with aiohttp.ClientSession() as http:
+        for query in ("as_of=0.0", "as_of=0", "as_of=2024-03-01T00:00", "as_of=20240301",
+                      "tenant=default%00", "as_of=2024-03-01&as_of=2024-03-02"):  # fmt: skip
+            async with http.get(URL(f"{tb_url}?{query}", encoded=True), headers=read) as response:
+                answers[query] = (response.status, (await response.json())["errors"][0]["field"])
+        for tail in ("1200%00/entries", "1200/entries?after=2024-03-01%7C1%7Ca%00"):
+            url = URL(f"{api}/v1/ledger/accounts/{tail}", encoded=True)
+            async with http.get(url, headers=read) as response:
+                answers[tail] = (response.status, (await response.json())["errors"][0]["field"])
+        async with http.get(entries_url, headers=read) as response:
+            absent = await response.json()
+        async with http.get(f"{entries_url}?after=", headers=read) as response:
+            empty = (response.status, await response.json())
+        async with http.get(f"{api}/openapi.json", headers=read) as response:
+            documented = (await response.json())["paths"]["/v1/ledger/trial-balance"]["get"]
+    assert answers == {
+        "as_of=0.0": (422, "as_of"),
+        "as_of=0": (422, "as_of"),
+        "as_of=2024-03-01T00:00": (422, "as_of"),
+        "as_of=20240301": (422, "as_of"),
+        "tenant=default%00": (422, "tenant"),
+        "as_of=2024-03-01&as_of=2024-03-02": (422, "as_of"),
+        "1200%00/entries": (422, "code"),
+        "1200/entries?after=2024-03-01%7C1%7Ca%00": (422, "after"),
+    }
+    assert empty == (200, absent)
+    assert {"404", "422"} <= set(documented["responses"])
+    assert set(documented["responses"]["200"]["content"]) == {"application/json", "text/csv"}

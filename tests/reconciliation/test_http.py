@@ -7,6 +7,7 @@ import io
 from typing import Any
 
 import aiohttp
+from yarl import URL
 
 from hub.api.context import HubContext
 from hub.store import EventStore
@@ -180,3 +181,95 @@ async def test_an_exception_kind_the_route_does_not_know_is_listed_not_a_500(
     known = next(s["enum"] for s in documented["anyOf"] if "enum" in s)
     assert set(known) >= {"missing_deposit", "amount_mismatch", "document_missing"}
     assert {"type": "string"} in documented["anyOf"], "and any other kind"
+
+
+async def _refused(response: aiohttp.ClientResponse) -> tuple[int, str | None]:
+    """The status and the field the first error names (None when none is named)."""
+    body = await response.json()
+    return response.status, (body.get("errors") or [{}])[0].get("field")
+
+
+async def test_text_postgresql_cannot_store_is_a_422_naming_the_parameter_never_a_500(
+    store: EventStore, recon: Recon, hub: HubContext, api: str
+) -> None:
+    """Issue 13, defect 4: ``%00`` reached asyncpg (CharacterNotInRepertoireError → 500)."""
+    month = stripe_month()
+    await recon.run(store, [*month.events, *statement(month).lines])
+    read = bearer(await make_key(hub, "read"))
+    resolver = bearer(await make_key(hub, "ingest:reconciliation:manual"))
+    base = f"{api}/v1/reconciliation"
+    gets = [
+        ("processor", "clearing?processor=stripe%00"),
+        ("after", "exceptions?after=a%00b"),
+        ("after", "payouts?after=2024-03-01%7Cstripe%3Aacct_demo%7Cpo%00"),
+        ("after", "clearing?after=2024-03-01%7Cstripe%00%7C1100%7CUSD"),
+        ("id", "orders/1001%00"),
+        ("tenant", "payouts?tenant=default%00"),
+    ]
+    refused, wanted = {}, {}
+    async with aiohttp.ClientSession() as http:
+        for field, tail in gets:
+            async with http.get(URL(f"{base}/{tail}", encoded=True), headers=read) as response:
+                refused[tail], wanted[tail] = await _refused(response), (422, field)
+        for field, body in (
+            ("exception_id", {"exception_id": "amount_mismatch\x00", "reason": "checked"}),
+            ("reason", {"exception_id": "x", "reason": "checked \x00 twice"}),
+        ):
+            async with http.post(f"{base}/resolutions", json=body, headers=resolver) as response:
+                refused[field], wanted[field] = await _refused(response), (422, field)
+        key = {**resolver, "Idempotency-Key": "k" * 256}
+        body = {"exception_id": "x", "reason": "checked"}
+        async with http.post(f"{base}/resolutions", json=body, headers=key) as response:
+            refused["key"], wanted["key"] = await _refused(response), (422, "Idempotency-Key")
+    assert refused == wanted
+
+
+async def test_an_empty_after_is_the_first_page_and_a_date_is_written_as_one(
+    store: EventStore, recon: Recon, hub: HubContext, api: str
+) -> None:
+    """Issue 13, defect 6: ``after=`` gave 422 where the document allowed it; ``as_of=0.0``,
+    ``resolved=yes`` and ``limit=1.0`` were taken where the document says a date, a boolean and
+    an integer."""
+    month = stripe_month()
+    await recon.run(store, [*month.events, *statement(month).lines])
+    read = bearer(await make_key(hub, "read"))
+    base = f"{api}/v1/reconciliation"
+    async with aiohttp.ClientSession() as http:
+        firsts = {}
+        for name in ("payouts", "exceptions", "clearing"):
+            async with http.get(f"{base}/{name}", headers=read) as response:
+                absent = await response.json()
+            async with http.get(f"{base}/{name}?after=", headers=read) as response:
+                firsts[name] = (response.status, await response.json() == absent)
+        miswritten = {}
+        for query in ("as_of=0.0", "as_of=2024-03-01T00:00", "from=0", "resolved=yes",
+                      "limit=1.0", "limit=%2B5", "limit=1&limit=2"):  # fmt: skip
+            async with http.get(f"{base}/exceptions?{query}", headers=read) as response:
+                miswritten[query] = response.status
+        async with http.get(f"{base}/exceptions?as_of=2024-03-01", headers=read) as response:
+            dated = response.status
+    assert firsts == {name: (200, True) for name in firsts}
+    assert set(miswritten.values()) == {422}, miswritten
+    assert dated == 200
+
+
+async def test_a_resolution_with_a_key_given_twice_or_loose_types_is_refused(
+    store: EventStore, recon: Recon, hub: HubContext, api: str
+) -> None:
+    """Duplicate JSON keys are refused (422 naming the key), never resolved by taking one."""
+    month = stripe_month()
+    await recon.run(store, [*month.events, *statement(month).lines])
+    resolver = bearer(await make_key(hub, "ingest:reconciliation:manual"))
+    url = f"{api}/v1/reconciliation/resolutions"
+    raw = [
+        b'{"exception_id": "x", "reason": "a", "reason": "b"}',
+        b'{"exception_id": "x", "reason": "a", "resolved": 0}',
+        b'{"exception_id": 5, "reason": "a"}',
+    ]
+    answers = []
+    async with aiohttp.ClientSession() as http:
+        for body in raw:
+            headers = {**resolver, "Content-Type": "application/json"}
+            async with http.post(url, data=body, headers=headers) as response:
+                answers.append(await _refused(response))
+    assert answers == [(422, "reason"), (422, "resolved"), (422, "exception_id")]

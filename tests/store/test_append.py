@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+import random
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 
 import asyncpg
 import pytest
 
-from hub.domain.events import NewEvent
+from hub.domain.events import AppendResult, NewEvent
 from hub.errors import ConcurrencyConflict, InvalidInput
 from hub.store import EventStore
 from hub.store.events import EVENT_LOG_LOCK
@@ -218,3 +222,123 @@ async def test_read_filters(store: EventStore) -> None:
         "a2",
     ]
     assert [e.external_id for e in await store.read_after(1, limit=1)] == ["b1"]
+
+
+async def _wait_for(check: Callable[[], Awaitable[bool]], what: str) -> None:
+    """Wait until ``check()`` holds, looking every 10 ms, for at most 30 s."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 30
+    while not await check():
+        assert loop.time() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.01)
+
+
+async def _as_one_group(
+    store: EventStore, dsn: str, batches: list[list[NewEvent]]
+) -> list[list[AppendResult] | BaseException]:
+    """Append ``batches`` as concurrent requests that are certainly committed in one group: a
+    blocker holds the log's lock until the writer waits on it with a lead request and every
+    batch is queued behind it."""
+    blocker = await asyncpg.connect(dsn)
+    tx = blocker.transaction()
+    await tx.start()
+    await blocker.execute("SELECT pg_advisory_xact_lock($1)", EVENT_LOG_LOCK)
+
+    async def writer_waits() -> bool:
+        waiting = await blocker.fetchval(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted "
+            "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+        )
+        return bool(waiting) and not store._queue
+
+    async def all_queued() -> bool:
+        return len(store._queue) == len(batches)
+
+    try:
+        lead = asyncio.create_task(store.append([event("lead")]))
+        await _wait_for(writer_waits, "the writer to wait on the lock")
+        tasks = [asyncio.create_task(store.append(batch)) for batch in batches]
+        await _wait_for(all_queued, "every batch to queue")
+    finally:
+        await tx.rollback()
+        await blocker.close()
+    await lead
+    return list(await asyncio.gather(*tasks, return_exceptions=True))
+
+
+def _unvalidated(**fields: Any) -> NewEvent:
+    """An event built without validation, as a buggy caller might."""
+    return NewEvent.model_construct(**{**event("poison").model_dump(), **fields})
+
+
+@pytest.mark.parametrize(
+    ("poison", "field"),
+    [
+        # the hash chain covers the UTC instant, which this time does not have
+        (
+            _unvalidated(occurred_at=datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=14)))),
+            "occurred_at",
+        ),
+        # orjson cannot write it; the API would have refused it with its path
+        (_unvalidated(data={"n": 10**30}), "data"),
+        # no UTF-8 for a lone surrogate: the driver fails the group's COPY
+        (_unvalidated(external_id="poison-\udcff"), None),
+    ],
+    ids=["time outside years 1-9999 in UTC", "integer beyond 64 bits", "not UTF-8"],
+)
+async def test_a_request_the_log_cannot_hold_fails_alone_in_its_group(
+    store: EventStore, dsn: str, poison: NewEvent, field: str | None
+) -> None:
+    outcomes = await _as_one_group(
+        store,
+        dsn,
+        [[event("a")], [event("b1"), event("b2")], [event("c1"), poison], [event("d")]],
+    )
+    assert isinstance(outcomes[2], InvalidInput), outcomes[2]
+    if field is not None:
+        assert outcomes[2].errors[0]["index"] == 1
+        assert outcomes[2].errors[0]["field"] == field
+    assert [[r.external_id for r in o] for o in outcomes if isinstance(o, list)] == [
+        ["a"],
+        ["b1", "b2"],
+        ["d"],
+    ]
+    stored = [e.external_id for e in await store.read_after(0)]
+    assert sorted(stored) == ["a", "b1", "b2", "d", "lead"]  # nothing of the poisoned batch
+    assert (await verify_chain(store)).ok
+    assert store.stats.rejected == 1
+
+
+async def test_a_key_too_long_for_the_index_is_the_requests_422_not_a_503(
+    store: EventStore, dsn: str
+) -> None:
+    # valid by length in characters, but 4 bytes each in UTF-8 and hardly compressible: more
+    # than a btree index entry can hold
+    symbols = random.Random(13)
+
+    def wide(length: int) -> str:
+        return "".join(chr(symbols.randrange(0x1F300, 0x1FAFF)) for _ in range(length))
+
+    too_long = event(wide(500), source=wide(200), tenant=wide(200))
+    outcomes = await _as_one_group(store, dsn, [[event("a")], [too_long], [event("b")]])
+    assert isinstance(outcomes[1], InvalidInput), outcomes[1]
+    assert outcomes[1].errors[0]["field"] == "tenant, source, external_id"
+    assert sorted(e.external_id for e in await store.read_after(0)) == ["a", "b", "lead"]
+    assert (await verify_chain(store)).ok
+
+
+async def test_a_stored_infinity_verifies_on_any_hosts_time_zone(
+    store: EventStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # asyncpg writes 0001-01-01T00:00:00Z as -infinity and reads it back as a naive
+    # datetime.min; such rows (appended before NewEvent refused that instant) still verify.
+    edge = _unvalidated(external_id="edge", occurred_at=datetime(1, 1, 1, tzinfo=UTC))
+    await store.append([edge, event("after")])
+    monkeypatch.setenv("TZ", "Asia/Tokyo")
+    time.tzset()
+    try:
+        report = await verify_chain(store)
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    assert report.ok, report.reason

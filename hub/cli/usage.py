@@ -1,0 +1,134 @@
+"""Usage errors: arguments a command can judge wrong by themselves, without the database.
+
+Such a mistake exits 2 with one line on stderr, like argparse's own (``ledgerhub``'s ``main``
+reports it through the subcommand's parser). Each argument is checked by its ``type=`` (the
+helpers below, so argparse names the argument); what only a combination of arguments makes
+wrong raises ``UsageError`` at the start of the command, before it connects to anything.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from collections.abc import Callable
+from urllib.parse import urlsplit
+
+from pydantic import TypeAdapter, ValidationError
+
+from hub.domain.events import Name
+from hub.domain.keys import Scope
+from hub.errors import InvalidInput
+
+_NAME: TypeAdapter[str] = TypeAdapter(Name)
+
+
+class UsageError(Exception):
+    """The command was called wrongly (exit 2); the message says how."""
+
+
+def _int(text: str) -> int:
+    try:
+        return int(text.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+
+
+def at_least(low: int, what: str) -> Callable[[str], int]:
+    """An ``int`` argument of at least ``low`` (``what`` names it in the message)."""
+
+    def convert(text: str) -> int:
+        value = _int(text)
+        if value < low:
+            raise argparse.ArgumentTypeError(f"{what} must be at least {low}, got {value}")
+        return value
+
+    convert.__name__ = what  # argparse names the type in some messages
+    return convert
+
+
+position = at_least(0, "a position")
+"""A log position: 0 (before the first event) or more."""
+
+identifier = at_least(1, "an id")
+"""A row id (job, parked event): 1 or more."""
+
+
+def port(text: str) -> int:
+    """A TCP port, 0 (any free port) to 65535."""
+    value = _int(text)
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is 0..65535, got {value}")
+    return value
+
+
+def seconds(text: str) -> float:
+    """A positive, finite number of seconds."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"seconds must be a positive number, got {text!r}")
+    return value
+
+
+def text(what: str) -> Callable[[str], str]:
+    """A string argument that must not be blank."""
+
+    def convert(value: str) -> str:
+        if not value.strip():
+            raise argparse.ArgumentTypeError(f"{what} must not be empty")
+        return value
+
+    convert.__name__ = what
+    return convert
+
+
+def http_url(text: str) -> str:
+    """An ``http://`` or ``https://`` URL with a host."""
+    try:
+        parsed = urlsplit(text)
+        valid = parsed.scheme in ("http", "https") and bool(parsed.hostname)
+        parsed.port  # noqa: B018 - a port out of range raises ValueError
+    except ValueError:
+        valid = False
+    if not valid:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an http:// or https:// URL")
+    return text
+
+
+def secret_ref(text: str) -> str:
+    """A secret given as ``env:NAME`` or ``file:PATH`` (never the secret itself)."""
+    kind, sep, target = text.partition(":")
+    if kind not in ("env", "file") or not sep or not target:
+        raise argparse.ArgumentTypeError(
+            "give the secret as env:NAME or file:PATH (never the secret itself)"
+        )
+    return text
+
+
+def name(what: str, *, prefix: str = "") -> Callable[[str], str]:
+    """A name the log keeps (a tenant, or a source once ``prefix`` is put before it): not
+    blank, at most 200 characters, no NUL."""
+    check = text(what)
+
+    def convert(value: str) -> str:
+        try:
+            _NAME.validate_python(prefix + check(value))
+        except ValidationError as exc:
+            message = str(exc.errors(include_url=False)[0]["msg"])
+            message = message[:1].lower() + message[1:]
+            whole = f" (the whole source {prefix}NAME)" if prefix else ""
+            raise argparse.ArgumentTypeError(f"{message}{whole}") from None
+        return value
+
+    convert.__name__ = what
+    return convert
+
+
+def scope(text: str) -> Scope:
+    """A key scope: ``ingest:SOURCE``, ``ingest:*``, ``read`` or ``operate``."""
+    try:
+        return Scope.parse(text)
+    except InvalidInput as exc:
+        raise argparse.ArgumentTypeError(exc.detail) from None

@@ -1,0 +1,1 @@
+"""Fault injection: real processes killed, a real PostgreSQL stopped, bad input among good."""
