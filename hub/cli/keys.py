@@ -39,6 +39,10 @@ def parse_expiry(text: str, now: datetime) -> datetime:
             raise UsageError(f"--expires {text!r}: give 30d, 12h, 90m, 45s or an ISO time") from exc
         if when.tzinfo is None:
             raise UsageError(f"--expires {text!r}: give the time with its UTC offset")
+        try:
+            when = when.astimezone(UTC)
+        except OverflowError:  # 9999-12-31T23:59:59-14:00 is in the year 10000 in UTC
+            raise UsageError(f"--expires {text!r} is too far in the future") from None
     if when <= now:
         raise UsageError(f"--expires {text!r} is not in the future")
     return when
