@@ -38,6 +38,11 @@ import orjson
 import pytest
 from multidict import CIMultiDictProxy
 
+from hub.api.context import ApiLimits, HubContext
+from hub.api.server import open_hub, serving
+from hub.config import load_config
+from tests.api.conftest import write_config
+
 ROOT = Path(__file__).resolve().parents[2]
 
 SOURCE = "stripe:acct_faults"
@@ -155,6 +160,24 @@ async def eventually(
         if loop.time() > deadline:
             raise AssertionError(f"timed out after {within:.0f}s waiting for {what}")
         await asyncio.sleep(0.05)
+
+
+# ---------------------------------------------------------------------- the hub in process
+
+
+@dataclass(frozen=True)
+class Server:
+    hub: HubContext
+    url: str
+    dsn: str
+
+
+@pytest.fixture
+async def server(dsn: str, tmp_path: Path) -> AsyncIterator[Server]:
+    """The hub with one connection per webhook provider, serving on a free port."""
+    config = load_config(write_config(tmp_path))
+    async with open_hub(dsn, config, ApiLimits()) as hub, serving(hub, "127.0.0.1", 0) as url:
+        yield Server(hub, url, dsn)
 
 
 # ---------------------------------------------------------------------------------- serve

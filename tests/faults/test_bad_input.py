@@ -19,7 +19,6 @@ import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -28,9 +27,6 @@ import orjson
 import pytest
 from pydantic import ValidationError
 
-from hub.api.context import ApiLimits, HubContext
-from hub.api.server import open_hub, serving
-from hub.config import load_config
 from hub.domain.events import NewEvent, inexact_numbers
 from hub.usecases.verify import verify_chain
 from tests.api import deliveries
@@ -41,26 +37,11 @@ from tests.api.conftest import (
     bearer,
     event_body,
     make_key,
-    write_config,
 )
 from tests.factories import event
+from tests.faults.conftest import Server
 
 PROBLEM = "application/problem+json"
-
-
-@dataclass(frozen=True)
-class Server:
-    hub: HubContext
-    url: str
-    dsn: str
-
-
-@pytest.fixture
-async def server(dsn: str, tmp_path: Path) -> AsyncIterator[Server]:
-    """The hub with one connection per webhook provider, serving on a free port."""
-    config = load_config(write_config(tmp_path))
-    async with open_hub(dsn, config, ApiLimits()) as hub, serving(hub, "127.0.0.1", 0) as url:
-        yield Server(hub, url, dsn)
 
 
 @pytest.fixture

@@ -16,9 +16,8 @@ import hashlib
 import hmac
 import random
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -26,9 +25,6 @@ import asyncpg
 import orjson
 import pytest
 
-from hub.api.context import ApiLimits, HubContext
-from hub.api.server import open_hub, serving
-from hub.config import load_config
 from hub.store.events import EVENT_LOG_LOCK
 from hub.usecases.verify import verify_chain
 from tests.api.conftest import (
@@ -38,37 +34,12 @@ from tests.api.conftest import (
     bearer,
     event_body,
     make_key,
-    write_config,
 )
+from tests.faults.conftest import Server, eventually
 
 GOOD = 40
 PATIENCE = 30.0
 PROBLEM = "application/problem+json"
-
-
-@dataclass(frozen=True)
-class Server:
-    hub: HubContext
-    url: str
-    dsn: str
-
-
-@pytest.fixture
-async def server(dsn: str, tmp_path: Path) -> AsyncIterator[Server]:
-    """The hub with one connection per webhook provider, serving on a free port."""
-    config = load_config(write_config(tmp_path))
-    async with open_hub(dsn, config, ApiLimits()) as hub, serving(hub, "127.0.0.1", 0) as url:
-        yield Server(hub, url, dsn)
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], *, what: str) -> None:
-    """Wait until ``check()`` holds, looking every 10 ms; fail after ``PATIENCE`` seconds."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + PATIENCE
-    while not await check():
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out after {PATIENCE:.0f}s waiting for {what}")
-        await asyncio.sleep(0.01)
 
 
 @dataclass(frozen=True)
@@ -308,7 +279,9 @@ async def test_one_bad_request_fails_alone_in_a_group_commit(
         async with aiohttp.ClientSession() as http:
             lead = asyncio.create_task(good_request(http, server.url, key, 0))
             # the first group (the lead alone) is now inside its transaction, waiting
-            await eventually(writer_waits_on_the_lock, what="the writer to wait on the lock")
+            await eventually(
+                writer_waits_on_the_lock, within=PATIENCE, what="the writer to wait on the lock"
+            )
             goods = [
                 asyncio.create_task(good_request(http, server.url, key, n))
                 for n in range(1, GOOD // 2 + 1)
@@ -324,7 +297,9 @@ async def test_one_bad_request_fails_alone_in_a_group_commit(
                 queued = len(store._queue)
                 return queued == GOOD + 1 or (bad.done() and queued == GOOD)
 
-            await eventually(all_queued, what=f"{GOOD} good requests and the bad one to queue")
+            await eventually(
+                all_queued, within=PATIENCE, what=f"{GOOD} good requests and the bad one to queue"
+            )
             await hold.rollback()  # the next group: every queued request at once
             held = False
             answers = await asyncio.gather(lead, *goods)
