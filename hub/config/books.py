@@ -34,6 +34,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -153,11 +154,23 @@ class TenantBooks:
 
     def by_role(self, role: str) -> Account | None:
         """The account with ``role`` (the lowest code if several), or None."""
-        found = sorted((a for a in self.accounts.values() if a.role == role), key=_code)
-        return found[0] if found else None
+        return self._roles.get(role)
 
     def first_bank(self) -> Account | None:
         """The bank account with the lowest code, or None."""
+        return self._first_bank
+
+    @cached_property
+    def _roles(self) -> dict[str, Account]:
+        # asked several times for every event booked: indexed once, not sorted per call
+        found: dict[str, Account] = {}
+        for account in sorted(self.accounts.values(), key=_code):
+            if account.role is not None:
+                found.setdefault(account.role, account)
+        return found
+
+    @cached_property
+    def _first_bank(self) -> Account | None:
         banks = [a for a in self.accounts.values() if (a.role or "").startswith("bank:")]
         return min(banks, key=_code) if banks else None
 
@@ -185,10 +198,21 @@ class BooksConfig:
     tenants: Mapping[str, TenantBooks] = field(default_factory=dict)
     connections: Mapping[str, ConnectionBooks] = field(default_factory=dict)
     mappers: Mapping[str, FactMapper] = field(default_factory=dict)
+    _defaults: dict[str, ConnectionBooks | TenantBooks] = field(
+        default_factory=dict, compare=False, repr=False
+    )
+    """Books made from defaults, once each: this is asked for every event a projection
+    handles, and compiling a connector's default mapping cost more than mapping the event."""
 
     def tenant(self, name: str) -> TenantBooks:
         """The tenant's books (the default chart in UTC when the file does not name it)."""
-        return self.tenants.get(name) or _tenant(name, {}, None)
+        configured = self.tenants.get(name)
+        if configured is not None:
+            return configured
+        made = self._defaults.get(f"tenant:{name}")
+        if not isinstance(made, TenantBooks):
+            made = self._defaults[f"tenant:{name}"] = _tenant(name, {}, None)
+        return made
 
     def connection(self, source: str) -> ConnectionBooks | None:
         """The connection an event's ``source`` names, configured or not (None when no
@@ -196,11 +220,17 @@ class BooksConfig:
         configured = self.connections.get(source)
         if configured is not None:
             return configured
+        made = self._defaults.get(f"connection:{source}")
+        if isinstance(made, ConnectionBooks):
+            return made
         connector = source.split(":", 1)[0]
         mapper = self.mappers.get(connector)
         if mapper is None:
             return None
-        return ConnectionBooks(source, connector, "", mapper.compile())
+        made = self._defaults[f"connection:{source}"] = ConnectionBooks(
+            source, connector, "", mapper.compile()
+        )
+        return made
 
 
 def mappers() -> dict[str, FactMapper]:

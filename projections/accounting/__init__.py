@@ -17,7 +17,7 @@ rebuild accounting``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, ClassVar
 
 from hub.domain.documents import Document
@@ -35,7 +35,10 @@ _PARTS = (
     "kind text NOT NULL, business_date date NOT NULL, description text NOT NULL, "
     "accounts text[] NOT NULL, currencies text[] NOT NULL, amounts bigint[] NOT NULL, "
     "positions bigint[] NOT NULL, position bigint NOT NULL, customer text, order_ref text, "
-    "PRIMARY KEY (tenant, target, part_key)"
+    "PRIMARY KEY (tenant, target, part_key), "
+    # true because part_key alone is unique; declared for its index, which finds a
+    # document's parts without reading every part of the tenant
+    "UNIQUE (tenant, target, doc_key, part_key)"
 )
 _DOCUMENTS = (
     "tenant text NOT NULL, target text NOT NULL, doc_key text NOT NULL, kind text NOT NULL, "
@@ -45,25 +48,33 @@ _DOCUMENTS = (
     "PRIMARY KEY (tenant, target, doc_key), "
     "CHECK (ledgerhub.postings_balanced(currencies, amounts))"
 )
+# Each statement names one (tenant, target) and a list of keys (``= ANY``): an index scan
+# whatever the planner knows of a table a rebuild has just filled (a join to ``unnest`` was
+# planned as a scan of the whole table, which made every batch slower than the one before).
 _OLD_GROUPS = """
-SELECT DISTINCT doc_key FROM {t}
-WHERE tenant = $1 AND target = $2 AND part_key = ANY($3::text[])
+SELECT DISTINCT doc_key FROM {t} WHERE tenant = $1 AND target = $2 AND part_key = ANY($3::text[])
 """
+# A batch's rows for one part are folded into one (the latest, carrying every position); the
+# positions an older, already-applied row would have been refused for are left out, exactly
+# as applying the rows one by one would.
 _UPSERT_PART = """
 INSERT INTO {t} AS p (tenant, target, part_key, doc_key, kind, business_date, description,
                       accounts, currencies, amounts, positions, position, customer, order_ref)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, ARRAY[$11::bigint], $11, $12, $13)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::bigint[], $12, $13, $14)
 ON CONFLICT (tenant, target, part_key) DO UPDATE SET
     doc_key = excluded.doc_key, kind = excluded.kind, business_date = excluded.business_date,
     description = excluded.description, accounts = excluded.accounts,
     currencies = excluded.currencies, amounts = excluded.amounts, position = excluded.position,
     customer = excluded.customer, order_ref = excluded.order_ref,
-    positions = ARRAY(SELECT DISTINCT x FROM unnest(p.positions || excluded.positions) AS x
-                      ORDER BY x)
+    positions = ARRAY(
+        SELECT DISTINCT x FROM unnest(
+            p.positions
+            || ARRAY(SELECT y FROM unnest(excluded.positions) AS y WHERE y >= p.position)
+        ) AS x ORDER BY x)
 WHERE p.position <= excluded.position
 """
 _GROUP_PARTS = """
-SELECT * FROM {t} WHERE tenant = $1 AND target = $2 AND doc_key = $3
+SELECT * FROM {t} WHERE tenant = $1 AND target = $2 AND doc_key = ANY($3::text[])
 """
 _UPSERT_DOCUMENT = """
 INSERT INTO {t} (tenant, target, doc_key, kind, business_date, description, accounts,
@@ -77,7 +88,9 @@ ON CONFLICT (tenant, target, doc_key) DO UPDATE SET
     content_hash = excluded.content_hash, positions = excluded.positions,
     customer = excluded.customer, order_ref = excluded.order_ref
 """
-_DELETE_DOCUMENT = "DELETE FROM {t} WHERE tenant = $1 AND target = $2 AND doc_key = $3"
+_DELETE_DOCUMENTS = """
+DELETE FROM {t} WHERE tenant = $1 AND target = $2 AND doc_key = ANY($3::text[])
+"""
 
 Group = tuple[str, str, str]
 """(tenant, target, document key)."""
@@ -87,7 +100,7 @@ class Accounting(Projection):
     """Parts (one per booked fact) and the documents they sum to, per tenant and target."""
 
     name: ClassVar[str] = "accounting"
-    version: ClassVar[int] = 2
+    version: ClassVar[int] = 3
     tables: ClassVar[dict[str, str]] = {"parts": _PARTS, "documents": _DOCUMENTS}
 
     # the DocumentSource port (hub.spi.documents): what the sender and shadow mode read
@@ -111,24 +124,34 @@ class Accounting(Projection):
         return self.config.sync_for(tenant)
 
     async def handle(self, events: Sequence[RecordedEvent], ctx: Context) -> None:
-        """Book each event's facts into parts, then recompute every document they touch."""
+        """Book each event's facts into parts, then recompute every document they touch.
+
+        A fixed number of statements per batch, each touching only the batch's parts and
+        documents (found through their indexes), so a batch costs the same however long the
+        log already is."""
+        latest: dict[tuple[str, str, str], tuple[tuple[Any, ...], list[int]]] = {}
         touched: set[Group] = set()
         for event in events:
             chosen = self.settings(event.tenant)
             if chosen is None:
                 continue
-            rows = self._part_rows(event, chosen)
-            if not rows:
-                continue
-            keys = [row[2] for row in rows]
-            old = await ctx.conn.fetch(
-                _OLD_GROUPS.format(t=ctx.tables["parts"]), event.tenant, chosen.target, keys
-            )
-            touched.update((event.tenant, chosen.target, r["doc_key"]) for r in old)
-            touched.update((event.tenant, chosen.target, row[3]) for row in rows)
-            await ctx.conn.executemany(_UPSERT_PART.format(t=ctx.tables["parts"]), rows)
-        for group in sorted(touched):
-            await _recompute(group, ctx)
+            for row in self._part_rows(event, chosen):
+                key = (row[0], row[1], row[2])
+                seen = latest.get(key)
+                positions = [event.position] if seen is None else [*seen[1], event.position]
+                latest[key] = (row, positions)
+                touched.add((row[0], row[1], row[3]))
+        if not latest:
+            return
+        parts = ctx.tables["parts"]
+        for (tenant, target), keys in _by_book(latest).items():
+            old = await ctx.conn.fetch(_OLD_GROUPS.format(t=parts), tenant, target, keys)
+            touched.update((tenant, target, r["doc_key"]) for r in old)
+        await ctx.conn.executemany(
+            _UPSERT_PART.format(t=parts),
+            [(*row[:10], positions, *row[10:]) for row, positions in latest.values()],
+        )
+        await _recompute(sorted(touched), ctx)
 
     def _part_rows(self, event: RecordedEvent, chosen: SyncSettings) -> list[tuple[Any, ...]]:
         try:
@@ -150,9 +173,41 @@ class Accounting(Projection):
         return rows
 
 
-async def _recompute(group: Group, ctx: Context) -> None:
+def _by_book(keys: Iterable[tuple[str, str, str]]) -> dict[tuple[str, str], list[str]]:
+    """(tenant, target, key) triples as keys per (tenant, target)."""
+    found: dict[tuple[str, str], list[str]] = {}
+    for tenant, target, key in keys:
+        found.setdefault((tenant, target), []).append(key)
+    return found
+
+
+async def _recompute(groups: Sequence[Group], ctx: Context) -> None:
+    """Rewrite the documents ``groups`` name from all their parts (one read, two writes)."""
+    by_group: dict[Group, list[Any]] = {group: [] for group in groups}
+    for (tenant, target), keys in _by_book(groups).items():
+        rows = await ctx.conn.fetch(
+            _GROUP_PARTS.format(t=ctx.tables["parts"]), tenant, target, keys
+        )
+        for r in rows:
+            by_group[tenant, target, r["doc_key"]].append(r)
+    written: list[tuple[Any, ...]] = []
+    gone: list[Group] = []
+    for group, members in by_group.items():
+        row = _document_row(group, members)
+        if row is None:
+            gone.append(group)
+        else:
+            written.append(row)
+    documents = ctx.tables["documents"]
+    for (tenant, target), keys in _by_book(gone).items():
+        await ctx.conn.execute(_DELETE_DOCUMENTS.format(t=documents), tenant, target, keys)
+    if written:
+        await ctx.conn.executemany(_UPSERT_DOCUMENT.format(t=documents), written)
+
+
+def _document_row(group: Group, rows: Sequence[Any]) -> tuple[Any, ...] | None:
+    """The ``documents`` row the parts ``rows`` of ``group`` sum to (None: no document)."""
     tenant, target, key = group
-    rows = await ctx.conn.fetch(_GROUP_PARTS.format(t=ctx.tables["parts"]), *group)
     parts = [
         Part(
             r["doc_key"],
@@ -163,17 +218,15 @@ async def _recompute(group: Group, ctx: Context) -> None:
             r["customer"],
             r["order_ref"],
         )
-        for r in rows
+        for r in sorted(rows, key=lambda r: r["part_key"])  # ties in ``combine``: a fixed order
         if r["amounts"]
     ]
     document = combine(tenant, target, key, parts)
     if document is None:
-        await ctx.conn.execute(_DELETE_DOCUMENT.format(t=ctx.tables["documents"]), *group)
-        return
+        return None
     positions = sorted({p for r in rows for p in r["positions"]})
     accounts, currencies, amounts = (list(c) for c in zip(*document.postings, strict=True))
-    await ctx.conn.execute(
-        _UPSERT_DOCUMENT.format(t=ctx.tables["documents"]),
+    return (
         tenant,
         target,
         key,

@@ -52,9 +52,24 @@ from projections.reconciliation.extract import (
     ResolutionRecord,
     records,
 )
-from projections.reconciliation.orders import StoredOrder, StoredPayment, StoredRefund
+from projections.reconciliation.incremental import (
+    OrderRows,
+    Touched,
+    order_rows,
+    recompute_deposits,
+    recompute_duplicates,
+    stored_line,
+    stored_payout,
+)
+from projections.reconciliation.orders import (
+    StoredOrder,
+    StoredPayment,
+    StoredRefund,
+    order_exceptions,
+)
 from projections.reconciliation.queries import VIEWS
-from projections.reconciliation.reconcile import Outcome, StoredLine, StoredPayout, reconcile
+from projections.reconciliation.reconcile import LineResult, Outcome, PayoutResult, reconcile
+from projections.reconciliation.rows import ExceptionRow
 from projections.reconciliation.settings import MatchSettings
 
 if TYPE_CHECKING:
@@ -72,27 +87,32 @@ _PAYOUTS = (
     "arrival_date date NOT NULL, payout_status text NOT NULL, summary bigint[], "
     f"{_COMPOSITION}, match_state text NOT NULL DEFAULT 'unmatched', bank_line text, "
     "difference_minor bigint, window_start date, window_end date, timezone text NOT NULL, "
-    "position bigint NOT NULL, PRIMARY KEY (tenant, source, payout_id)"
+    "position bigint NOT NULL, PRIMARY KEY (tenant, source, payout_id), "
+    # Each UNIQUE below extends a table's key (so it holds trivially) and is declared for its
+    # index: the incremental recompute reads rows by date, order or document, never whole.
+    "UNIQUE (tenant, currency, arrival_date, source, payout_id)"
 )
 _BANK_LINES = (
     "tenant text NOT NULL, source text NOT NULL, line_id text NOT NULL, account text, "
     "currency text NOT NULL, amount_minor bigint NOT NULL, business_date date NOT NULL, "
     "payee text, description text, matched_payout text, duplicate_of text, "
-    "position bigint NOT NULL, PRIMARY KEY (tenant, source, line_id)"
+    "position bigint NOT NULL, PRIMARY KEY (tenant, source, line_id), "
+    "UNIQUE (tenant, currency, business_date, source, line_id)"
 )
 _MOVEMENTS = (
     "tenant text NOT NULL, source text NOT NULL, txn_id text NOT NULL, "
     "payout_id text, currency text NOT NULL, category text NOT NULL, "
     "amount_minor bigint NOT NULL, fee_minor bigint NOT NULL, net_minor bigint NOT NULL, "
     "business_date date NOT NULL, processor text NOT NULL, position bigint NOT NULL, "
-    "PRIMARY KEY (tenant, source, txn_id)"
+    "PRIMARY KEY (tenant, source, txn_id), UNIQUE (tenant, source, payout_id, txn_id)"
 )
 _TENANTS = "tenant text PRIMARY KEY, timezone text NOT NULL, tieout_grace_days integer NOT NULL"
 _ORDERS = (
     "tenant text NOT NULL, source text NOT NULL, order_id text NOT NULL, number text, "
     "status text NOT NULL, currency text NOT NULL, total_minor bigint NOT NULL, "
     "business_date date NOT NULL, line_count integer NOT NULL, doc_key text, "
-    "position bigint NOT NULL, PRIMARY KEY (tenant, source, order_id)"
+    "position bigint NOT NULL, PRIMARY KEY (tenant, source, order_id), "
+    "UNIQUE (tenant, order_id, source), UNIQUE (tenant, doc_key, source, order_id)"
 )
 _PAYMENTS = (
     "tenant text NOT NULL, source text NOT NULL, payment_id text NOT NULL, "
@@ -100,13 +120,20 @@ _PAYMENTS = (
     "gross_minor bigint NOT NULL, fee_minor bigint, business_date date NOT NULL, "
     "balance_transaction text, payout_id text, settled_currency text, settled_minor bigint, "
     "doc_key text, position bigint NOT NULL, "
-    "PRIMARY KEY (tenant, source, payment_id)"
+    "PRIMARY KEY (tenant, source, payment_id), UNIQUE (tenant, order_ref, source, payment_id), "
+    "UNIQUE (tenant, payment_id, source), UNIQUE (tenant, doc_key, source, payment_id)"
 )
 _REFUNDS = (
     "tenant text NOT NULL, source text NOT NULL, refund_id text NOT NULL, side text NOT NULL, "
     "status text NOT NULL, order_ref text, payment_ref text, currency text NOT NULL, "
     "amount_minor bigint NOT NULL, position bigint NOT NULL, "
-    "PRIMARY KEY (tenant, source, refund_id, side)"
+    "PRIMARY KEY (tenant, source, refund_id, side), "
+    "UNIQUE (tenant, order_ref, source, refund_id, side), "
+    "UNIQUE (tenant, payment_ref, source, refund_id, side)"
+)
+_PROCESSORS = (
+    "tenant text NOT NULL, currency text NOT NULL, processor text NOT NULL, "
+    "PRIMARY KEY (tenant, currency, processor)"
 )
 _DOCUMENTS = (
     "tenant text NOT NULL, target text NOT NULL, doc_key text NOT NULL, status text NOT NULL, "
@@ -214,6 +241,9 @@ ON CONFLICT (tenant, exception_id) DO UPDATE SET
     position = excluded.position
 WHERE r.position <= excluded.position
 """
+# Updates name their rows by key through ``= ANY`` as well as the join to ``unnest``: that is an
+# index scan however little the planner knows of a table a rebuild has just filled (the join
+# alone was planned as a scan of the whole table, making every batch slower than the last).
 _SET_PAYOUTS = """
 UPDATE {t} AS p SET match_state = u.state, bank_line = u.line, difference_minor = u.difference,
     window_start = u.first, window_end = u.last, gross_minor = u.gross,
@@ -223,7 +253,27 @@ FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::da
             $8::date[], $9::bigint[], $10::bigint[], $11::bigint[], $12::bigint[], $13::bigint[])
      AS u(source, payout_id, state, line, difference, first, last, gross, refunds, fees,
           disputes, adjustments)
-WHERE p.tenant = $1 AND p.source = u.source AND p.payout_id = u.payout_id
+WHERE p.tenant = $1 AND p.source = ANY($2::text[]) AND p.payout_id = ANY($3::text[])
+  AND p.source = u.source AND p.payout_id = u.payout_id
+"""
+_SET_MATCHED = """
+UPDATE {t} AS b SET matched_payout = u.payout
+FROM unnest($2::text[], $3::text[], $4::text[]) AS u(source, line_id, payout)
+WHERE b.tenant = $1 AND b.source = ANY($2::text[]) AND b.line_id = ANY($3::text[])
+  AND b.source = u.source AND b.line_id = u.line_id AND b.matched_payout IS DISTINCT FROM u.payout
+"""
+_SET_DUPLICATE = """
+UPDATE {t} AS b SET duplicate_of = u.duplicate
+FROM unnest($2::text[], $3::text[], $4::text[]) AS u(source, line_id, duplicate)
+WHERE b.tenant = $1 AND b.source = ANY($2::text[]) AND b.line_id = ANY($3::text[])
+  AND b.source = u.source AND b.line_id = u.line_id AND b.duplicate_of IS DISTINCT FROM u.duplicate
+"""
+_DELETE_EXCEPTIONS = "DELETE FROM {t} WHERE tenant = $1 AND id = ANY($2::text[])"
+_ADD_PROCESSORS = """
+INSERT INTO {t} (tenant, currency, processor)
+SELECT * FROM unnest($1::text[], $2::text[], $3::text[])
+ON CONFLICT DO NOTHING
+RETURNING tenant, currency
 """
 _SET_LINES = """
 UPDATE {t} AS b SET matched_payout = u.payout, duplicate_of = u.duplicate
@@ -248,7 +298,7 @@ class Reconciliation(Projection):
     """Payouts matched to deposits, their composition, and the exceptions list."""
 
     name: ClassVar[str] = "reconciliation"
-    version: ClassVar[int] = 8
+    version: ClassVar[int] = 9
     event_types: ClassVar[frozenset[str] | None] = None
     """Every event: which ones carry orders, payments, payouts, bank lines or balance movements
     is for each connection's mapper to say (``extract``), so a new processor needs nothing
@@ -264,6 +314,7 @@ class Reconciliation(Projection):
         "exceptions": _EXCEPTIONS,
         "resolutions": _RESOLUTIONS,
         "tenants": _TENANTS,
+        "processors": _PROCESSORS,
     }
 
     config_section: ClassVar[str | None] = "reconciliation"
@@ -292,35 +343,32 @@ class Reconciliation(Projection):
         return self.config.section("reconciliation", tenant, MatchSettings)
 
     async def handle(self, events: Sequence[RecordedEvent], ctx: Context) -> None:
-        """Store each event's records, then recompute each (tenant, currency) touched."""
+        """Store each event's records, then recompute what they can have changed
+        (``incremental``): a fixed number of statements per tenant and currency in the batch,
+        each reading rows near what changed, so a batch costs the same however long the log
+        is."""
         rows: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
-        touched: set[tuple[str, str]] = set()
-        synced: set[str] = set()
-        tenants: set[str] = set()
-        ordered: dict[str, list[str]] = defaultdict(list)
+        touched: dict[str, Touched] = defaultdict(Touched)
         for event in events:
             if event.type in SYNC_OUTCOMES:
-                tenants.add(event.tenant)
                 document = _document_row(event)
+                touched[event.tenant].seen = True
                 if document is not None:
                     rows["documents"].append(document)
-                    synced.add(event.tenant)
+                    touched[event.tenant].orders.documents.add(document[2])
                 continue
             event_records = records(event, self.books)
             if not event_records:
                 continue
-            tenants.add(event.tenant)
+            touched[event.tenant].seen = True
             zone = self.books.tenant(event.tenant).timezone.key
             sync = self.sync_for(event.tenant)
             for record in event_records:
-                table, row, currency = _row(event, record, zone, sync)
+                table, row, _ = _row(event, record, zone, sync)
                 rows[table].append(row)
-                if currency is not None:
-                    touched.add((event.tenant, currency))
-                if isinstance(record, PaymentRecord) and record.payment.settled is not None:
-                    touched.add((event.tenant, record.payment.settled.currency))
-                if isinstance(record, OrderRecord):
-                    ordered[event.tenant].append(record.sale.order_id)
+                touched[event.tenant].add(event.source, record)
+        for tenant, seen in sorted(touched.items()):
+            await seen.read_before(ctx, tenant)
         statements = {
             "payouts": _UPSERT_PAYOUT,
             "bank_lines": _UPSERT_LINE,
@@ -334,31 +382,70 @@ class Reconciliation(Projection):
         rows["tenants"] = [
             (tenant, self.books.tenant(tenant).timezone.key,
              self.settings_for(tenant).tieout_grace_days)
-            for tenant in sorted(tenants)
+            for tenant in sorted(touched)
         ]  # fmt: skip
         statements["tenants"] = _UPSERT_TENANT
         for table, statement in statements.items():
             if rows[table]:
                 await ctx.conn.executemany(statement.format(t=ctx.tables[table]), rows[table])
-        for tenant, order_ids in sorted(ordered.items()):
-            # a payment in another currency than the order it names is checked in its own
-            # currency's recompute too (payment_without_order or not)
-            found = await ctx.conn.fetch(
-                f"SELECT DISTINCT currency FROM {ctx.tables['payments']} "
-                "WHERE tenant = $1 AND order_ref = ANY($2::text[])",
-                tenant,
-                order_ids,
-            )
-            touched.update((tenant, r["currency"]) for r in found)
-        for tenant in sorted(synced):
-            found = await ctx.conn.fetch(
-                f"SELECT currency FROM {ctx.tables['orders']} WHERE tenant = $1 "
-                f"UNION SELECT currency FROM {ctx.tables['payments']} WHERE tenant = $1",
-                tenant,
-            )
-            touched.update((tenant, r["currency"]) for r in found)
-        for tenant, currency in sorted(touched):
+        fresh = await _new_processors(ctx, touched)
+        for tenant, currency in sorted(fresh):
             await self._recompute(ctx, tenant, currency)
+        for tenant, seen in sorted(touched.items()):
+            await self._recompute_near(ctx, tenant, seen, fresh)
+
+    async def _recompute_near(
+        self, ctx: Context, tenant: str, seen: Touched, fresh: set[tuple[str, str]]
+    ) -> None:
+        """Recompute the deposits, duplicates and orders ``seen`` can have changed (the
+        currencies in ``fresh`` were just recomputed whole)."""
+        settings = self.settings_for(tenant)
+        zone = self.books.tenant(tenant).timezone.key
+        for currency, seeds in sorted((await seen.seeds(ctx, tenant)).items()):
+            if (tenant, currency) in fresh:
+                continue
+            processors = await _processors(ctx, tenant, currency)
+
+            async def write(
+                payouts: Sequence[PayoutResult],
+                lines: Sequence[LineResult],
+                stale: Sequence[str],
+                exceptions: Sequence[ExceptionRow],
+                currency: str = currency,
+            ) -> None:
+                await _set_payouts(ctx, tenant, payouts)
+                await ctx.conn.execute(
+                    _SET_MATCHED.format(t=ctx.tables["bank_lines"]),
+                    tenant,
+                    [r.source for r in lines],
+                    [r.line_id for r in lines],
+                    [r.matched_payout for r in lines],
+                )
+                await _replace_exceptions(ctx, tenant, currency, zone, stale, exceptions)
+
+            await recompute_deposits(ctx, tenant, currency, seeds, settings, processors, write)
+            if seeds.line_days:
+                found, stale, flagged = await recompute_duplicates(
+                    ctx, tenant, currency, seeds.line_days, settings
+                )
+                await ctx.conn.execute(
+                    _SET_DUPLICATE.format(t=ctx.tables["bank_lines"]),
+                    tenant,
+                    [source for (source, _), _ in found],
+                    [line_id for (_, line_id), _ in found],
+                    [duplicate for _, duplicate in found],
+                )
+                await _replace_exceptions(ctx, tenant, currency, zone, stale, flagged)
+        if seen.orders:
+            sync = self.sync_for(tenant)
+            read = await order_rows(ctx, tenant, seen.orders, None if sync is None else sync.target)
+            stale = read.stale()
+            await ctx.conn.execute(
+                _DELETE_EXCEPTIONS.format(t=ctx.tables["exceptions"]), tenant, stale
+            )
+            for currency in read.currencies():
+                exceptions = _order_exceptions(read, currency, settings)
+                await _replace_exceptions(ctx, tenant, currency, zone, (), exceptions)
 
     async def _recompute(self, ctx: Context, tenant: str, currency: str) -> None:
         t = ctx.tables
@@ -413,8 +500,8 @@ class Reconciliation(Projection):
                 Movement(m["category"], m["amount_minor"], m["fee_minor"])
             )
         outcome = reconcile(
-            [_stored_payout(r) for r in payout_rows],
-            [_stored_line(r) for r in line_rows],
+            [stored_payout(r) for r in payout_rows],
+            [stored_line(r) for r in line_rows],
             movements,
             self.settings_for(tenant),
             [
@@ -549,37 +636,106 @@ def _parts(c: Composition) -> list[int]:
     return [c.gross_minor, c.refunds_minor, c.fees_minor, c.disputes_minor, c.adjustments_minor]
 
 
-def _stored_payout(row: Any) -> StoredPayout:
-    summary = None if row["summary"] is None else Composition(*row["summary"])
-    return StoredPayout(
-        row["source"], row["payout_id"], row["processor"], row["currency"], row["amount_minor"],
-        row["arrival_date"], row["payout_status"], summary,
+async def _new_processors(ctx: Context, touched: Mapping[str, Touched]) -> set[tuple[str, str]]:
+    """Record the processors the batch names per (tenant, currency); those named for the first
+    time (their hints may make any unmatched deposit of the currency unexplained)."""
+    named = sorted({(t, c, p) for t, seen in touched.items() for c, p in seen.processors})
+    if not named:
+        return set()
+    rows = await ctx.conn.fetch(
+        _ADD_PROCESSORS.format(t=ctx.tables["processors"]),
+        [n[0] for n in named],
+        [n[1] for n in named],
+        [n[2] for n in named],
+    )
+    return {(r["tenant"], r["currency"]) for r in rows}
+
+
+async def _processors(ctx: Context, tenant: str, currency: str) -> frozenset[str]:
+    """The processors the tenant's facts in ``currency`` name."""
+    rows = await ctx.conn.fetch(
+        f"SELECT processor FROM {ctx.tables['processors']} WHERE tenant = $1 AND currency = $2",
+        tenant,
+        currency,
+    )
+    return frozenset(r["processor"] for r in rows)
+
+
+def _order_exceptions(
+    read: OrderRows, currency: str, settings: MatchSettings
+) -> list[ExceptionRow]:
+    """The order part of ``reconcile`` in ``currency`` over the rows ``read`` (as
+    ``Reconciliation._recompute`` computes it over all of them)."""
+    orders = [r for r in read.orders if r["currency"] == currency]
+    ids = {r["order_id"] for r in orders}
+    payments = [r for r in read.payments if currency in (r["currency"], r["settled_currency"])]
+    return order_exceptions(
+        [
+            StoredOrder(r["source"], r["order_id"], r["status"], r["total_minor"],
+                        r["business_date"], r["line_count"], r["doc_key"])
+            for r in orders
+        ],
+        _payments_in(currency, payments, ids),
+        settings,
+        [
+            StoredRefund(r["side"], r["order_ref"], r["payment_ref"], r["amount_minor"])
+            for r in read.refunds
+            if r["currency"] == currency
+        ],
+        read.confirmed,
+        frozenset(r["order_id"] for r in read.orders if r["currency"] != currency),
     )  # fmt: skip
 
 
-def _stored_line(row: Any) -> StoredLine:
-    return StoredLine(
-        row["source"], row["line_id"], row["account"], row["currency"], row["amount_minor"],
-        row["business_date"], row["payee"], row["description"],
-    )  # fmt: skip
+async def _set_payouts(ctx: Context, tenant: str, payouts: Sequence[PayoutResult]) -> None:
+    parts = [None if r.composition is None else _parts(r.composition) for r in payouts]
+    await ctx.conn.execute(
+        _SET_PAYOUTS.format(t=ctx.tables["payouts"]),
+        tenant,
+        [r.source for r in payouts],
+        [r.payout_id for r in payouts],
+        [r.match_state for r in payouts],
+        [r.bank_line for r in payouts],
+        [r.difference_minor for r in payouts],
+        [r.window_start for r in payouts],
+        [r.window_end for r in payouts],
+        *([None if c is None else c[i] for c in parts] for i in range(5)),
+    )
+
+
+async def _replace_exceptions(
+    ctx: Context,
+    tenant: str,
+    currency: str,
+    zone: str,
+    stale: Sequence[str],
+    exceptions: Sequence[ExceptionRow],
+) -> None:
+    """Delete the exceptions ``stale`` names, then insert ``exceptions`` (in ``currency``)."""
+    t = ctx.tables["exceptions"]
+    if stale:
+        await ctx.conn.execute(_DELETE_EXCEPTIONS.format(t=t), tenant, list(stale))
+    if exceptions:
+        e = exceptions
+        await ctx.conn.execute(
+            _INSERT_EXCEPTIONS.format(t=t),
+            tenant,
+            currency,
+            zone,
+            [r.id for r in e],
+            [r.kind for r in e],
+            [r.source for r in e],
+            [r.reference for r in e],
+            [r.amount_minor for r in e],
+            [r.difference_minor for r in e],
+            [r.detail for r in e],
+            [r.due_date for r in e],
+        )
 
 
 async def _write(ctx: Context, tenant: str, currency: str, zone: str, outcome: Outcome) -> None:
     t = ctx.tables
-    p = outcome.payouts
-    parts = [None if r.composition is None else _parts(r.composition) for r in p]
-    await ctx.conn.execute(
-        _SET_PAYOUTS.format(t=t["payouts"]),
-        tenant,
-        [r.source for r in p],
-        [r.payout_id for r in p],
-        [r.match_state for r in p],
-        [r.bank_line for r in p],
-        [r.difference_minor for r in p],
-        [r.window_start for r in p],
-        [r.window_end for r in p],
-        *([None if c is None else c[i] for c in parts] for i in range(5)),
-    )
+    await _set_payouts(ctx, tenant, outcome.payouts)
     lines = outcome.lines
     await ctx.conn.execute(
         _SET_LINES.format(t=t["bank_lines"]),
@@ -592,18 +748,4 @@ async def _write(ctx: Context, tenant: str, currency: str, zone: str, outcome: O
     await ctx.conn.execute(
         f"DELETE FROM {t['exceptions']} WHERE tenant = $1 AND currency = $2", tenant, currency
     )
-    e = outcome.exceptions
-    await ctx.conn.execute(
-        _INSERT_EXCEPTIONS.format(t=t["exceptions"]),
-        tenant,
-        currency,
-        zone,
-        [r.id for r in e],
-        [r.kind for r in e],
-        [r.source for r in e],
-        [r.reference for r in e],
-        [r.amount_minor for r in e],
-        [r.difference_minor for r in e],
-        [r.detail for r in e],
-        [r.due_date for r in e],
-    )
+    await _replace_exceptions(ctx, tenant, currency, zone, (), outcome.exceptions)

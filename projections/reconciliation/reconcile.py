@@ -114,7 +114,41 @@ def reconcile(
     ``other_orders``: the tenant's order ids in other currencies; ``processors``: the
     processors the tenant's facts in this currency name (with those of ``payouts``, and those
     the settings' ``hints`` configure, the processors whose hint makes an unmatched deposit an
-    ``unexplained_deposit``)."""
+    ``unexplained_deposit``).
+
+    It is the union of three parts that each depend only on their own rows, which is what lets
+    the projection recompute a part of a (tenant, currency) rather than all of it
+    (``projections.reconciliation.incremental``): ``reconcile_deposits`` (matching, per
+    connected group of payouts and deposits), ``reconcile_duplicates`` (per run of look-alike
+    lines) and ``order_exceptions`` (per order)."""
+    outcome = reconcile_deposits(payouts, lines, movements, settings, processors)
+    duplicates, flagged = reconcile_duplicates(lines, settings)
+    outcome.lines = [
+        LineResult(r.source, r.line_id, r.matched_payout, duplicates.get((r.source, r.line_id)))
+        for r in outcome.lines
+    ]
+    outcome.exceptions.extend(flagged)
+    outcome.exceptions.extend(
+        order_exceptions(orders, payments, settings, refunds, documents, other_orders)
+    )
+    outcome.exceptions.sort(key=lambda e: e.id)
+    return outcome
+
+
+def reconcile_deposits(
+    payouts: Sequence[StoredPayout],
+    lines: Sequence[StoredLine],
+    movements: dict[tuple[str, str], list[Movement]],
+    settings: MatchSettings,
+    processors: frozenset[str] = frozenset(),
+) -> Outcome:
+    """Payouts matched to deposits: each payout's state and composition, each line's matched
+    payout (``duplicate_of`` left None), and the payout exceptions and unexplained deposits.
+
+    Given a set of payouts and lines closed under "may be matched to" (every line a payout's
+    window admits, and every payout whose window admits a line; see ``incremental``), the answer
+    for them is the same as with every payout and line of the currency: the greedy matching
+    never looks beyond the pairs it may make."""
     known = processors | {p.processor for p in payouts}
     expected = [p for p in payouts if p.status not in UNMATCHABLE]
     candidates = [
@@ -151,12 +185,11 @@ def reconcile(
         if payout.status in UNMATCHABLE:
             continue
         outcome.exceptions.extend(_payout_exceptions(payout, found, end, composition, lines_by_key))
-    duplicates = _duplicates(lines, settings)
     for line in sorted(lines, key=lambda x: (x.source, x.line_id)):
         key = (line.source, line.line_id)
         payout_key = by_line.get(key)
         matched = None if payout_key is None else f"{payout_key[0]}/{payout_key[1]}"
-        outcome.lines.append(LineResult(line.source, line.line_id, matched, duplicates.get(key)))
+        outcome.lines.append(LineResult(line.source, line.line_id, matched, None))
         hinted = settings.hinted(line.text, known)
         if payout_key is None and line.amount_minor > 0 and hinted:
             names = ", ".join(sorted(hinted))
@@ -167,19 +200,26 @@ def reconcile(
                     f"{line.business_date} matches no payout",
                 )
             )  # fmt: skip
-        if key in duplicates:
-            first = lines_by_key[line.source, duplicates[key]]
-            outcome.exceptions.append(
-                new_exception(
-                    "duplicate_bank_line", line.source, line.line_id, line.amount_minor, None,
-                    f"same amount and payee as line {first.line_id} on {first.business_date}",
-                )
-            )  # fmt: skip
-    outcome.exceptions.extend(
-        order_exceptions(orders, payments, settings, refunds, documents, other_orders)
-    )
-    outcome.exceptions.sort(key=lambda e: e.id)
     return outcome
+
+
+def reconcile_duplicates(
+    lines: Sequence[StoredLine], settings: MatchSettings
+) -> tuple[dict[tuple[str, str], str], list[ExceptionRow]]:
+    """(source, line id) → the earlier line each looks like a duplicate of, and their
+    ``duplicate_bank_line`` exceptions."""
+    duplicates = _duplicates(lines, settings)
+    lines_by_key = {(line.source, line.line_id): line for line in lines}
+    flagged = []
+    for (source, line_id), earlier in sorted(duplicates.items()):
+        line, first = lines_by_key[source, line_id], lines_by_key[source, earlier]
+        flagged.append(
+            new_exception(
+                "duplicate_bank_line", source, line_id, line.amount_minor, None,
+                f"same amount and payee as line {first.line_id} on {first.business_date}",
+            )
+        )  # fmt: skip
+    return duplicates, flagged
 
 
 def _payout_exceptions(
