@@ -25,6 +25,7 @@ from hub.cli import (
     keys,
     migrate,
     parked,
+    pull,
     serve,
     status,
     sync,
@@ -49,6 +50,7 @@ COMMANDS = (
     bank,
     webhooks,
     sync,
+    pull,
 )
 
 

@@ -93,6 +93,13 @@ async def accounting_sync(hub: HubContext) -> None:
     await sync_forever(hub.store, hub.config, Settings.from_env().home, interval_from_env(), source)
 
 
+async def scheduled_pulls(hub: HubContext) -> None:
+    """Pull the connections that have a ``pull`` schedule (``hub.usecases.pull``)."""
+    from hub.usecases.pull import scheduled_pulls as pull_schedule
+
+    await pull_schedule(hub.dsn, hub.config)
+
+
 async def run(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     config = load(settings)  # a config mistake stops us before we bind
@@ -108,7 +115,7 @@ async def run(args: argparse.Namespace) -> int:
                 document_source()  # and so does having nothing that computes the documents
     limits = ApiLimits.from_env()
     background: list[BackgroundTask] = (
-        [] if args.no_workers else [projection_workers, accounting_sync]
+        [] if args.no_workers else [projection_workers, accounting_sync, scheduled_pulls]
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

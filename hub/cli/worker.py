@@ -1,5 +1,6 @@
-"""``ledgerhub worker``: run projections (their share of them, by lease) and the accounting
-sender (one process per tenant and target at a time, by advisory lock) until stopped."""
+"""``ledgerhub worker``: run projections (their share of them, by lease), the accounting
+sender (one process per tenant and target at a time, by advisory lock) and the scheduled pulls
+(one process per connection at a time, by lease: ``hub.usecases.pull``) until stopped."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from hub.runtime.worker import Worker
 from hub.spi.registry import discover, document_source, select
 from hub.store import EventStore
 from hub.sync.loop import backoff_from_env, interval_from_env, sync_forever
+from hub.usecases.pull import scheduled_pulls
 
 
 def _stopper(
@@ -69,6 +71,11 @@ def register(sub: Any) -> None:
         help="do not send accounting documents (leave it to other processes)",
     )
     parser.add_argument(
+        "--no-pull",
+        action="store_true",
+        help="do not run scheduled pulls (leave them to other processes)",
+    )
+    parser.add_argument(
         "--metrics-port",
         type=usage.port,
         metavar="PORT",
@@ -81,9 +88,10 @@ def register(sub: Any) -> None:
 
 
 async def _work(worker: Worker, args: argparse.Namespace) -> None:
-    """The projections, the sender (unless ``--no-sync``) and the metrics endpoint (with
-    ``--metrics-port``), until one fails or all end; the first failure is raised as itself (the
-    CLI reports a known error in one line, not as a group)."""
+    """The projections, the sender (unless ``--no-sync``), the scheduled pulls (unless
+    ``--no-pull``) and the metrics endpoint (with ``--metrics-port``), until one fails or all
+    end; the first failure is raised as itself (the CLI reports a known error in one line, not
+    as a group)."""
     try:
         await _run_all(worker, args)
     except ExceptionGroup as failures:
@@ -112,6 +120,8 @@ async def _run_all(worker: Worker, args: argparse.Namespace) -> None:
                     store, worker.config, Settings.from_env().home, interval_from_env(), source
                 )
                 group.create_task(sync, name="sync")
+            if not args.no_pull:
+                group.create_task(scheduled_pulls(worker.dsn, worker.config), name="pulls")
 
 
 async def run(args: argparse.Namespace) -> int:

@@ -9,8 +9,10 @@ tenant's sync target and mode (validated by the target plugin's own settings mod
 mistake anywhere is one ``ConfigError`` reading ``FILE:LINE: key.path: what is wrong``.
 
 Secrets are written as ``env:NAME`` or ``file:PATH`` (a relative path is relative to the config
-file) and webhook secrets are resolved when the file is loaded, so a missing secret is found at
-start, not at the first delivery. Keys the models do not declare are refused.
+file) and webhook secrets and API credentials (``api_key``; Plaid's ``client_id``, ``secret``,
+``access_token``) are resolved when the file is loaded, so a missing secret is found at start,
+not at the first delivery or pull. An ``api_url`` must be https, or http to this machine only.
+Keys the models do not declare are refused.
 """
 
 from __future__ import annotations
@@ -19,12 +21,14 @@ import os
 import re
 import tomllib
 from collections.abc import Collection
+from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     PrivateAttr,
@@ -38,6 +42,7 @@ from hub.config.environment import Settings
 from hub.domain.events import DEFAULT_TENANT
 from hub.domain.toml_lines import line_of
 from hub.errors import ConfigError
+from hub.spi.target import safe_url
 
 if TYPE_CHECKING:
     from hub.config.books import BooksConfig
@@ -77,10 +82,44 @@ class TenantConfig(BaseModel):
         return ZoneInfo(self.timezone)
 
 
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd])\s*$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def duration_seconds(value: object) -> float:
+    """A duration written ``<n>s|m|h|d`` (``15m``, ``1d``) in seconds; ``ValueError`` else."""
+    match = _DURATION.match(value) if isinstance(value, str) else None
+    if match is None:
+        raise ValueError(
+            f"a duration is written <n>s, <n>m, <n>h or <n>d (e.g. 15m), got {value!r}"
+        )
+    seconds = float(match[1]) * _UNIT_SECONDS[match[2]]
+    if seconds <= 0:
+        raise ValueError(f"a duration must be longer than zero, got {value!r}")
+    return seconds
+
+
+class PullSchedule(BaseModel):
+    """A connection's ``pull = { every, since }``: how often workers pull it, and where a
+    stream that was never pulled starts (YYYY-MM-DD; without it the connector's default)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    every: Annotated[float, BeforeValidator(duration_seconds)]
+    """Seconds between scheduled pulls (written ``15m``, ``1d``, …)."""
+    since: date | None = None
+
+
+def _api_url(value: str | None) -> str | None:
+    if value is not None and not safe_url(value):
+        raise ValueError("api_url must be https://…, or http:// to this machine only (localhost)")
+    return value
+
+
 class ConnectionConfig(BaseModel):
     """``[[connections]]``: one account at one spoke; ``id`` is its events' ``source``."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
     id: str = Field(pattern=r"^[a-z0-9_]+:[A-Za-z0-9_.\-]+$")
     connector: str = Field(pattern=r"^[a-z0-9_]+$")
@@ -92,8 +131,22 @@ class ConnectionConfig(BaseModel):
     payout_account: str | None = None
     mapping: dict[str, dict[str, Any]] = Field(default_factory=dict)
     """Field mapping overrides per kind of fact (validated by ``hub.config.books``)."""
+    api_key: str | None = Field(default=None, pattern=_SECRET_REF.pattern)
+    """The spoke's API key for pulls (a Stripe restricted key), ``env:``/``file:`` only."""
+    api_url: Annotated[str | None, BeforeValidator(_api_url)] = None
+    """The API's base URL instead of the connector's production one (a local fake)."""
+    pull: PullSchedule | None = None
+    client_id: str | None = Field(default=None, pattern=_SECRET_REF.pattern)
+    """Plaid's client id (``env:``/``file:``)."""
+    plaid_secret: str | None = Field(default=None, pattern=_SECRET_REF.pattern, alias="secret")
+    """Plaid's secret, written ``secret = "env:…"`` (``env:``/``file:``)."""
+    access_token: str | None = Field(default=None, pattern=_SECRET_REF.pattern)
+    """Plaid's access token of the Item (``env:``/``file:``)."""
+    accounts: dict[str, str] = Field(default_factory=dict)
+    """Plaid account_id → the bank account name its lines belong to."""
 
     _secret: SecretBytes | None = PrivateAttr(default=None)
+    _credentials: dict[str, SecretBytes] | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
     def _id_names_connector(self) -> ConnectionConfig:
@@ -109,6 +162,25 @@ class ConnectionConfig(BaseModel):
     def secret(self) -> bytes | None:
         """The resolved webhook secret, or None when the connection has none."""
         return None if self._secret is None else self._secret.get_secret_value()
+
+    def credential_refs(self) -> dict[str, str]:
+        """The API credentials the connection names, by TOML key (``env:…``/``file:…``)."""
+        refs = {
+            "api_key": self.api_key,
+            "client_id": self.client_id,
+            "secret": self.plaid_secret,
+            "access_token": self.access_token,
+        }
+        return {key: ref for key, ref in refs.items() if ref is not None}
+
+    def credentials(self) -> dict[str, bytes]:
+        """The resolved API credentials by TOML key (resolved at load; a connection built in
+        code resolves them now, ``ConfigError`` naming what is missing)."""
+        if self._credentials is None:
+            self._credentials = {
+                key: SecretBytes(resolve_secret(ref)) for key, ref in self.credential_refs().items()
+            }
+        return {key: value.get_secret_value() for key, value in self._credentials.items()}
 
 
 class Config(BaseModel):
@@ -229,6 +301,15 @@ def load_config(path: Path, projections: Collection[type[Projection]] | None = N
             line = line_of(text, ("connections", index, "webhook_secret"))
             raise ConfigError(f"{path}:{line}: connections.{index}.webhook_secret: {exc}") from exc
         connection._secret = SecretBytes(value)
+    for index, connection in enumerate(config.connections):
+        resolved: dict[str, SecretBytes] = {}
+        for key, ref in connection.credential_refs().items():
+            try:
+                resolved[key] = SecretBytes(resolve_secret(ref, base=path.parent))
+            except ConfigError as exc:
+                line = line_of(text, ("connections", index, key))
+                raise ConfigError(f"{path}:{line}: connections.{index}.{key}: {exc}") from exc
+        connection._credentials = resolved
     from hub.config.books import books_from_toml
     from hub.sync.settings import sync_settings
 

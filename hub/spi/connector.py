@@ -17,7 +17,8 @@ and an entry point in the ``ledgerhub.connectors`` group (the built-ins register
 Parts, each optional: ``verifier`` (webhook signature check, and the events a delivery holds:
 ``hub.spi.verifier``), ``parser`` (a raw event's payload to typed models: ``hub.spi.parser``),
 ``mapper`` (typed models to canonical facts, with the connection's mapping config:
-``hub.spi.mapper``) and ``importer`` (statement files to events: ``hub.spi.importer``).
+``hub.spi.mapper``), ``importer`` (statement files to events: ``hub.spi.importer``) and
+``puller`` (the spoke's API read for history and missed changes: ``hub.spi.puller``).
 Accounting targets are plugins of their own (``hub.spi.target``).
 """
 
@@ -31,6 +32,7 @@ from hub.spi.verifier import WebhookVerifier
 if TYPE_CHECKING:
     from hub.spi.importer import FileImporter
     from hub.spi.mapper import FactMapper
+    from hub.spi.puller import Puller
 
 
 class Connector:
@@ -50,3 +52,5 @@ class Connector:
     """Raw events to canonical facts, given the connection's mapping config."""
     importer: ClassVar[FileImporter | None] = None
     """Statement files (OFX, CSV, …) to events, for ``ledgerhub import``."""
+    puller: ClassVar[Puller | None] = None
+    """Reads the spoke's API (streams with cursors), for ``ledgerhub pull`` and scheduled pulls."""
