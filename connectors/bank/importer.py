@@ -42,7 +42,13 @@ class BankImporter(FileImporter):
     ) -> list[StatementLine]:
         """The file's statement lines; ``BankFileError`` naming the line and reason."""
         if file_format == "ofx":
-            return parse_ofx(name, data, account=options.account, select=options.select)
+            return parse_ofx(
+                name,
+                data,
+                account=options.account,
+                select=options.select,
+                report=options.progress,
+            )
         if file_format == "csv":
             mapping = options.mapping if options.mapping is not None else CsvMapping()
             if not isinstance(mapping, CsvMapping):

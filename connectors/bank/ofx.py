@@ -4,6 +4,12 @@ ofxtools parses the header and the tag soup into an element tree; the statement 
 read from that tree field by field with ofxtools' own type converters. Its full model conversion
 is not used because real bank files routinely break the letter of the spec in ways that do not
 matter here (a 10-digit BANKID, a missing sign-on block), and one bad field must name its line.
+
+Cost is linear in the file: where things are in it (the start of every line, the span of every
+``<STMTTRN>``) is indexed once, on first need, and a line number is a binary search in that
+index. Progress goes to ``report`` (``ImportOptions.progress``, ``hub.spi.importer.Progress``):
+``reading lines`` (the line reached, of the file's lines) while ofxtools builds the tree, then
+``checking transactions`` (of the statement's transactions).
 """
 
 from __future__ import annotations
@@ -12,10 +18,10 @@ import io
 import re
 import xml.etree.ElementTree as ET
 from bisect import bisect_left
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
-from functools import cached_property
+from functools import cached_property, lru_cache
 from xml.sax import saxutils
 
 from ofxtools.header import OFXHeaderError, parse_header
@@ -25,6 +31,7 @@ from ofxtools.Types import OFXSpecError
 
 from connectors.bank.lines import BankFileError, StatementLine, minor_units, quoted, shortened
 from hub.domain.money import parse_decimal
+from hub.spi.importer import Progress
 
 _STATEMENTS = ("STMTRS", "CCSTMTRS")
 _TRN_OPEN = re.compile(rb"<STMTTRN>", re.IGNORECASE)
@@ -34,6 +41,14 @@ _POSITION = re.compile(r"position=\[(\d+):")
 _POSITION_NOTE = re.compile(r" - position=\[\d+:\d+\]$")
 _ENTITIES = {"&nbsp;": " ", "&apos;": "'", "&quot;": '"'}
 """Besides ``&amp;``, ``&lt;`` and ``&gt;`` (OFX section 2.3), as ofxtools' own String reads."""
+_DATETIME = OfxDateTime()
+"""ofxtools' DTPOSTED converter (stateless: one for every line)."""
+PROGRESS_EVERY = 4096
+"""Tags (while building the tree) or transactions between two progress reports."""
+
+
+def _unreported(stage: str, done: int, total: int | None) -> None:
+    """Progress nobody watches."""
 
 
 @dataclass(frozen=True)
@@ -46,6 +61,12 @@ class _Source:
     @cached_property
     def _line_starts(self) -> list[int]:
         return [m.end() for m in re.finditer(rb"\n", self.data)]
+
+    @cached_property
+    def line_count(self) -> int:
+        """How many lines the file has (the last one need not end with a newline)."""
+        ends_open = bool(self.data) and not self.data.endswith(b"\n")
+        return len(self._line_starts) + int(ends_open)
 
     def line_at(self, offset: int) -> int:
         """The line (from 1) of the byte at ``offset``."""
@@ -64,6 +85,12 @@ class _Source:
             end = closes[after] if after < len(closes) and closes[after] < limit else limit
             spans.append((start, end))
         return spans
+
+    def transaction_line(self, transaction: int) -> int:
+        """The line of the ``transaction``-th ``<STMTTRN>``."""
+        if transaction >= len(self._transactions):
+            return 1
+        return self.line_at(self._transactions[transaction][0])
 
     def field_line(self, transaction: int, tag: str) -> int:
         """The line of ``tag`` in the ``transaction``-th STMTTRN (its opening line if absent)."""
@@ -93,7 +120,14 @@ class _Source:
 
 class _Builder(TreeBuilder):
     """ofxtools' tree builder, but a closing tag with nothing open is a ``ParseError`` (which
-    ofxtools reports with its position) rather than ElementTree's ``IndexError``."""
+    ofxtools reports with its position) rather than ElementTree's ``IndexError``; and, given
+    ``report``, telling how far it got (``_Reporting``)."""
+
+    def __init__(self, report: Callable[[int], None] | None = None) -> None:
+        super().__init__()
+        if report is not None:
+            # ofxtools' feed only calls regex.finditer: a pattern that reports as it goes
+            self.regex = _Reporting(TreeBuilder.regex, report)  # type: ignore[assignment]
 
     def end(self, tag: str) -> ET.Element:
         try:
@@ -102,7 +136,24 @@ class _Builder(TreeBuilder):
             raise ParseError(f"</{tag}> closes nothing") from None
 
 
-def _tree(source: _Source) -> ET.Element:
+class _Reporting:
+    """ofxtools' tag pattern, as its ``feed`` uses it (``regex.finditer(markup)``), calling
+    ``report(offset)`` with where the match is, every ``PROGRESS_EVERY`` tags and at the end. The
+    matches, and so the tree and the positions errors name, are ofxtools' own."""
+
+    def __init__(self, pattern: re.Pattern[str], report: Callable[[int], None]) -> None:
+        self.pattern = pattern
+        self.report = report
+
+    def finditer(self, markup: str) -> Iterator[re.Match[str]]:
+        for number, match in enumerate(self.pattern.finditer(markup), start=1):
+            if number % PROGRESS_EVERY == 0:
+                self.report(match.start())
+            yield match
+        self.report(len(markup))
+
+
+def _tree(source: _Source, report: Progress = _unreported) -> ET.Element:
     try:
         _, message = parse_header(io.BytesIO(source.data))
     except OFXHeaderError:
@@ -120,7 +171,7 @@ def _tree(source: _Source) -> ET.Element:
         raise BankFileError(source.name, where, reason) from exc
     except LookupError as exc:
         raise BankFileError(source.name, "line 1", f"unknown character set: {exc}") from exc
-    builder = _Builder()
+    builder = _Builder(_line_reporter(source, message, report))
     try:
         builder.feed(message)
         root = builder.close()
@@ -133,8 +184,26 @@ def _tree(source: _Source) -> ET.Element:
     return root
 
 
+def _line_reporter(source: _Source, message: str, report: Progress) -> Callable[[int], None]:
+    """``report`` of the line reached, given an offset in ``message`` (the document from
+    ``<OFX>`` on, decoded); newlines are counted once each, as the offset moves forward."""
+    total = source.line_count
+    opening = message.upper().find("<OFX>")
+    body = _BODY.search(source.data)
+    first = source.line_at(body.start()) if body is not None and opening != -1 else 1
+    counted = [max(opening, 0), first]  # offset counted up to, its line
+
+    def at(offset: int) -> None:
+        if offset > counted[0]:
+            counted[1] += message.count("\n", counted[0], offset)
+            counted[0] = offset
+        report("reading lines", min(counted[1], total), total)
+
+    return at
+
+
 def _unescape(text: str) -> str:
-    return saxutils.unescape(text, _ENTITIES)
+    return saxutils.unescape(text, _ENTITIES) if "&" in text else text
 
 
 def _text(element: ET.Element, path: str) -> str | None:
@@ -144,10 +213,12 @@ def _text(element: ET.Element, path: str) -> str | None:
     return _unescape(found.text.strip()) or None
 
 
+@lru_cache(maxsize=4096)
 def _posted(text: str) -> tuple[date, datetime]:
-    """The business date as written (before any UTC shift), and the aware instant."""
+    """The business date as written (before any UTC shift), and the aware instant (remembered:
+    a statement's lines share a few thousand DTPOSTED values at most, often a day's worth)."""
     try:
-        instant = OfxDateTime().convert(text)
+        instant = _DATETIME.convert(text)
     except OverflowError:  # 00010101000000[+14]: no such instant in UTC
         raise ValueError("out of the range of dates") from None
     if not isinstance(instant, datetime):
@@ -156,11 +227,17 @@ def _posted(text: str) -> tuple[date, datetime]:
 
 
 def parse_ofx(
-    name: str, data: bytes, *, account: str, select: str | None = None
+    name: str,
+    data: bytes,
+    *,
+    account: str,
+    select: str | None = None,
+    report: Progress = _unreported,
 ) -> list[StatementLine]:
-    """Every transaction of the file's statement (``select``: the ACCTID when it holds several)."""
+    """Every transaction of the file's statement (``select``: the ACCTID when it holds several);
+    ``report(stage, done, total)`` is told how far it got."""
     source = _Source(name, data)
-    root = _tree(source)
+    root = _tree(source, report)
     statements = [s for tag in _STATEMENTS for s in root.iter(tag)]
     if not statements:
         raise BankFileError(name, "line 1", "the file holds no bank or card statement")
@@ -183,6 +260,8 @@ def parse_ofx(
     numbers = {id(element): n for n, element in enumerate(root.iter("STMTTRN"))}
     lines = []
     problems: list[BankFileError] = []
+    total = sum(1 for statement in chosen for _ in statement.iter("STMTTRN"))
+    report("checking transactions", 0, total)
     for statement in chosen:
         currency = (_text(statement, "CURDEF") or "").upper()
         if not re.fullmatch(r"[A-Z]{3}", currency):
@@ -197,6 +276,9 @@ def parse_ofx(
                 lines.append(_line(source, element, index, account=account, currency=currency))
             except BankFileError as exc:
                 problems.append(exc)
+            checked = len(lines) + len(problems)
+            if checked % PROGRESS_EVERY == 0 or checked == total:
+                report("checking transactions", checked, total)
     if problems:
         raise BankFileError.combine(problems)
     return lines
@@ -211,17 +293,24 @@ def _line(
         where = f"line {source.field_line(index, tag)}"
         problems.append(BankFileError(source.name, where, reason))
 
-    posted = _date_field(_text(element, "DTPOSTED"), fail)
-    minor = _amount_field(_text(element, "TRNAMT"), currency, fail)
+    # one pass over the transaction's fields: the first of each tag (as ``find`` would give),
+    # and every data element's text as the file wrote it (the last of a repeated tag)
+    first: dict[str, str | None] = {}
+    original: dict[str, str] = {}
+    for child in element:
+        text = child.text
+        if child.tag not in first:
+            first[child.tag] = (_unescape(text.strip()) or None) if text is not None else None
+        if len(child) == 0:
+            original[child.tag] = _unescape((text or "").strip())
+    posted = _date_field(first.get("DTPOSTED"), fail)
+    minor = _amount_field(first.get("TRNAMT"), currency, fail)
     if problems or posted is None or minor is None:
         raise BankFileError.combine(problems)
     posted_on, occurred_at = posted
-    fitid = _text(element, "FITID")
-    name = _text(element, "NAME") or _text(element, "PAYEE/NAME")
-    memo = _text(element, "MEMO")
-    original = {
-        child.tag: _unescape((child.text or "").strip()) for child in element if len(child) == 0
-    }
+    fitid = first.get("FITID")
+    name = first.get("NAME") or _text(element, "PAYEE/NAME")
+    memo = first.get("MEMO")
     return StatementLine(
         account=account,
         posted_on=posted_on,
@@ -229,11 +318,11 @@ def _line(
         amount_minor=minor,
         currency=currency,
         description=name or memo or "",
-        where=f"line {source.field_line(index, 'STMTTRN')}",
+        where=f"line {source.transaction_line(index)}",
         fitid=fitid,
         memo=memo,
-        kind=_text(element, "TRNTYPE"),
-        check_number=_text(element, "CHECKNUM"),
+        kind=first.get("TRNTYPE"),
+        check_number=first.get("CHECKNUM"),
         original=original,
     )
 

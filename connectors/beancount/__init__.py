@@ -3,8 +3,9 @@ file (``bean-check`` and Fava read it as it is); the demo's default.
 
 - ``BeancountPlugin`` (this module): the ``ledgerhub.targets`` entry point ``beancount``.
 - ``settings``: ``BeancountSettings``, the keys of the tenant's ``sync`` table (``path``).
-- ``target``: ``BeancountTarget``, the file itself (atomic rewrites, one transaction per
-  document between marker comments).
+- ``target``: ``BeancountTarget``, the file itself: beancount's own entries written by its
+  printer, one transaction per document (its keys and content hash as metadata), rewritten
+  atomically once per sync run.
 
 ::
 
@@ -34,4 +35,5 @@ class BeancountPlugin(TargetPlugin):
         """The tenant's ledger file: ``settings.path`` (relative paths under ``env.home``), by
         default ``<home>/sync/<tenant>.beancount``."""
         path = Path(settings.path or Path("sync") / f"{env.books.name}.beancount")
-        return BeancountTarget(path if path.is_absolute() else env.home / path, env.books.accounts)
+        where = path if path.is_absolute() else env.home / path
+        return BeancountTarget(where, env.books.accounts, title=f"{env.books.name} (ledgerhub)")

@@ -2,12 +2,16 @@
 
 The file is read by the bank connector's importer, found through the registry
 (``hub.usecases.file_import.importer_for("bank")``); building the parser loads no plugin.
+
+A file of ``BIG_FILE_LINES`` lines or more shows its progress on standard error (``hub.cli
+.progress.stages``: a bar on a terminal, a line per stage otherwise): the importer's stages
+while it reads (for OFX: reading lines, checking transactions), then preparing events and
+appending them to the log (one transaction: all of the file or none of it).
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +19,7 @@ from typing import Any
 
 from hub.cli import usage
 from hub.cli.context import open_store
-from hub.cli.progress import progress
+from hub.cli.progress import stages
 from hub.config import Settings, load
 from hub.domain.events import DEFAULT_TENANT
 from hub.errors import ConfigError, LedgerhubError
@@ -25,7 +29,8 @@ KIND = "bank"
 """The connector whose importer reads the files (its connections are ``bank:ACCOUNT``)."""
 
 BIG_FILE_LINES = 2000
-"""From this many lines on, a progress bar is shown (on a terminal)."""
+"""From this many lines (of the file, or records when the importer does not tell its progress)
+on, progress is shown."""
 
 
 class _Formats:
@@ -101,24 +106,29 @@ async def run(args: argparse.Namespace) -> int:
             f"connection {source} belongs to tenant {connection.tenant!r}, not {args.tenant!r}"
         )
     importer = importer_for(KIND)
-    statement = read_statement(
-        args.file,
-        importer,
-        account=account,
-        file_format=args.format,
-        mapping=importer.load_mapping(args.mapping) if args.mapping else None,
-        zone=config.tenant(args.tenant).zone,
-        select=args.statement_account,
-    )
-    with contextlib.ExitStack() as stack:
-        update = (
-            stack.enter_context(progress(f"importing {statement.file}"))
-            if len(statement.lines) >= BIG_FILE_LINES
-            else None
+    mapping = importer.load_mapping(args.mapping) if args.mapping else None
+    with stages(f"importing {args.file.name}", minimum=BIG_FILE_LINES) as update:
+        statement = read_statement(
+            args.file,
+            importer,
+            account=account,
+            file_format=args.format,
+            mapping=mapping,
+            zone=config.tenant(args.tenant).zone,
+            select=args.statement_account,
+            progress=update,
         )
-        events = statement_events(statement, tenant=args.tenant, source=source, on_progress=update)
-    async with await open_store() as store:
-        report = await import_events(store, source, events)
+
+        def preparing(done: int, total: int) -> None:
+            update("preparing events", done, total)
+
+        events = statement_events(
+            statement, tenant=args.tenant, source=source, on_progress=preparing
+        )
+        update("appending to the log", 0, len(events))
+        async with await open_store() as store:
+            report = await import_events(store, source, events)
+        update("appending to the log", len(events), len(events))
     print(
         f"imported {statement.file} ({statement.format}) into {source}: {report.lines} lines, "
         f"{report.appended} new, {report.duplicates} already in the log",

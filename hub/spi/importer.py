@@ -13,13 +13,15 @@ about the file itself:
 - ``read``: the records, each with its external id: the identity that makes re-importing an
   overlapping file add only what is new (the bank's FITID, else a stable key over the record's
   content). A broken file raises ``ImportFileError`` naming the line (or item) and the reason,
-  every problem found in ``errors``; nothing of it is stored.
+  every problem found in ``errors``; nothing of it is stored. While it reads, it may tell how
+  far it got through ``ImportOptions.progress`` (the CLI draws a progress bar from it); an
+  importer that does not is shown from the moment its records are turned into events.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -29,6 +31,14 @@ from zoneinfo import ZoneInfo
 from hub.errors import ConfigError, InvalidInput
 
 UTC_ZONE = ZoneInfo("UTC")
+
+Progress = Callable[[str, int, "int | None"], None]
+"""``progress(stage, done, total)``: the import is at ``done`` of ``total`` in ``stage`` (what is
+being counted is the stage's business, e.g. ``"reading lines"``; total None: not known)."""
+
+
+def _silent(stage: str, done: int, total: int | None) -> None:
+    """Progress nobody watches."""
 
 
 class ImportFileError(InvalidInput):
@@ -63,6 +73,9 @@ class ImportOptions:
     """What ``FileImporter.load_mapping`` made of ``--mapping FILE``; None: the defaults."""
     select: str | None = None
     """The account in the file to import when it holds several (``--statement-account``)."""
+    progress: Progress = _silent
+    """Called now and then while the file is read, for a progress display (never required:
+    an importer may call it as often as is cheap, or not at all)."""
 
 
 @dataclass(frozen=True)

@@ -23,14 +23,23 @@ document in place sets ``supports_update = False``; the sender then voids and re
 
 Errors: ``TargetUnavailable`` (retry later: timeout, 5xx, 429 with ``retry_after``) and
 ``TargetRejected`` (the document is refused: park it with the message).
+
+Batching (optional). A target that can save work by writing many changes at once (a file
+rewritten whole, say) also implements ``BatchingTarget``: ``batch()``, inside which calls may be
+held back, and ``flush()``, which makes them durable. The sender opens one batch per sync run
+(``batched``) and appends the outcomes of the calls to the log only after ``flush()`` returned,
+so the log never records a document the target does not hold; a target without the two methods
+(every call durable when it returns) needs nothing: ``batched`` then yields a no-op flush.
 """
 
 from __future__ import annotations
 
+import contextlib
 from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Protocol, runtime_checkable
 from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict
@@ -87,6 +96,37 @@ class Target(Protocol):
     async def held(self) -> list[HeldDocument]:
         """Every live (not voided) document the target holds for this tenant."""
         ...
+
+
+@runtime_checkable
+class BatchingTarget(Target, Protocol):
+    """A target whose calls inside ``batch()`` may wait for ``flush()`` to be durable."""
+
+    def batch(self) -> contextlib.AbstractAsyncContextManager[None]:
+        """A block in which calls may be held back until ``flush()`` (or the block's end).
+        Leaving it with an error may drop what was not flushed: those calls were never
+        confirmed, and the sender sends them again next run."""
+        ...
+
+    async def flush(self) -> None:
+        """Make every call made so far durable (``TargetUnavailable`` if it cannot: then
+        none of the unflushed calls counts as done)."""
+        ...
+
+
+async def _durable() -> None:
+    """The flush of a target whose every call is durable when it returns: nothing to do."""
+
+
+@contextlib.asynccontextmanager
+async def batched(target: Target) -> AsyncIterator[Callable[[], Awaitable[None]]]:
+    """A batch on ``target`` for the block, yielding its ``flush``; for a target that does not
+    batch (``BatchingTarget``), no batch and a flush that does nothing."""
+    if not isinstance(target, BatchingTarget):
+        yield _durable
+        return
+    async with target.batch():
+        yield target.flush
 
 
 def _text(value: object) -> str:

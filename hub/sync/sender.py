@@ -18,6 +18,17 @@ and left for the next run; ``TargetRejected`` parks the document until its conte
 A crash between a call and its record repeats the call with the same idempotency key, which
 the target answers with the document it already holds.
 
+A run is one batch at a target that batches (``hub.spi.target.batched``: the Beancount file is
+written once per run, not once per document). The outcomes of a batch's calls are held back
+until the target's ``flush`` returned (retried like a call), and then appended to the log
+together, so the log never records as synced a document the target does not hold; a crash
+between the flush and the append leaves the target ahead of the log, which the next run's
+repeated, idempotent calls make good. A flush that fails for good records those documents as
+failed and ends the batch with an error, so the target drops what it could not write (they are
+sent again next run). A target that does not batch has each outcome recorded right after its
+call. The run's call log and the ``sync_documents`` rows are written with the outcomes, many
+rows to a statement (``SyncLog.call_all``, ``SyncLog.remember_all``), not a round trip each.
+
 Each document's send is a span continuing the trace of the request that brought the document's
 latest event (its ``meta.traceparent``), each target call a client span inside it; each call and
 outcome is also counted in ``hub.telemetry``'s metrics.
@@ -25,12 +36,13 @@ outcome is also counted in ``hub.telemetry``'s metrics.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -44,12 +56,15 @@ from hub.domain.documents import Document
 from hub.domain.events import NewEvent
 from hub.errors import TargetRejected, TargetUnavailable
 from hub.spi.documents import DocumentSource
-from hub.spi.target import Receipt, Target
+from hub.spi.target import BatchingTarget, Receipt, Target, batched
 from hub.store import EventStore
 from hub.store.projections import ProjectionStore
-from hub.store.sync import Held, RunCounts, SyncLog
+from hub.store.sync import Call, Held, RunCounts, SyncLog
 
 log = logging.getLogger(__name__)
+
+OUTCOMES_PER_APPEND = 1000
+"""Outcome events appended to the log in one batch (one transaction) after a flush."""
 
 
 @dataclass(frozen=True)
@@ -104,6 +119,10 @@ class Sender:
             return run_id
 
 
+class _Unwritten(Exception):
+    """The target could not make a batch's calls durable (they were recorded as failed)."""
+
+
 @dataclass
 class _Run:
     sender: Sender
@@ -111,6 +130,10 @@ class _Run:
     tenant: str
     target: Target
     counts: RunCounts
+    confirmed: list[tuple[Held, str]] = field(default_factory=list)
+    """Calls that succeeded and await the target's flush: what it holds now, the operation."""
+    calls: list[Call] = field(default_factory=list)
+    """Calls made and not yet in the run's call log (written with the outcomes)."""
 
     async def go(self) -> None:
         async with self.sender.projections.pool.acquire() as conn:
@@ -121,25 +144,76 @@ class _Run:
         parents = await self.sender.events.meta_values(
             sorted(set(last.values())), telemetry.TRACEPARENT
         )
-        for document in wanted:
-            previous = held.get(document.key)
-            unchanged = previous is not None and previous.content_hash == document.content_hash
-            if unchanged and previous is not None and previous.status in ("synced", "parked"):
-                continue
-            # the send continues the trace of the request that brought its latest event
-            parent = parents.get(last.get(document.key, 0))
-            with telemetry.tracer.start_as_current_span(
-                f"sync {self.target.name} {document.kind}",
-                context=telemetry.context_from_meta(
-                    {telemetry.TRACEPARENT: parent} if parent else {}
-                ),
-                attributes={"ledgerhub.tenant": self.tenant, "ledgerhub.doc_key": document.key},
-            ):
-                await self._one(document, previous)
-        keys = {d.key for d in wanted}
-        for key, was in sorted(held.items()):
-            if key not in keys and was.status == "synced" and was.target_id is not None:
-                await self._gone(was)
+        # each outcome is recorded after its call, or, at a target that batches, after the
+        # run's one flush
+        each = not isinstance(self.target, BatchingTarget)
+        with contextlib.suppress(_Unwritten):  # leaving the batch so drops what was not written
+            await self._send(wanted, held, last, parents, each)
+
+    async def _send(
+        self,
+        wanted: list[Document],
+        held: dict[str, Held],
+        last: dict[str, int],
+        parents: dict[int, str],
+        each: bool,
+    ) -> None:
+        async with batched(self.target) as flush:
+            for document in wanted:
+                previous = held.get(document.key)
+                unchanged = previous is not None and previous.content_hash == document.content_hash
+                if unchanged and previous is not None and previous.status in ("synced", "parked"):
+                    continue
+                # the send continues the trace of the request that brought its latest event
+                parent = parents.get(last.get(document.key, 0))
+                with telemetry.tracer.start_as_current_span(
+                    f"sync {self.target.name} {document.kind}",
+                    context=telemetry.context_from_meta(
+                        {telemetry.TRACEPARENT: parent} if parent else {}
+                    ),
+                    attributes={
+                        "ledgerhub.tenant": self.tenant,
+                        "ledgerhub.doc_key": document.key,
+                    },
+                ):
+                    await self._one(document, previous)
+                if each:
+                    await self._record(flush)
+            keys = {d.key for d in wanted}
+            for key, was in sorted(held.items()):
+                if key not in keys and was.status == "synced" and was.target_id is not None:
+                    await self._gone(was)
+                    if each:
+                        await self._record(flush)
+            await self._record(flush)
+
+    async def _record(self, flush: Callable[[], Awaitable[None]]) -> None:
+        """Flush the target (retried like a call), then log the outcomes of the calls it made
+        durable, in batches. If it cannot be flushed, those documents failed this run: recorded
+        so, then ``_Unwritten`` ends the batch. The calls made so far go to the run's call log
+        in the same go."""
+        calls, self.calls = self.calls, []
+        await self.sender.log.call_all(calls)
+        if not self.confirmed:
+            return
+        done, self.confirmed = self.confirmed, []
+        try:
+            async for attempt in self._retrying():
+                with attempt:
+                    await flush()
+        except TargetUnavailable as exc:
+            log.warning("sync: %d document(s) to %s not written: %s", len(done),
+                        self.target.name, exc)  # fmt: skip
+            for _ in done:
+                self._count("failed")
+            await self._append(
+                [self._failure(h.doc_key, h.content_hash, str(exc), parked=False) for h, _ in done]
+            )
+            raise _Unwritten from exc
+        await self._append([self._success(held, operation) for held, operation in done])
+        await self.sender.log.remember_all(self.tenant, self.target.name, [h for h, _ in done])
+        for _ in done:
+            self._count("sent")
 
     async def _one(self, document: Document, held: Held | None) -> None:
         try:
@@ -152,22 +226,21 @@ class _Run:
             self._count("failed")
             await self._failed(document, str(exc), parked=False)
             return
-        self._count("sent")
         key = receipt.idempotency_key or document.idempotency_key
-        await self._synced(
-            Held(document.key, key, document.content_hash, receipt.target_id, "synced", None),
-            operation,
-        )
+        self.confirmed.append(
+            (Held(document.key, key, document.content_hash, receipt.target_id, "synced", None),
+             operation)
+        )  # fmt: skip
 
     def _count(self, outcome: telemetry.DocumentOutcome) -> None:
         """Count a document's outcome in this run and in the process's metrics."""
         setattr(self.counts, outcome, getattr(self.counts, outcome) + 1)
         telemetry.sync.document(self.target.name, outcome)
 
-    async def _synced(self, held: Held, operation: str) -> None:
-        """Log the outcome (a repeat is a duplicate in the log) and remember it."""
-        await self._outcome(
-            self.tenant,
+    def _success(self, held: Held, operation: str) -> NewEvent:
+        """The ``accounting.document.synced`` event of one outcome (a repeat is a duplicate in
+        the log)."""
+        return self._event(
             "accounting.document.synced",
             f"{held.doc_key}#{held.content_hash[:16]}#{operation}",
             {
@@ -179,7 +252,20 @@ class _Run:
                 "operation": operation,
             },
         )
-        await self.sender.log.remember(self.tenant, self.target.name, held)
+
+    def _failure(self, doc_key: str, content_hash: str, message: str, *, parked: bool) -> NewEvent:
+        """The ``accounting.document.failed`` event of one document in this run."""
+        return self._event(
+            "accounting.document.failed",
+            f"{doc_key}#{content_hash[:16]}#failed#{self.run_id}",
+            {
+                "target": self.target.name,
+                "doc_key": doc_key,
+                "message": message,
+                "parked": parked,
+                "content_hash": content_hash,
+            },
+        )
 
     async def _push(self, document: Document, held: Held | None) -> tuple[Receipt, str]:
         previous = held.target_id if held is not None and held.status == "synced" else None
@@ -201,21 +287,11 @@ class _Run:
             self._count("failed")
             log.warning("sync: voiding %s at %s failed: %s", was.doc_key, self.target.name, exc)
             return
-        self._count("sent")
-        await self._synced(dataclasses.replace(was, status="voided"), "void")
+        self.confirmed.append((dataclasses.replace(was, status="voided"), "void"))
 
     async def _failed(self, document: Document, message: str, *, parked: bool) -> None:
-        await self._outcome(
-            document.tenant,
-            "accounting.document.failed",
-            f"{document.key}#{document.content_hash[:16]}#failed#{self.run_id}",
-            {
-                "target": self.target.name,
-                "doc_key": document.key,
-                "message": message,
-                "parked": parked,
-                "content_hash": document.content_hash,
-            },
+        await self._append(
+            [self._failure(document.key, document.content_hash, message, parked=parked)]
         )
         if parked:
             await self.sender.log.remember(
@@ -231,23 +307,26 @@ class _Run:
                 ),
             )
 
-    async def _call(
-        self, doc_key: str, operation: str, call: Callable[..., Awaitable[Receipt]], *args: Any
-    ) -> Receipt:
+    def _retrying(self) -> AsyncRetrying:
+        """Retries of a ``TargetUnavailable`` (counted), with the sender's backoff."""
         backoff = self.sender.backoff
 
         def retried(_state: RetryCallState) -> None:
             self.counts.retries += 1
             telemetry.sync.retry(self.target.name)
 
-        retrying = AsyncRetrying(
+        return AsyncRetrying(
             stop=stop_after_attempt(backoff.attempts),
             wait=_Waiter(backoff),
             retry=retry_if_exception_type(TargetUnavailable),
             before_sleep=retried,
             reraise=True,
         )
-        async for attempt in retrying:
+
+    async def _call(
+        self, doc_key: str, operation: str, call: Callable[..., Awaitable[Receipt]], *args: Any
+    ) -> Receipt:
+        async for attempt in self._retrying():
             with attempt:
                 return await self._timed(doc_key, operation, call, *args)
         raise AssertionError("unreachable: tenacity reraises the last error")  # pragma: no cover
@@ -282,22 +361,21 @@ class _Run:
             span.end()
             seconds = time.perf_counter() - started
             telemetry.sync.call(self.target.name, operation, status, seconds)
-            await self.sender.log.call(
-                self.run_id, doc_key, operation, request_id, status, int(seconds * 1000)
+            self.calls.append(
+                Call(self.run_id, doc_key, operation, request_id, status, int(seconds * 1000))
             )
 
-    async def _outcome(
-        self, tenant: str, event_type: str, external_id: str, data: dict[str, Any]
-    ) -> None:
-        await self.sender.events.append(
-            [
-                NewEvent(
-                    tenant=tenant,
-                    source=f"sync:{self.target.name}",
-                    external_id=external_id,
-                    type=event_type,
-                    occurred_at=datetime.now(UTC),
-                    data=data,
-                )
-            ]
+    def _event(self, event_type: str, external_id: str, data: dict[str, Any]) -> NewEvent:
+        return NewEvent(
+            tenant=self.tenant,
+            source=f"sync:{self.target.name}",
+            external_id=external_id,
+            type=event_type,
+            occurred_at=datetime.now(UTC),
+            data=data,
         )
+
+    async def _append(self, events: list[NewEvent]) -> None:
+        """Append outcome events, ``OUTCOMES_PER_APPEND`` to a batch."""
+        for start in range(0, len(events), OUTCOMES_PER_APPEND):
+            await self.sender.events.append(events[start : start + OUTCOMES_PER_APPEND])

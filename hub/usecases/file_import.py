@@ -10,6 +10,7 @@ anywhere leaves the log untouched.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,7 +22,14 @@ from pydantic import ValidationError
 
 from hub.domain.events import NewEvent
 from hub.errors import ConfigError
-from hub.spi.importer import UTC_ZONE, FileImporter, ImportedRecord, ImportFileError, ImportOptions
+from hub.spi.importer import (
+    UTC_ZONE,
+    FileImporter,
+    ImportedRecord,
+    ImportFileError,
+    ImportOptions,
+    Progress,
+)
 from hub.spi.registry import connector
 from hub.store.events import EventStore
 
@@ -53,9 +61,11 @@ def read_statement(
     mapping: Any = None,
     zone: ZoneInfo = UTC_ZONE,
     select: str | None = None,
+    progress: Progress | None = None,
 ) -> Statement:
     """Parse ``path`` with ``importer`` (``mapping``: what its ``load_mapping`` returned);
-    ``ImportFileError`` naming the line and reason if any line is bad."""
+    ``ImportFileError`` naming the line and reason if any line is bad. ``progress`` is handed
+    to the importer (``ImportOptions.progress``)."""
     try:
         data = path.read_bytes()
     except OSError as exc:
@@ -63,6 +73,8 @@ def read_statement(
     name = path.name
     fmt = file_format or importer.detect(name, data)
     options = ImportOptions(account=account, zone=zone, mapping=mapping, select=select)
+    if progress is not None:
+        options = dataclasses.replace(options, progress=progress)
     lines = importer.read(name, data, file_format=fmt, options=options)
     return Statement(name, fmt, hashlib.sha256(data).hexdigest(), lines)
 

@@ -35,10 +35,12 @@ from tests.reconciliation.harness import Recon
 from tests.reconciliation.scenarios import SHOP, _unix, bank_line, statement, stripe_month
 
 CURRENCIES = """
-SELECT currency FROM {payouts} WHERE tenant = $1 UNION SELECT currency FROM {lines} WHERE tenant = $1
-UNION SELECT currency FROM {orders} WHERE tenant = $1 UNION SELECT currency FROM {payments}
-WHERE tenant = $1 UNION SELECT settled_currency FROM {payments} WHERE tenant = $1
-AND settled_currency IS NOT NULL UNION SELECT currency FROM {refunds} WHERE tenant = $1
+SELECT currency FROM {payouts} WHERE tenant = $1
+UNION SELECT currency FROM {lines} WHERE tenant = $1
+UNION SELECT currency FROM {orders} WHERE tenant = $1
+UNION SELECT currency FROM {payments} WHERE tenant = $1
+UNION SELECT settled_currency FROM {payments} WHERE tenant = $1 AND settled_currency IS NOT NULL
+UNION SELECT currency FROM {refunds} WHERE tenant = $1
 """
 
 
@@ -68,9 +70,11 @@ def _payout_update(payout: Any, rng: random.Random) -> NewEvent:
     arrival = payout.arrival + timedelta(days=rng.choice((1, 3, 15, 30)))
     amount = payout.amount + rng.choice((0, 1, -1, payout.amount // 2))
     obj = {**copy.deepcopy(STRIPE["payout"]), "id": payout.payout_id, "amount": amount,
-           "created": _unix(payout.arrival), "arrival_date": _unix(arrival), "status": "paid"}  # fmt: skip
-    return new(STRIPE_SOURCE, f"evt_{payout.payout_id}_updated", "stripe.payout.updated",
-               stripe_event("payout.updated", obj, _unix(arrival)), f"{arrival}T07:00:00+00:00")  # fmt: skip
+           "created": _unix(payout.arrival), "arrival_date": _unix(arrival),
+           "status": "paid"}  # fmt: skip
+    data = stripe_event("payout.updated", obj, _unix(arrival))
+    return new(STRIPE_SOURCE, f"evt_{payout.payout_id}_updated", "stripe.payout.updated", data,
+               f"{arrival}T07:00:00+00:00")  # fmt: skip
 
 
 def _order(order_id: int, status: str) -> NewEvent:
@@ -83,16 +87,18 @@ def _charge(charge_id: str, amount: int, order_ref: str | None, version: int = 0
     when = _unix(date(2024, 3, 5), 12)
     metadata = {} if order_ref is None else {"order_id": order_ref}
     obj = charge(charge_id, amount, when, metadata=metadata)
-    return new(STRIPE_SOURCE, f"evt_{charge_id}_v{version}", "stripe.charge.succeeded",
-               stripe_event("charge.succeeded", obj, when), "2024-03-05T12:00:00+00:00")  # fmt: skip
+    data = stripe_event("charge.succeeded", obj, when)
+    return new(STRIPE_SOURCE, f"evt_{charge_id}_v{version}", "stripe.charge.succeeded", data,
+               "2024-03-05T12:00:00+00:00")  # fmt: skip
 
 
 def _refund(refund_id: str, charge_id: str, amount: int) -> NewEvent:
     when = _unix(date(2024, 3, 6), 12)
     refund = {**copy.deepcopy(STRIPE["refund"]), "id": refund_id, "charge": charge_id,
               "amount": amount, "created": when}  # fmt: skip
-    return new(STRIPE_SOURCE, f"evt_{refund_id}", "stripe.refund.created",
-               stripe_event("refund.created", refund, when), "2024-03-06T12:00:00+00:00")  # fmt: skip
+    data = stripe_event("refund.created", refund, when)
+    return new(STRIPE_SOURCE, f"evt_{refund_id}", "stripe.refund.created", data,
+               "2024-03-06T12:00:00+00:00")  # fmt: skip
 
 
 def _outcome(doc_key: str, kind: str) -> NewEvent:
