@@ -6,9 +6,10 @@ each one: ``shopify.payout`` (a payout) and ``shopify.balance_transaction`` (a p
 transaction, which names its ``payout_id`` itself).
 
 Orders are sales (every order topic carries the whole order, so the latest one wins); a refund
-webhook reduces revenue and tax; balance transactions move money through the Shopify Payments
-clearing account (fees are ``amount - net``, so the clearing account follows the balance to the
-cent); a paid payout moves it to the bank.
+webhook reduces revenue, shipping and tax (by its own split when its lines state their tax,
+else pro rata by the order, in the ledger); balance transactions move money through the Shopify
+Payments clearing account (fees are ``amount - net``, so the clearing account follows the
+balance to the cent); a paid payout moves it to the bank.
 
 Every balance transaction is also stated as it is, as a ``BalanceMovement`` (books nothing; its
 ``type`` mapped to a canonical category by ``CATEGORIES``), and a payout carries its ``summary``
@@ -210,15 +211,32 @@ def _sale(event: SourceEvent, ctx: MapContext) -> list[Fact]:
 
 
 def _refund(event: SourceEvent, ctx: MapContext) -> list[Fact]:
-    f = ctx.fields("refund", _body(event, "refund"))
+    """The shop-side refund. Its split is stated when its lines carry ``total_tax`` (then the
+    tax is theirs, with the tax of its ``shipping_refund`` adjustments, and the shipping is
+    those adjustments); else the ledger splits it pro rata by the order's figures."""
+    refund = _body(event, "refund")
+    f = ctx.fields("refund", refund)
+    amount = money(f, "amount")
+    lines = refund.get("refund_line_items") or []
+    stated = any(isinstance(line, dict) and line.get("total_tax") is not None for line in lines)
+    tax: Money | None = None
+    shipping: Money | None = None
+    if stated:
+        shipping = Money.zero(amount.currency)
+        tax = money(f, "tax")
+        for adjustment in refund.get("order_adjustments") or []:
+            if isinstance(adjustment, dict) and adjustment.get("kind") == "shipping_refund":
+                shipping -= Money.parse(str(adjustment.get("amount") or "0"), amount.currency)
+                tax -= Money.parse(str(adjustment.get("tax_amount") or "0"), amount.currency)
     return [
         Refund(
             key=f"refund:{f['id']}",
             business_date=f["date"],
             processor=None,
             refund_id=f["id"],
-            amount=money(f, "amount"),
-            tax=money(f, "tax"),
+            amount=amount,
+            tax=tax,
+            shipping=shipping,
             order_ref=f["order_id"],
         )
     ]

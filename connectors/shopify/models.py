@@ -61,6 +61,14 @@ class Transaction(ProviderModel):
     kind: str | None = None
 
 
+class OrderAdjustment(ProviderModel):
+    """A refund's order adjustment (``kind`` ``shipping_refund``: shipping given back, negative)."""
+
+    kind: str | None = None
+    amount: DecimalString = "0"
+    tax_amount: DecimalString = "0"
+
+
 class Refund(ProviderModel):
     """``refund`` (``refunds/create``)."""
 
@@ -69,6 +77,7 @@ class Refund(ProviderModel):
     created_at: AwareDatetime
     refund_line_items: list[RefundLineItem] = Field(default_factory=list)
     transactions: list[Transaction]
+    order_adjustments: list[OrderAdjustment] = Field(default_factory=list)
 
 
 class BalanceTransaction(ProviderModel):

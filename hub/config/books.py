@@ -32,20 +32,28 @@ A mistake is a ``ConfigError`` reading ``FILE:LINE: where: what is wrong``.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar, cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from hub.domain.events import RecordedEvent
+from hub.domain.facts import Fact
 from hub.domain.mapping import CompiledMapping, MappingError
 from hub.domain.toml_lines import Location, line_of
-from hub.errors import ConfigError
-from hub.spi.mapper import FactMapper
+from hub.errors import ConfigError, Unmappable
+from hub.spi.mapper import FactMapper, MapContext, SourceEvent
 from hub.spi.registry import connectors
+
+T = TypeVar("T")
+MEMO_SIZE = 8192
+"""How many results ``BooksConfig.remember`` keeps (two per event: its facts and its bookings,
+so the last ~4,000 events: a few batches, however long the log)."""
 
 AccountType = Literal["asset", "liability", "equity", "income", "expense"]
 
@@ -78,6 +86,7 @@ ROLES = {
     "payroll_taxes": "employer payroll taxes",
     "payroll_liabilities": "withholdings, deductions and employer taxes owed",
     "suspense": "bank lines no rule categorizes yet",
+    "unapplied": "payments naming an order the log does not hold yet (a customer deposit)",
     "inventory": "stock on hand",
     "cogs": "cost of goods sold",
 }
@@ -92,6 +101,7 @@ DEFAULT_CHART = (
     Account(code="1900", name="Currency conversion", type="asset", role="fx"),
     Account(code="2100", name="Sales tax payable", type="liability", role="sales_tax"),
     Account(code="2200", name="Payroll liabilities", type="liability", role="payroll_liabilities"),
+    Account(code="2300", name="Unapplied payments", type="liability", role="unapplied"),
     Account(code="2900", name="Suspense", type="liability", role="suspense"),
     Account(code="4000", name="Sales", type="income", role="revenue"),
     Account(code="4100", name="Shipping income", type="income", role="shipping"),
@@ -192,6 +202,13 @@ class ConnectionBooks:
 
 
 @dataclass(frozen=True)
+class _Raised:
+    """What a remembered computation raised."""
+
+    error: Exception
+
+
+@dataclass(frozen=True)
 class BooksConfig:
     """Every tenant's books and connection's mapping; defaults for anything not configured."""
 
@@ -203,6 +220,53 @@ class BooksConfig:
     )
     """Books made from defaults, once each: this is asked for every event a projection
     handles, and compiling a connector's default mapping cost more than mapping the event."""
+
+    _memo: OrderedDict[Hashable, Any] = field(
+        default_factory=OrderedDict, compare=False, repr=False
+    )
+
+    def remember(
+        self,
+        key: Hashable,
+        compute: Callable[[], T],
+        errors: tuple[type[Exception], ...] = (Unmappable,),
+    ) -> T:
+        """``compute()`` for ``key``, computed once while it is among the last
+        ``MEMO_SIZE`` keys asked for. Only for a pure function of this configuration and the
+        key: the projections of one worker map (and book) the same events, each in its own
+        runner at about the same place in the log, and mapping is most of their time per event.
+        An exception of ``errors`` it raises is remembered and raised again."""
+        if key in self._memo:
+            self._memo.move_to_end(key)
+            found = self._memo[key]
+        else:
+            try:
+                found = compute()
+            except errors as exc:
+                found = _Raised(exc)
+            self._memo[key] = found
+            if len(self._memo) > MEMO_SIZE:
+                self._memo.popitem(last=False)
+        if isinstance(found, _Raised):
+            raise found.error.with_traceback(None)
+        return cast("T", found)
+
+    def map(self, event: RecordedEvent) -> tuple[Fact, ...] | None:
+        """``event``'s canonical facts through its connection's mapper (None when no installed
+        connector maps its source, or its mapper does not map its type); ``Unmappable`` when it
+        cannot be mapped. Remembered (``remember``)."""
+        return self.remember(("map", event.id), lambda: self._map(event))
+
+    def _map(self, event: RecordedEvent) -> tuple[Fact, ...] | None:
+        connection = self.connection(event.source)
+        if connection is None:
+            return None
+        context = MapContext(connection.mapping, self.tenant(event.tenant).timezone)
+        source = SourceEvent(
+            event.type, event.source, event.external_id, event.occurred_at, event.data
+        )
+        facts = self.mappers[connection.connector].map(source, context)
+        return None if facts is None else tuple(facts)
 
     def tenant(self, name: str) -> TenantBooks:
         """The tenant's books (the default chart in UTC when the file does not name it)."""

@@ -146,9 +146,11 @@ RefundStatus = Literal["succeeded", "pending", "failed", "canceled"]
 
 
 class Refund(_Fact):
-    """Money given back. ``processor`` None: the order-side refund (revenue and tax reduced);
-    else the processor returning it (its clearing account pays). ``tax`` is the tax portion;
-    ``fee`` a cost the processor took with it (settlement currency)."""
+    """Money given back. ``processor`` None: the order-side refund (revenue, shipping and tax
+    reduced); else the processor returning it (its clearing account pays). ``tax`` and
+    ``shipping`` are the parts of ``amount`` that were tax and shipping when the source states
+    the split (``tax`` None: it does not, and the ledger splits the refund pro rata by its
+    order's figures); ``fee`` a cost the processor took with it (settlement currency)."""
 
     kind: Literal["refund"] = "refund"
     processor: str | None
@@ -156,6 +158,7 @@ class Refund(_Fact):
     status: RefundStatus = "succeeded"
     amount: Money
     tax: Money | None = None
+    shipping: Money | None = None
     settled: Money | None = None
     fee: Money | None = None
     order_ref: str | None = None

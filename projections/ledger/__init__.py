@@ -9,6 +9,11 @@ table's CHECK (``ledgerhub.postings_balanced``, migration 0008) refuses any row 
 balance per currency. Events no mapper understands, or that cannot be mapped or booked, are kept
 in ``unmapped`` with the reason, never an error.
 
+A payment or refund that names an order is booked with what the log holds about that order
+(``projections.ledger.links``: the ``orders`` and ``links`` tables): a payment for an order not
+in the log waits in unapplied payments, and a later event about the order re-books it (and the
+order's refunds) under its own key, so the live books and a rebuild's are the same.
+
 The chart, rules and mappings come from ``LEDGERHUB_CONFIG`` (``hub.config.books``), read when the
 projection starts and again when a rebuild starts: after changing them, ``ledgerhub rebuild
 ledger`` (live events keep using the config the rebuild read).
@@ -23,9 +28,9 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from hub.domain.events import RecordedEvent
 from hub.domain.facts import Fact
 from hub.errors import Unmappable
-from hub.spi.config import BooksConfig, ConnectionBooks
-from hub.spi.mapper import MapContext, SourceEvent
+from hub.spi.config import BooksConfig
 from hub.spi.projection import Connection, Context, Projection
+from projections.ledger.links import LINKS, ORDERS, Links
 from projections.ledger.posting import Booking, Unbookable, book, payee_key
 
 if TYPE_CHECKING:
@@ -96,12 +101,14 @@ class Ledger(Projection):
     """The journal, chart of accounts, bank-line categorization and unmapped events."""
 
     name: ClassVar[str] = "ledger"
-    version: ClassVar[int] = 1
+    version: ClassVar[int] = 2
     tables: ClassVar[dict[str, str]] = {
         "journal": _JOURNAL,
         "accounts": _ACCOUNTS,
         "bank_lines": _BANK_LINES,
         "unmapped": _UNMAPPED,
+        "orders": ORDERS,
+        "links": LINKS,
     }
 
     @classmethod
@@ -129,25 +136,35 @@ class Ledger(Projection):
         return self.config.books
 
     async def handle(self, events: Sequence[RecordedEvent], ctx: Context) -> None:
-        """Map and book each event (position order); idempotent by key and position."""
+        """Map and book each event (position order); idempotent by key and position. A
+        payment or refund naming an order is booked with what the log holds about the order
+        (``projections.ledger.links``), and an event about an order re-books its entries."""
         entries: list[tuple[Any, ...]] = []
         bank_lines: list[tuple[Any, ...]] = []
         unmapped: list[tuple[Any, ...]] = []
         mapped: list[int] = []
+        batch: list[tuple[RecordedEvent, list[tuple[str, Fact, Booking]]]] = []
         for event in events:
             if event.type.startswith(SYNC_OUTCOMES):
                 continue  # the accounting sync's own outcomes: nothing to book
             await self._chart(event.tenant, ctx)
             try:
-                bookings = self._bookings(event)
+                batch.append((event, booked_facts(self.books, event)))
             except (Unmappable, Unbookable) as exc:
+                unmapped.append((event.position, event.tenant, event.source, event.type, str(exc)))
+        links = await Links.load(ctx, [(e, [fact for _, fact, _ in b]) for e, b in batch])
+        for event, booked in batch:
+            try:
+                bookings = links.apply(self.books, event, booked)
+            except Unbookable as exc:
                 unmapped.append((event.position, event.tenant, event.source, event.type, str(exc)))
                 continue
             mapped.append(event.position)
-            for key, booking in bookings:
-                entries.append(_entry_row(event, key, booking))
+            for source, key, _fact, booking in bookings:
+                entries.append(_entry_row(event, key, booking, source))
                 if booking.bank is not None:
                     bank_lines.append(_bank_row(event, key, booking))
+        await links.save(ctx)
         tables = ctx.tables
         if entries:
             await ctx.conn.executemany(_UPSERT_ENTRY.format(t=tables["journal"]), entries)
@@ -159,9 +176,6 @@ class Ledger(Projection):
             await ctx.conn.execute(
                 f"DELETE FROM {tables['unmapped']} WHERE position = ANY($1::bigint[])", mapped
             )
-
-    def _bookings(self, event: RecordedEvent) -> list[tuple[str, Booking]]:
-        return [(key, booking) for key, _fact, booking in booked_facts(self.books, event)]
 
     async def _chart(self, tenant: str, ctx: Context) -> None:
         marker = (ctx.tables["accounts"], tenant)
@@ -179,35 +193,40 @@ def booked_facts(books: BooksConfig, event: RecordedEvent) -> list[tuple[str, Fa
     """``event``'s facts and what each books, keyed ``{source}/{fact key}`` (the ledger's rules,
     shared with the accounting sync), leaving out informational facts (a ``BalanceMovement``
     restates money the event's other facts book: no entry, not even an empty one). Raises
-    ``Unmappable`` or ``Unbookable``."""
+    ``Unmappable`` or ``Unbookable``. Remembered per configuration and event
+    (``BooksConfig.remember``): the ledger and the accounting sync book the same events."""
+    return books.remember(
+        ("booked", event.id), lambda: _book(books, event), errors=(Unmappable, Unbookable)
+    )
+
+
+def _book(books: BooksConfig, event: RecordedEvent) -> list[tuple[str, Fact, Booking]]:
     connection = books.connection(event.source)
     if connection is None:
         connector = event.source.split(":", 1)[0]
         raise Unmappable(f"no installed connector maps {connector!r} events")
-    facts = [fact for fact in _map(books, event, connection) if not fact.informational]
+    mapped = books.map(event)
+    if mapped is None:
+        raise Unmappable(f"the {connection.connector} mapper does not map {event.type}")
+    facts = [fact for fact in mapped if not fact.informational]
     tenant = books.tenant(event.tenant)
     return [(f"{event.source}/{fact.key}", fact, book(fact, tenant, connection)) for fact in facts]
 
 
-def _map(books: BooksConfig, event: RecordedEvent, connection: ConnectionBooks) -> list[Fact]:
-    mapper = books.mappers[connection.connector]
-    context = MapContext(connection.mapping, books.tenant(event.tenant).timezone)
-    source = SourceEvent(event.type, event.source, event.external_id, event.occurred_at, event.data)
-    facts = mapper.map(source, context)
-    if facts is None:
-        raise Unmappable(f"the {connection.connector} mapper does not map {event.type}")
-    return list(facts)
-
-
-def _entry_row(event: RecordedEvent, key: str, booking: Booking) -> tuple[Any, ...]:
+def _entry_row(
+    event: RecordedEvent, key: str, booking: Booking, source: str | None = None
+) -> tuple[Any, ...]:
+    """The journal row of ``key`` as ``event`` books it (``source``: the entry's own, when
+    ``event`` re-books another source's entry; default ``event.source``)."""
+    source = source or event.source
     entry = booking.entry
     if entry is None:  # books nothing (now): keep the key so an older event cannot revive it
-        return (event.tenant, key, event.source, "none", event.occurred_at.date(), "", None,
+        return (event.tenant, key, source, "none", event.occurred_at.date(), "", None,
                 [], [], [], event.position)  # fmt: skip
     return (
         event.tenant,
         key,
-        event.source,
+        source,
         entry.kind,
         entry.business_date,
         entry.description,

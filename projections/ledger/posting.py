@@ -4,10 +4,16 @@ How each fact is booked (debit first; P = presentment currency, S = settlement c
 
 - Sale (paid or open): receivable total; discounts; / revenue (subtotal, less tax when prices
   include it), shipping, sales tax. Draft and void sales book nothing.
-- Payment: clearing:<processor> net (S), fees fee (S) / receivable gross when it pays an order,
-  else revenue (P). If S differs from P, the fx account balances each currency.
-- Refund, order side: refunds (amount less tax), sales tax / receivable. Processor side:
-  receivable (order) or refunds (P), fees / clearing.
+- Payment: clearing:<processor> net (S), fees fee (S) / receivable gross when it pays an order
+  the log holds, unapplied when it names one the log does not hold (yet), else revenue (P). If
+  S differs from P, the fx account balances each currency.
+- Refund, order side: refunds (net), sales tax (tax), shipping (shipping) / receivable. The
+  split is the source's own when it states one (``Refund.tax``), else ``split_refund`` of the
+  order's figures. Processor side: receivable (order in the log), unapplied (order named but
+  not in the log) or refunds (no order) (P), fees / clearing; and, for the part of it no
+  order-side refund states (``Known.uncovered``), the order side as well: refunds, sales tax,
+  shipping (``split_refund``) / receivable, so the tax given back leaves sales tax payable
+  whichever side reports the refund, and a refund both sides report is booked once.
 - Dispute withdrawn: disputes (P), fees / clearing; reinstated: the reverse; status only: nothing.
 - Fee: fees / clearing. Adjustment: clearing, fees / adjustments (signs follow the amount).
 - Payout (paid only): bank / clearing.
@@ -25,7 +31,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Literal
+from typing import Literal, Protocol
 
 from hub.domain.facts import (
     Adjustment,
@@ -48,6 +54,69 @@ from hub.spi.config import Account, ConnectionBooks, TenantBooks
 
 class Unbookable(ValueError):
     """The fact needs an account the chart does not have (names the role)."""
+
+
+@dataclass(frozen=True)
+class OrderFigures:
+    """What a refund of an order is split by: the order's total, and the tax and shipping in
+    it (all in the order's currency)."""
+
+    total: Money
+    tax: Money
+    shipping: Money
+
+    @classmethod
+    def of(cls, sale: Sale) -> OrderFigures:
+        """The figures of ``sale``."""
+        return cls(sale.total, sale.tax, sale.shipping)
+
+
+def _share(amount: int, part: int, whole: int) -> int:
+    """``amount * part / whole`` rounded to the nearest integer, a half away from zero."""
+    numerator = 2 * amount * part
+    sign = -1 if (numerator < 0) != (whole < 0) else 1
+    return sign * ((abs(numerator) + abs(whole)) // (2 * abs(whole)))
+
+
+def split_refund(amount: Money, order: OrderFigures | None) -> tuple[Money, Money, Money]:
+    """``(net, tax, shipping)`` of a refund of ``amount`` of ``order``, pro rata by the order's
+    own figures, in integer minor units: the tax is the refund's share of the order's tax, and
+    tax plus shipping its share of the order's tax plus shipping, each rounded to the nearest
+    minor unit (a half rounded up); the net takes the rest, so the three add up to ``amount``
+    exactly and a refund of the whole total gives back exactly the order's tax and shipping.
+    No order, an order in another currency or of total zero: all of it is net."""
+    zero = Money.zero(amount.currency)
+    if order is None or order.total.currency != amount.currency or not order.total.minor:
+        return amount, zero, zero
+    whole = order.total.minor
+    tax = _share(amount.minor, order.tax.minor, whole)
+    tax_and_shipping = _share(amount.minor, order.tax.minor + order.shipping.minor, whole)
+    currency = amount.currency
+    return (
+        Money(minor=amount.minor - tax_and_shipping, currency=currency),
+        Money(minor=tax, currency=currency),
+        Money(minor=tax_and_shipping - tax, currency=currency),
+    )
+
+
+class Known(Protocol):
+    """What the log holds about orders, for booking a payment or refund that names one (the
+    ledger keeps it, ``projections.ledger.links``). Without it (``book(..., known=None)``)
+    every named order is taken to be in the log, and no processor refund books order-side
+    figures: the stateless view the accounting sync takes of one event."""
+
+    def order(self, ref: str) -> OrderFigures | None:
+        """The figures of the order ``ref`` names, None when the log does not hold it."""
+        ...
+
+    def order_of(self, fact: Refund) -> str | None:
+        """The order a refund is of: its own ``order_ref``, else its payment's."""
+        ...
+
+    def uncovered(self, key: str, fact: Refund) -> Money:
+        """The part of the processor refund ``fact`` (entry ``key``) that no order-side refund
+        of its order states, so that it books the order side itself."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -188,9 +257,14 @@ def _sale(fact: Sale, acc: _Accounts) -> Booking:
     return Booking(lines.entry("sale", fact.business_date, label, fact.customer))
 
 
-def _payment(fact: Payment, acc: _Accounts) -> Booking:
+def _payment(fact: Payment, acc: _Accounts, known: Known | None) -> Booking:
     lines = _Lines()
-    counter = acc.role("receivable" if fact.order_ref else "revenue")
+    if fact.order_ref is None:
+        counter = acc.role("revenue")
+    elif known is not None and known.order(fact.order_ref) is None:
+        counter = acc.role("unapplied")
+    else:
+        counter = acc.role("receivable")
     # credit the counter account in P, debit clearing in S: built as the negation of _settle
     settled = fact.settled or fact.gross
     lines.credit(counter, fact.gross)
@@ -205,24 +279,54 @@ def _payment(fact: Payment, acc: _Accounts) -> Booking:
     return Booking(lines.entry("payment", fact.business_date, label))
 
 
-def _refund(fact: Refund, acc: _Accounts) -> Booking:
+def _order_side(lines: _Lines, acc: _Accounts, split: tuple[Money, Money, Money]) -> None:
+    """Debit refunds, sales tax and shipping with a refund's split; credit the receivable."""
+    net, tax, shipping = split
+    lines.debit(acc.role("refunds"), net)
+    lines.debit(acc.role("sales_tax"), tax)
+    if shipping.minor:
+        lines.debit(acc.role("shipping"), shipping)
+    lines.credit(acc.role("receivable"), net + tax + shipping)
+
+
+def _stated_split(fact: Refund) -> tuple[Money, Money, Money] | None:
+    """The split the source states (None: it states none)."""
+    if fact.tax is None:
+        return None
+    shipping = fact.shipping or Money.zero(fact.amount.currency)
+    return fact.amount - fact.tax - shipping, fact.tax, shipping
+
+
+def _refund(fact: Refund, acc: _Accounts, key: str, known: Known | None) -> Booking:
     if fact.status not in ("succeeded", "pending"):
         return Booking(None)
     lines = _Lines()
     if fact.processor is None:
-        tax = fact.tax or Money.zero(fact.amount.currency)
-        lines.debit(acc.role("refunds"), fact.amount - tax)
-        lines.debit(acc.role("sales_tax"), tax)
-        lines.credit(acc.role("receivable"), fact.amount)
+        split = _stated_split(fact)
+        if split is None:
+            order = known.order(fact.order_ref) if known and fact.order_ref else None
+            split = split_refund(fact.amount, order)
+        _order_side(lines, acc, split)
         label = f"refund {fact.refund_id} of order {fact.order_ref}"
         return Booking(lines.entry("refund", fact.business_date, label))
-    counter = acc.role("receivable" if fact.order_ref else "refunds")
+    ref = fact.order_ref if known is None else known.order_of(fact)
+    order = None if known is None or ref is None else known.order(ref)
+    if ref is None:
+        counter = acc.role("refunds")
+    elif known is not None and order is None:
+        counter = acc.role("unapplied")
+    else:
+        counter = acc.role("receivable")
     settled = _settle(lines, acc, counter, fact.amount, fact.settled)
     clearing = acc.clearing(fact.processor)
     lines.credit(clearing, settled)
     if fact.fee is not None:
         lines.debit(acc.role("fees"), fact.fee)
         lines.credit(clearing, fact.fee)
+    if known is not None and order is not None:
+        uncovered = known.uncovered(key, fact)
+        if uncovered.minor:
+            _order_side(lines, acc, split_refund(uncovered, order))
     label = f"{fact.processor} refund {fact.refund_id}"
     return Booking(lines.entry("refund", fact.business_date, label))
 
@@ -305,16 +409,23 @@ def _payroll(fact: PayrollRun, acc: _Accounts) -> Booking:
     return Booking(lines.entry("payroll", fact.business_date, label))
 
 
-def book(fact: Fact, books: TenantBooks, connection: ConnectionBooks) -> Booking:
-    """What ``fact`` books in ``books`` for ``connection``; ``Unbookable`` names a missing role."""
+def book(
+    fact: Fact,
+    books: TenantBooks,
+    connection: ConnectionBooks,
+    known: Known | None = None,
+    key: str = "",
+) -> Booking:
+    """What ``fact`` (entry ``key``) books in ``books`` for ``connection``, given what the log
+    holds about orders (``known``; None: see ``Known``); ``Unbookable`` names a missing role."""
     acc = _Accounts(books, connection)
     match fact:
         case Sale():
             return _sale(fact, acc)
         case Payment():
-            return _payment(fact, acc)
+            return _payment(fact, acc, known)
         case Refund():
-            return _refund(fact, acc)
+            return _refund(fact, acc, key, known)
         case Dispute():
             return _dispute(fact, acc)
         case Fee():

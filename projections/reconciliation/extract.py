@@ -16,7 +16,6 @@ from hub.domain.events import RecordedEvent
 from hub.domain.facts import BalanceMovement, BankLine, Fact, Payment, Payout, Refund, Sale
 from hub.errors import Unmappable
 from hub.spi.config import BooksConfig
-from hub.spi.mapper import MapContext, SourceEvent
 
 RESOLVED = "reconciliation.exception.resolved"
 REOPENED = "reconciliation.exception.reopened"
@@ -99,13 +98,8 @@ def records(event: RecordedEvent, books: BooksConfig) -> list[Record]:
 def facts_of(event: RecordedEvent, books: BooksConfig) -> list[Fact]:
     """``event``'s canonical facts through its connection's mapper (none when no installed
     connector maps it, or it cannot be mapped: the ledger lists those as unmapped)."""
-    connection = books.connection(event.source)
-    if connection is None:
-        return []
-    context = MapContext(connection.mapping, books.tenant(event.tenant).timezone)
-    source = SourceEvent(event.type, event.source, event.external_id, event.occurred_at, event.data)
     try:
-        return list(books.mappers[connection.connector].map(source, context) or [])
+        return list(books.map(event) or [])
     except (Unmappable, KeyError, TypeError, ValueError):
         return []
 

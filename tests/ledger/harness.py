@@ -13,8 +13,12 @@ import asyncpg
 
 from hub.config.books import mappers
 from hub.domain.events import NewEvent
+from hub.runtime.operate import follow_job
 from hub.runtime.settings import RuntimeSettings
 from hub.runtime.worker import Worker
+from hub.store import EventStore
+from hub.store.jobs import Jobs
+from hub.store.projections import ProjectionStore
 from projections.ledger import Ledger, queries
 
 FAST = RuntimeSettings(lease_ttl=2, poll_interval=0.1, retry_attempts=1, retry_wait=0.01)
@@ -75,6 +79,16 @@ class Books:
             f"SELECT j::text AS row FROM {Ledger.view('journal')} AS j ORDER BY tenant, entry_key"
         )
         return [r["row"] for r in rows]
+
+    async def rebuild(self, store: EventStore) -> None:
+        """Queue a rebuild of the ledger and wait until it is done (it must be running)."""
+        active = "SELECT active_generation FROM ledgerhub.projections WHERE name = 'ledger'"
+        generation = await self.conn.fetchval(active)
+        projections = ProjectionStore.over(store)
+        job = await Jobs(projections).enqueue("ledger", "rebuild")
+        done = await asyncio.wait_for(follow_job(projections, job.id, poll=0.05), 90)
+        assert done.state == "done", done
+        assert await self.conn.fetchval(active) > generation, "a new generation is active"
 
     async def entry(self, key: str, tenant: str = "default") -> asyncpg.Record | None:
         return await self.conn.fetchrow(

@@ -117,6 +117,34 @@ async def test_shopify_order_and_its_refund_through_receivable(
     total = to_minor(Decimal(order["total_price"]), "USD")
     refunded = sum(to_minor(Decimal(t["amount"]), "USD") for t in refund["transactions"])
     assert _role(lines, "receivable") == total - refunded
-    assert _role(lines, "sales_tax") == -to_minor(Decimal(order["total_tax"]), "USD")
+    # the fixture's refund lines state no ``total_tax``: the refund gives back its share of
+    # the order's tax, 209.00 * 11.94 / 409.94 = 6.087 -> 6.09 (free shipping: none of that)
+    tax = to_minor(Decimal(order["total_tax"]), "USD")
+    assert _role(lines, "sales_tax") == -(tax - 609)
     assert _role(lines, "revenue") == -to_minor(Decimal(order["total_line_items_price"]), "USD")
-    assert _role(lines, "refunds") == refunded
+    assert _role(lines, "refunds") == refunded - 609
+
+
+async def test_a_shopify_refund_whose_lines_state_their_tax_gives_back_that_tax(
+    dsn: str, store: EventStore, books: Books
+) -> None:
+    order = _shopify("order.json")["order"]
+    refund = copy.deepcopy(_shopify("refund.json")["refund"])
+    for line in refund["refund_line_items"]:
+        line.update(subtotal="199.00", total_tax="3.98")
+    refund["order_adjustments"] = [
+        {"kind": "shipping_refund", "amount": "-5.00", "tax_amount": "-0.30"}
+    ]
+    refund["transactions"][0]["amount"] = "411.26"  # 398.00 + 7.96 tax + 5.00 + 0.30 tax
+    async with ledger_running(dsn):
+        await store.append(
+            [
+                new(SHOP, "o-1", "shopify.orders.create", order, order["created_at"]),
+                new(SHOP, "r-1", "shopify.refunds.create", refund, refund["created_at"]),
+            ]
+        )
+        await books.settle()
+        lines = await _tb(books)
+    assert _role(lines, "sales_tax") == -(1194 - 796 - 30)
+    assert _role(lines, "shipping") == 500  # more shipping given back than this order charged
+    assert _role(lines, "refunds") == 39800
