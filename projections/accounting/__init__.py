@@ -1,7 +1,10 @@
 """``accounting``: per tenant and target, the documents an accounting system should hold.
 
-Each event is mapped and booked with the ledger's own rules (``projections.ledger.booked_facts``)
-for the tenants whose config has ``sync = { target = …, mode = … }``; each booked fact is a row of
+Each event is mapped and booked with the ledger's own rules (``projections.ledger.booked_facts``,
+then ``projections.ledger.links`` with what the log holds about the orders it names, in tables of
+this projection's own, so a payment for an order not yet in the log is unapplied here as in the
+ledger, and an event about an order re-books its payments and refunds) for the tenants whose
+config has ``sync = { target = …, mode = … }``; each booked fact is a row of
 ``parts`` (keyed by its fact key, replaced by a later event about the same object), and every
 document a batch touches is recomputed from its parts (``projections.accounting.documents``) into
 ``documents``, with its content hash and idempotency key. This projection never calls a target:
@@ -22,13 +25,15 @@ from typing import Any, ClassVar
 
 from hub.domain.documents import Document
 from hub.domain.events import RecordedEvent
+from hub.domain.facts import Fact
 from hub.errors import Unmappable
 from hub.spi.config import BooksConfig, SyncSettings
 from hub.spi.projection import Connection, Context, Projection
 from projections.accounting import queries
 from projections.accounting.documents import Part, combine, part_of
 from projections.ledger import booked_facts
-from projections.ledger.posting import Unbookable
+from projections.ledger.links import LINKS, ORDERS, Links
+from projections.ledger.posting import Booking, Unbookable
 
 _PARTS = (
     "tenant text NOT NULL, target text NOT NULL, part_key text NOT NULL, doc_key text NOT NULL, "
@@ -101,7 +106,14 @@ class Accounting(Projection):
 
     name: ClassVar[str] = "accounting"
     version: ClassVar[int] = 3
-    tables: ClassVar[dict[str, str]] = {"parts": _PARTS, "documents": _DOCUMENTS}
+    tables: ClassVar[dict[str, str]] = {
+        "parts": _PARTS,
+        "documents": _DOCUMENTS,
+        # the ledger's memory of orders and what names them (``projections.ledger.links``),
+        # so that documents book a payment or refund as the ledger does
+        "orders": ORDERS,
+        "links": LINKS,
+    }
 
     # the DocumentSource port (hub.spi.documents): what the sender and shadow mode read
     @classmethod
@@ -129,18 +141,33 @@ class Accounting(Projection):
         A fixed number of statements per batch, each touching only the batch's parts and
         documents (found through their indexes), so a batch costs the same however long the
         log already is."""
-        latest: dict[tuple[str, str, str], tuple[tuple[Any, ...], list[int]]] = {}
-        touched: set[Group] = set()
+        booked: list[tuple[RecordedEvent, SyncSettings, list[tuple[str, Fact, Booking]]]] = []
         for event in events:
             chosen = self.settings(event.tenant)
             if chosen is None:
                 continue
-            for row in self._part_rows(event, chosen):
+            try:
+                booked.append((event, chosen, booked_facts(self.books, event)))
+            except (Unmappable, Unbookable):
+                continue  # the ledger lists it as unmapped, with the reason
+        if not booked:
+            return
+        # what the log holds about the orders these events name, as the ledger books it
+        links = await Links.load(ctx, [(e, [fact for _, fact, _ in b]) for e, _, b in booked])
+        latest: dict[tuple[str, str, str], tuple[tuple[Any, ...], list[int]]] = {}
+        touched: set[Group] = set()
+        for event, chosen, facts in booked:
+            try:
+                bookings = links.apply(self.books, event, facts)
+            except Unbookable:
+                continue
+            for row in _part_rows(event, chosen, bookings):
                 key = (row[0], row[1], row[2])
                 seen = latest.get(key)
                 positions = [event.position] if seen is None else [*seen[1], event.position]
                 latest[key] = (row, positions)
                 touched.add((row[0], row[1], row[3]))
+        await links.save(ctx)
         if not latest:
             return
         parts = ctx.tables["parts"]
@@ -153,24 +180,26 @@ class Accounting(Projection):
         )
         await _recompute(sorted(touched), ctx)
 
-    def _part_rows(self, event: RecordedEvent, chosen: SyncSettings) -> list[tuple[Any, ...]]:
-        try:
-            booked = booked_facts(self.books, event)
-        except (Unmappable, Unbookable):
-            return []  # the ledger lists it as unmapped, with the reason
-        rows: list[tuple[Any, ...]] = []
-        for key, fact, booking in booked:
-            head = (event.tenant, chosen.target, key)
-            if booking.entry is None:  # books nothing now: an empty part in its own group
-                rows.append((*head, key, "none", fact.business_date, "", [], [], [],
-                             event.position, None, None))  # fmt: skip
-                continue
-            part = part_of(chosen.mode, key, fact, booking.entry)
-            accounts, currencies, amounts = (list(c) for c in zip(*part.postings, strict=True))
-            rows.append((*head, part.group, part.kind, part.business_date, part.description,
-                         accounts, currencies, amounts, event.position, part.customer,
-                         part.order))  # fmt: skip
-        return rows
+
+def _part_rows(
+    event: RecordedEvent,
+    chosen: SyncSettings,
+    bookings: Sequence[tuple[str, str, Fact, Booking]],
+) -> list[tuple[Any, ...]]:
+    """The ``parts`` rows of what ``event`` books (its own facts and the entries it re-books)."""
+    rows: list[tuple[Any, ...]] = []
+    for _source, key, fact, booking in bookings:
+        head = (event.tenant, chosen.target, key)
+        if booking.entry is None:  # books nothing now: an empty part in its own group
+            rows.append((*head, key, "none", fact.business_date, "", [], [], [],
+                         event.position, None, None))  # fmt: skip
+            continue
+        part = part_of(chosen.mode, key, fact, booking.entry)
+        accounts, currencies, amounts = (list(c) for c in zip(*part.postings, strict=True))
+        rows.append((*head, part.group, part.kind, part.business_date, part.description,
+                     accounts, currencies, amounts, event.position, part.customer,
+                     part.order))  # fmt: skip
+    return rows
 
 
 def _by_book(keys: Iterable[tuple[str, str, str]]) -> dict[tuple[str, str], list[str]]:

@@ -133,3 +133,29 @@ async def test_per_payout_journal_totals_the_reference_shopify_payout(
     postings = dict(zip(journal["accounts"], journal["amounts"], strict=True))
     assert postings["1000"] == to_minor(Decimal(payout["amount"]), "USD")  # to the cent
     assert sum(journal["amounts"]) == 0
+
+
+async def test_documents_book_an_unknown_orders_payment_and_its_refund_as_the_ledger_does(
+    dsn: str, store: EventStore, config: Path, books: Books
+) -> None:
+    """A payment for an order the log does not hold yet is unapplied in the documents too, and
+    moves to the receivable (with the refund's tax given back) when the order arrives."""
+    from tests.ledger.test_bookkeeper import order, stripe_charge, stripe_refund
+
+    write_config(config, "per_transaction")
+    conn = books.conn
+    async with running(dsn):
+        await store.append([stripe_charge(), stripe_refund("re_W", 645)])
+        await settle(conn, ("ledger", "accounting"))
+        waiting = sums((await documents(conn)).values())
+        waiting_ledger = await _ledger_sums(conn)
+        await store.append([order()])
+        await settle(conn, ("ledger", "accounting"))
+        applied = sums((await documents(conn)).values())
+        applied_ledger = await _ledger_sums(conn)
+    assert waiting == waiting_ledger
+    assert waiting[("2300", "USD")] == -(2935 - 645)  # unapplied, not a smaller receivable
+    assert ("1100", "USD") not in waiting
+    assert applied == applied_ledger
+    assert ("2300", "USD") not in applied
+    assert applied[("2100", "USD")] == -135 + 30  # the refund gave back its share of the tax
