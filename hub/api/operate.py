@@ -32,7 +32,8 @@ POSITION_MAX = 2**63 - 1
 
 
 class ProjectionsOut(BaseModel):
-    """``GET /v1/projections``."""
+    """``GET /v1/projections``: each projection, with each partition of it in ``partitions``
+    (one, partition 0, for a projection that is not partitioned)."""
 
     projections: list[ProjectionStatus]
 
@@ -47,6 +48,9 @@ class ReplayIn(BaseModel):
     to: Annotated[int, Field(ge=1, le=POSITION_MAX)]
     send: bool = False
     """Also call the projection's side effects (off unless asked for)."""
+    partition: Annotated[int, Field(ge=0, le=255)] | None = None
+    """Replay only this partition's tenants (default: every partition); 422 if the projection
+    has no such partition."""
 
 
 class RebuildIn(BaseModel):
@@ -107,7 +111,8 @@ async def _optional_json(request: web.Request) -> Any:
 
 
 async def list_projections(request: web.Request) -> web.Response:
-    """Every projection: state, position, head, lag, parked count, lease holder."""
+    """Every projection: state, position, head, lag, parked count, lease holder, and the same
+    for each of its partitions."""
     statuses = await _store(request).status()
     return json_response(ProjectionsOut(projections=statuses).model_dump(mode="json"))
 
@@ -122,6 +127,7 @@ async def replay_projection(request: web.Request) -> web.Response:
         from_position=body.from_,
         to_position=body.to,
         send=body.send,
+        partition=body.partition,
     )
     return _job_response(job)
 

@@ -52,5 +52,7 @@ def describe(job: Job) -> str:
         if job.kind == "replay"
         else f"rebuild {job.projection}"
     )
+    if job.partition is not None:
+        what += f" partition {job.partition}"
     send = " with --send" if job.send else ""
     return f"job {job.id} ({what}{send}): {job.state}, {job.done}/{job.total}"

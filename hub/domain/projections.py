@@ -1,4 +1,8 @@
-"""What the projection runtime records and reports: leases, generations, jobs, parked events."""
+"""What the projection runtime records and reports: leases, generations, jobs, parked events.
+
+Partitions: a projection may run as K partitions (``hub.store.projections``, "Partitions"); a
+lease, a checkpoint and a parked event belong to one partition, numbered 0 .. K-1. K = 1 is
+partition 0, which is what every field defaults to."""
 
 from __future__ import annotations
 
@@ -25,6 +29,7 @@ class Lease(BaseModel):
     projection: str
     holder: str
     token: int
+    partition: int = 0
 
 
 class Generation(BaseModel):
@@ -38,6 +43,10 @@ class Generation(BaseModel):
     position: int
     tables: dict[str, str]
     state: Literal["building", "active", "retired"]
+    partition: int = 0
+    """The partition whose checkpoint ``position`` is."""
+    partitions: int = 1
+    """How many partitions this generation runs as (its K)."""
 
 
 class Job(BaseModel):
@@ -61,6 +70,10 @@ class Job(BaseModel):
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    partitions: int = 1
+    """The K the job runs over (set when it starts)."""
+    partition: int | None = None
+    """A replay of this partition only; None: of every partition."""
 
     @property
     def finished(self) -> bool:
@@ -85,10 +98,38 @@ class ParkedEvent(BaseModel):
     last_seen: datetime
     status: ParkedStatus
     resolved_at: datetime | None
+    partition: int = 0
+    """The partition that parked it (its tenant's, in its generation)."""
+
+
+class PartitionStatus(BaseModel):
+    """One partition of a projection's active generation: its checkpoint, lag, lease and state.
+
+    ``lag_events`` is ``head - position``: log positions not yet covered, counted over every
+    tenant (an upper bound of the partition's own events still to apply)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    partition: int
+    state: ProjectionState
+    position: int
+    lag_events: int
+    lag_seconds: float
+    parked: int
+    holder: str | None
+    lease_expires_at: datetime | None
+    last_error: str | None
 
 
 class ProjectionStatus(BaseModel):
-    """One projection as ``ledgerhub status`` and ``GET /v1/projections`` report it."""
+    """One projection as ``ledgerhub status`` and ``GET /v1/projections`` report it.
+
+    With K partitions, the projection's own fields sum its partitions up: ``position`` is the
+    lowest checkpoint (so ``lag_events`` and ``lag_seconds`` are the largest), ``parked`` the
+    total, ``holder`` the holder of partition 0 (every partition's is in ``partitions``),
+    ``last_error`` the first partition's error, and ``state`` is ``stopped`` if any partition
+    is not leased, else ``rebuilding``, ``failing`` or ``running``. With K = 1 they are those
+    of its one partition, as before partitions existed."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -106,3 +147,5 @@ class ProjectionStatus(BaseModel):
     side_effects: bool
     last_error: str | None
     rebuild_job: int | None
+    partitions: list[PartitionStatus] = []
+    """Each partition of the active generation (one for K = 1)."""

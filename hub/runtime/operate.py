@@ -1,8 +1,9 @@
 """What operators do to projections, shared by the CLI and the HTTP API.
 
-Replays, rebuilds and parked retries are carried out by the worker that holds the projection's
-lease (so they never race the live runner); these helpers queue them and follow them. A command
-line run with no worker holding the lease runs a worker for that projection itself meanwhile.
+Replays, rebuilds and parked retries are carried out by the workers that hold the projection's
+leases, one per partition (so they never race the live runners); these helpers queue them and
+follow them. A command line run while some partition has no worker runs a worker for that
+projection itself meanwhile.
 """
 
 from __future__ import annotations
@@ -61,13 +62,15 @@ async def worker_for(
 ) -> AsyncIterator[str]:
     """Make sure some worker runs ``projection`` while the body runs; yield who does.
 
-    If a worker holds its lease, nothing is started. Otherwise this process runs one for that
-    projection (it must be installed here), and stops it afterwards.
+    If workers hold the leases of every partition of its active generation, nothing is started.
+    Otherwise this process runs a worker for that projection (it must be installed here),
+    which takes the free partitions, and stops it afterwards.
     """
     settings = settings or RuntimeSettings.from_env()
-    holder = await Leases(store, "", settings.lease_ttl).live_holder(projection)
-    if holder is not None:
-        yield holder
+    partitions = await store.partition_count(projection)
+    holders = await Leases(store, "", settings.lease_ttl).live_holders(projection, partitions)
+    if len(holders) == partitions:
+        yield ", ".join(sorted(set(holders.values())))
         return
     definition = discover(names=[projection]).get(projection)
     if definition is None:

@@ -1,4 +1,29 @@
-"""Runs one projection while this process holds its lease: live batches, jobs, parked retries."""
+"""Runs one projection partition while this process holds its lease: live batches, jobs, parked
+retries.
+
+A projection run as K partitions has K runners (in one worker or spread over several), one per
+lease; partition p applies only its tenants' events (``hub.store.projections``, "Partitions").
+K = 1 is one runner of partition 0, as before partitions existed.
+
+Each step reads the projection's generations anew (one small query), so a partition learns at
+once that another partition swapped in a rebuilt generation.
+
+Changing K: K is a property of a generation. A runner whose K (``RuntimeSettings.partitions_of``)
+differs from the active generation's treats it like a new ``version``: it queues a rebuild, live
+batches of the old generation stop (readers keep its tables as they were), and the K partitions
+build a new generation with the new K, swapped in once every one of them has caught up. Every
+worker must be given the same K: while live workers disagree, none of them runs the projection
+(``worker``), so a rolling change of K pauses it until the last worker of the old K is gone.
+
+Rebuilds with partitions: the first runner to take the queued job creates the new generation
+(the checkpoints of all its partitions, under the job's row lock); each partition then builds its
+part, and the transaction of a partition that reaches the head swaps the new generation in if
+every partition of it has reached the head, or the furthest checkpoint of the old one if that is
+lower (``Batch.caught_up``), so no tenant's view goes back in time at the swap.
+
+Replays with partitions: each partition re-applies its tenants' events in the range and records
+its cursor; the job is done when every partition has (or the one partition the job names).
+"""
 
 from __future__ import annotations
 
@@ -56,8 +81,13 @@ class Runner:
         settings: RuntimeSettings,
         wake: asyncio.Event,
         config: Config,
+        partitions: int = 1,
     ) -> None:
+        """``lease`` is of partition ``lease.partition`` of the ``partitions`` (K) this
+        projection runs as."""
         self.definition = projection
+        self.partition = lease.partition
+        self.partitions = partitions
         self.handler = projection()
         self.handler.configure(config)
         self.config = config
@@ -70,6 +100,11 @@ class Runner:
         self.wake = wake
         self._types = wants(projection)
         self._active: Generation | None = None
+        self._batches: dict[int, int] = {}
+        """Batches this runner applied per generation (when to refresh statistics)."""
+        self._building: Generation | None = None
+        self._idle_at: tuple[int, int] | None = None
+        """(generation, head) at which this partition last found nothing to rebuild."""
         self._failures = 0
         self._error_shown = True
         """Whether the projection's ``last_error`` may be set: by this runner's own failures, or
@@ -79,6 +114,13 @@ class Runner:
     @property
     def name(self) -> str:
         return self.definition.name
+
+    @property
+    def where(self) -> str:
+        """The projection (and partition, if there are several) for log lines."""
+        if self.partitions == 1:
+            return self.name
+        return f"{self.name} partition {self.partition}/{self.partitions}"
 
     async def run(self) -> None:
         """Run until cancelled, or until ``LeaseLost``. Other errors: back off and go on."""
@@ -91,10 +133,12 @@ class Runner:
                 self._failures += 1
                 delay = min(self.settings.backoff_max, 0.05 * 2**self._failures)
                 delay *= random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not cryptography
-                log.warning("projection %s: %s; retrying in %.1fs", self.name, exc, delay)
+                log.warning("projection %s: %s; retrying in %.1fs", self.where, exc, delay)
                 self._error_shown = True
                 with contextlib.suppress(Exception):  # the database may still be away
-                    await self.store.record_error(self.name, f"{type(exc).__name__}: {exc}")
+                    await self.store.record_error(
+                        self.name, f"{type(exc).__name__}: {exc}", self.partition
+                    )
                 await asyncio.sleep(delay)
 
     async def _loop(self) -> None:
@@ -104,7 +148,7 @@ class Runner:
             worked = await self._step()
             self._failures = 0
             if self._error_shown:
-                await self.store.record_error(self.name, None)
+                await self.store.record_error(self.name, None, self.partition)
                 self._error_shown = False
             if not worked:
                 # NOTIFY (or an operator's request) sets `wake`; the timeout is the polling.
@@ -112,37 +156,54 @@ class Runner:
                     await asyncio.wait_for(self.wake.wait(), self.settings.poll_interval)
 
     async def _prepare(self) -> Generation:
-        active, _ = await self.store.generations(self.name)
+        active, _ = await self.store.generations(self.name, self.partition)
         if active is None:
             async with self.store.batch(self.lease) as batch:
-                active = await batch.create_generation(
-                    self.definition.version,
-                    self.definition.tables,
-                    1,
-                    active=True,
-                    views=self.definition.views,
-                )
-        elif active.version == self.definition.version:
+                await batch.lock_projection()  # K runners start at once: one creates it
+                active, _ = await batch.generations()
+                if active is None:
+                    active = await batch.create_generation(
+                        self.definition.version,
+                        self.definition.tables,
+                        1,
+                        active=True,
+                        views=self.definition.views,
+                        partitions=self.partitions,
+                    )
+        elif not self._outdated(active):
             # The analyst views of this code over the tables it built (after an upgrade whose
             # migration dropped them, or a fixed view); nothing to do if applied already.
             async with self.store.batch(self.lease) as batch:
+                await batch.lock_projection()
                 await batch.apply_views(active.generation, active.tables, self.definition.views)
         else:
             # enqueue answers the rebuild already open, if there is one
             log.warning(
-                "projection %s: stored version %d, code version %d: rebuilding",
-                self.name,
+                "projection %s: stored version %d with %d partition(s), code version %d with "
+                "%d: rebuilding",
+                self.where,
                 active.version,
+                active.partitions,
                 self.definition.version,
+                self.partitions,
             )
             await self.jobs.enqueue(self.name, "rebuild")
         return active
 
+    async def _refresh(self) -> None:
+        """Read this partition's checkpoints anew (another partition may have swapped)."""
+        active, building = await self.store.generations(self.name, self.partition)
+        assert active is not None, f"projection {self.name!r} lost its active generation"
+        self._active, self._building = active, building
+
     async def _step(self) -> bool:
+        await self._refresh()
         worked = await self._retry_parked()
-        job = await self.jobs.next_open(self.name)
+        job = await self.jobs.next_open(self.name, self.partition)
         if job is not None:
             worked = await self._job_step(job) or worked
+            if job.kind == "rebuild":
+                await self._refresh()  # another partition may have swapped meanwhile
         return await self._live_step() or worked
 
     # ------------------------------------------------------------------ live
@@ -154,9 +215,7 @@ class Runner:
         head = await self.store.head()
         if active.position >= head:
             return False
-        events, covered = await self.store.read(
-            active.position, head, types=self._types, limit=self.settings.batch_size
-        )
+        events, covered = await self._read(active.position, head, active.partitions)
 
         async def advance(batch: Batch) -> None:
             await batch.advance(active.generation, covered)
@@ -168,6 +227,19 @@ class Runner:
     def _current(self) -> Generation:
         assert self._active is not None
         return self._active
+
+    async def _read(
+        self, after: int, upto: int, partitions: int
+    ) -> tuple[list[RecordedEvent], int]:
+        """This partition's next batch (of a generation of ``partitions``) in ``(after, upto]``."""
+        return await self.store.read(
+            after,
+            upto,
+            types=self._types,
+            limit=self.settings.batch_size,
+            partition=self.partition,
+            partitions=partitions,
+        )
 
     # ------------------------------------------------------------------ applying
 
@@ -199,11 +271,20 @@ class Runner:
                         if error is not None:
                             log.warning(
                                 "projection %s: parking event %d: %s",
-                                self.name,
+                                self.where,
                                 event.position,
                                 error,
                             )
                             await batch.park(generation.generation, event, error, attempts)
+                applied = self._batches[generation.generation] = (
+                    self._batches.get(generation.generation, 0) + 1
+                )
+                if applied & (applied - 1) == 0:
+                    # After this runner's 1st, 2nd, 4th, 8th … batch of a generation: during a
+                    # rebuild or a long catch-up its tables grow faster than autovacuum analyzes
+                    # them, and a plan made for a nearly empty table (a scan of all of it) makes
+                    # every batch slower than the one before. O(log n) analyzes in all.
+                    await batch.analyze(generation.tables.values())
                 await finish(batch)
 
     async def _attempt(self, events: Sequence[RecordedEvent], ctx: Context) -> Exception | None:
@@ -251,7 +332,7 @@ class Runner:
 
     async def _retry_parked(self) -> bool:
         active = self._current()
-        due = await self.parked.due(self.name, active.generation)
+        due = await self.parked.due(self.name, active.generation, self.partition)
         for parked in due:
             event = await self.store.read_one(parked.position)
             async with self.store.batch(self.lease) as batch:
@@ -266,17 +347,20 @@ class Runner:
     # ------------------------------------------------------------------ jobs
 
     async def _job_step(self, job: Job) -> bool:
+        """Do a batch of ``job``; whether there was anything to do."""
         try:
             if job.kind == "replay":
                 await self._replay_step(job)
             else:
-                await self._rebuild_step(job)
+                return await self._rebuild_step(job)
         except (LeaseLost, StoreUnavailable):
             raise
         except LedgerhubError as exc:
-            log.warning("projection %s: job %d failed: %s", self.name, job.id, exc)
+            log.warning("projection %s: job %d failed: %s", self.where, job.id, exc)
             async with self.store.batch(self.lease) as batch:
-                await batch.finish_job(job, f"{type(exc).__name__}: {exc}")
+                job = await batch.lock_job(job)
+                if not job.finished:
+                    await batch.finish_job(job, f"{type(exc).__name__}: {exc}")
             if self._outdated():
                 # Live waits for the new version's tables, which cannot be built: that is a
                 # failing projection (backed off, retried, reported) until its code is fixed.
@@ -286,27 +370,25 @@ class Runner:
                 ) from exc
         return True
 
-    def _outdated(self) -> bool:
-        """Whether the active tables were built by another version of the code."""
-        return self._current().version != self.definition.version
+    def _outdated(self, active: Generation | None = None) -> bool:
+        """Whether the active tables were built by another version of the code, or run as
+        another number of partitions."""
+        active = active or self._current()
+        return active.version != self.definition.version or active.partitions != self.partitions
 
     async def _replay_step(self, job: Job) -> None:
         assert job.from_position is not None
         assert job.to_position is not None
         start, end = job.from_position, job.to_position
-        cursor = job.cursor if job.state == "running" else start - 1
-        events, covered = await self.store.read(
-            cursor, end, types=self._types, limit=self.settings.batch_size
-        )
+        mine = await self.jobs.cursor(job, self.partition)
+        cursor = start - 1 if mine is None else mine
+        events, covered = await self._read(cursor, end, job.partitions)
 
         async def progress(batch: Batch) -> None:
-            if job.state == "queued":
-                await batch.start_job(job, total=end - start + 1, generation=None)
-            await batch.job_progress(
-                job, cursor=covered, done=covered - start + 1, total=end - start + 1
-            )
-            if covered >= end:
-                await batch.finish_job(job)
+            locked = await batch.lock_job(job)  # first: see Batch.lock_job
+            if locked.state == "queued":
+                await batch.start_job(locked, total=end - start + 1, generation=None)
+            await batch.replay_progress(locked, cursor=covered)
 
         sending = job.send and self.definition.side_effects
         await self._apply(events, self._current(), "replay", sending, progress)
@@ -318,49 +400,81 @@ class Runner:
             config = reload(self.config)
         except ConfigError as exc:  # `ledgerhub rebuild` refuses a broken file before this
             log.warning("projection %s: rebuilding with the config loaded at start: %s",
-                        self.name, exc)  # fmt: skip
+                        self.where, exc)  # fmt: skip
             return
         self.handler.configure(config)
         self.config = config
 
-    async def _rebuild_step(self, job: Job) -> None:
+    async def _rebuild_step(self, job: Job) -> bool:
+        """A batch of this partition's part of the rebuild; False when it has nothing to do
+        (it has reached the head and waits for the other partitions, or new events)."""
         active = self._current()
-        _, building = await self.store.generations(self.name)
+        building = self._building
         if job.state == "queued" or building is None or building.generation != job.generation:
-            head = await self.store.head()
-            async with self.store.batch(self.lease) as batch:
-                building = await batch.create_generation(
-                    self.definition.version,
-                    self.definition.tables,
-                    active.generation + 1,
-                    active=False,
-                )
-                await batch.start_job(job, total=head, generation=building.generation)
-            return
+            await self._start_rebuild(job, active)
+            return True
+        if self.partition >= building.partitions:
+            return False  # a generation of fewer partitions (workers configured with another K)
         head = await self.store.head()
-        events, covered = await self.store.read(
-            building.position, head, types=self._types, limit=self.settings.batch_size
-        )
-        caught_up = covered >= head and covered >= active.position
+        events, covered = await self._read(building.position, head, building.partitions)
+        if not events and covered <= building.position:
+            # Nothing new for this partition: try the swap once per head (the partition that
+            # reaches the head last swaps; it sees the others' checkpoints after their commits).
+            if self._idle_at == (building.generation, head):
+                return False
+            self._idle_at = (building.generation, head)
+        reached_head = covered >= head
         built = building.model_copy(update={"position": covered})
         if building.generation != self._rebuilt_with:
             self._rebuilt_with = building.generation
             self._reconfigure()
+        swapped = False
 
         async def progress(batch: Batch) -> None:
+            nonlocal swapped
+            locked = await batch.lock_job(job)  # first: see Batch.lock_job
             await batch.advance(built.generation, covered)
-            await batch.job_progress(job, cursor=covered, done=covered, total=head)
-            if caught_up:
+            if locked.state != "running" or locked.generation != built.generation:
+                return  # swapped (or failed) by another partition meanwhile
+            await batch.rebuild_progress(locked, built.generation, total=head)
+            if reached_head and await batch.caught_up(active, built, head):
                 await batch.swap(active, built, views=self.definition.views)
-                await batch.finish_job(job)
+                await batch.finish_job(locked)
+                swapped = True
 
         sending = job.send and self.definition.side_effects
         await self._apply(events, building, "rebuild", sending, progress)
-        if caught_up:
+        if swapped:
             log.info(
-                "projection %s: rebuilt as generation %d at position %d",
-                self.name,
+                "projection %s: rebuilt as generation %d (%d partition(s)) at position %d",
+                self.where,
                 built.generation,
+                built.partitions,
                 covered,
             )
             self._active = built.model_copy(update={"state": "active"})
+        return True
+
+    async def _start_rebuild(self, job: Job, active: Generation) -> None:
+        """Create the generation ``job`` builds, with this runner's K, unless another partition's
+        runner did so first (they queue on the job's row)."""
+        head = await self.store.head()
+        async with self.store.batch(self.lease) as batch:
+            locked = await batch.lock_job(job)
+            _, building = await batch.generations()
+            if (
+                locked.state == "running"
+                and building is not None
+                and building.generation == locked.generation
+            ) or locked.finished:
+                return
+            building = await batch.create_generation(
+                self.definition.version,
+                self.definition.tables,
+                active.generation + 1,
+                active=False,
+                partitions=self.partitions,
+            )
+            await batch.start_job(
+                locked, total=head, generation=building.generation, partitions=self.partitions
+            )

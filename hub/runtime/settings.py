@@ -5,8 +5,11 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from pydantic import Field, field_validator
+from pydantic_settings import NoDecode
 
 from hub.config.environment import EnvironmentSettings
+from hub.spi.projection import Projection
+from hub.store.projections import MAX_PARTITIONS
 
 
 class RuntimeSettings(EnvironmentSettings):
@@ -23,6 +26,12 @@ class RuntimeSettings(EnvironmentSettings):
       doubling up to 30): a handler's ``RetriableError`` is retried this often before the event
       is parked.
     - ``LEDGERHUB_BACKOFF_MAX`` (seconds, default 30): the longest wait after a database error.
+    - ``LEDGERHUB_PARTITIONS`` (e.g. ``ledger=4,accounting=2``): how many partitions (K, 1 to
+      256) each named projection runs as, in place of the K its class declares
+      (``Projection.partitions``, default 1). Give every worker the same value, the workers
+      inside ``ledgerhub serve`` included (workers that disagree leave the projection alone
+      until they agree). A projection whose active generation has another K is rebuilt with
+      this one (see ``hub.runtime.runner``).
     """
 
     lease_ttl: Annotated[float, Field(ge=0.3)] = 10.0
@@ -32,6 +41,29 @@ class RuntimeSettings(EnvironmentSettings):
     retry_attempts: Annotated[int, Field(ge=1)] = 5
     retry_wait: Annotated[float, Field(ge=0)] = 0.5
     backoff_max: Annotated[float, Field(ge=0.01)] = 30.0
+    partitions: Annotated[dict[str, Annotated[int, Field(ge=1, le=MAX_PARTITIONS)]], NoDecode] = (
+        Field(default_factory=dict)
+    )
+
+    @field_validator("partitions", mode="before")
+    @classmethod
+    def _partitions(cls, value: Any) -> Any:
+        """``name=K,name=K`` (spaces allowed) to a dict; a dict is taken as it is."""
+        if not isinstance(value, str):
+            return value
+        found: dict[str, str] = {}
+        for item in value.split(","):
+            if not item.strip():
+                continue
+            name, sep, count = item.partition("=")
+            if not sep or not name.strip():
+                raise ValueError(f"{item.strip()!r} is not NAME=K")
+            found[name.strip()] = count.strip()
+        return found
+
+    def partitions_of(self, projection: type[Projection]) -> int:
+        """The K ``projection`` runs as here: this setting's, else its class's."""
+        return self.partitions.get(projection.name, projection.partitions)
 
     @field_validator("notify", mode="before")
     @classmethod

@@ -12,8 +12,8 @@ from pydantic import BaseModel
 from hub.domain.events import RecordedEvent
 from hub.errors import ConfigError
 from hub.store.pool import Connection as Connection  # the type of ctx.conn, for plugins
+from hub.store.projections import MAX_PARTITIONS, generation_tables, render_views, view_name
 from hub.store.projections import View as View  # an analyst view, for plugins
-from hub.store.projections import generation_tables, render_views, view_name
 
 if TYPE_CHECKING:
     from hub.api.routing import ApiRoute
@@ -69,6 +69,13 @@ class Projection:
       to analysts as ``ledgerhub_views.<name>`` (role ``ledgerhub_analyst``). The runtime
       applies them with each generation and swaps them with it, so analysts read the old
       generation until a rebuild is complete (see ``View``).
+    - ``partitions``: how many partitions (K, 1 to 256) it runs as unless the operator says
+      otherwise (``LEDGERHUB_PARTITIONS``). Partition p applies only the events of the tenants
+      that hash into it (``hub.store.projections``, "Partitions"), each with its own lease, so
+      K workers can share the work; a tenant's events still arrive in position order. The K
+      partitions' batches run concurrently against the same tables: keep each tenant's rows
+      apart (key them by tenant) and never let an event's effect depend on another tenant's
+      events. Leave it at 1 for a projection whose rows span tenants.
 
     HTTP routes: override the class method ``routes`` to return the projection's
     ``hub.spi.http.ApiRoute`` list; the API mounts the routes of every installed projection.
@@ -105,6 +112,8 @@ class Projection:
     side_effects: ClassVar[bool] = False
     views: ClassVar[Mapping[str, View]] = {}
     """Analyst views, created in declaration order (a view may read those before it)."""
+    partitions: ClassVar[int] = 1
+    """The K it runs as by default (``LEDGERHUB_PARTITIONS`` overrides it)."""
     config_section: ClassVar[str | None] = None
     """The name of this projection's per-tenant table in the config file
     (``[tenants.T.<config_section>]``), if it has one."""
@@ -154,6 +163,8 @@ class Projection:
             raise ConfigError(f"{where}: name must match [a-z][a-z0-9_]* (40 characters at most)")
         if not isinstance(cls.version, int) or cls.version < 1:
             raise ConfigError(f"{where}: version must be a positive integer")
+        if not isinstance(cls.partitions, int) or not 1 <= cls.partitions <= MAX_PARTITIONS:
+            raise ConfigError(f"{where}: partitions must be an integer from 1 to {MAX_PARTITIONS}")
         for table in cls.tables:
             if not _TABLE.match(table):
                 raise ConfigError(

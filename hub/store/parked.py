@@ -1,4 +1,5 @@
-"""Parked events: listed, retried (by the worker holding the lease) or skipped by an operator."""
+"""Parked events: listed, retried (by the worker holding the lease of the partition that
+parked it) or skipped by an operator."""
 
 from __future__ import annotations
 
@@ -73,11 +74,14 @@ class Parked:
         """Give up on the event: the projection will not apply it."""
         return await self._move(parked_id, "skipped", ("parked", "retry", "skipped"))
 
-    async def due(self, projection: str, generation: int) -> list[ParkedEvent]:
-        """Events an operator asked to retry for ``projection``'s ``generation``."""
+    async def due(self, projection: str, generation: int, partition: int = 0) -> list[ParkedEvent]:
+        """Events an operator asked to retry for ``partition`` of ``projection``'s
+        ``generation``."""
         rows = await self._store.fetch(
-            f"{_PARKED} WHERE projection = $1 AND generation = $2 AND status = 'retry' ORDER BY id",
+            f"{_PARKED} WHERE projection = $1 AND generation = $2 AND partition = $3 "
+            "AND status = 'retry' ORDER BY id",
             projection,
             generation,
+            partition,
         )
         return [_parked(row) for row in rows]

@@ -19,6 +19,38 @@ here from the projection's declared column lists; queries read views that point 
 generation, and a rebuild swaps the views in the transaction that makes the new generation
 active.
 
+Partitions
+----------
+A projection may run as K partitions (``Projection.partitions``, or ``LEDGERHUB_PARTITIONS``
+in ``hub.runtime.settings``). Partition ``p`` of K applies the events whose tenant falls in the
+p-th of K equal ranges of ``tenant_hash`` (``ledgerhub.tenant_hash`` in SQL, the first 32 bits
+of the MD5 of the tenant's name: the same in every process, Python and PostgreSQL version), in
+position order, so each tenant's events are applied in order by one partition at a time. Each
+partition has its own lease (``projection_leases`` row), its own checkpoint (a
+``projection_generations`` row per partition, each carrying the generation's K) and its own
+parked events; their batches commit independently, each fenced by its own lease. The read-model
+tables are the generation's, shared by its partitions: a partitioned projection must keep each
+tenant's rows apart (or tolerate concurrent writers: a deadlock between two partitions' batches
+is rolled back and retried like any database error). K = 1 is partition 0 of 1: what every
+projection was before, with the same tables, checkpoint row and lease row.
+
+Reading a partition (``read``) walks the log by position from the checkpoint (the primary key)
+and keeps the events of its tenants (``ledgerhub.tenant_partition(tenant, K) = p``, one MD5 of
+a short name per row looked at): each partition reads the log once over its life, and a batch
+reads as far as it takes to find ``limit`` of its events, so K partitions look at K times the
+rows one would, and send each event to one of them. Measured (``EXPLAIN ANALYZE``, 400,000
+events of 40 tenants, PostgreSQL 15, a loaded 2-core machine): a batch of 1,000 events of
+partition 1 of 4 looks at 4,000 rows in 14 ms on the server, against 2.3 ms for 1,000 events
+unfiltered; the filter costs about 2 µs a row. Rejected: an expression index on ``(position,
+ledgerhub.tenant_hash(tenant))`` read 1,000 of 4,000 in 2.5-2.9 ms, but made every append in
+every deployment 5-11 µs an event dearer (0.63-0.91 s against 0.25-0.37 s per 50,000 rows),
+K = 1 included; a cheaper built-in hash (``hashtextextended``, 0.05 µs a row) is not promised
+to be the same across PostgreSQL versions and platforms. K = 1 reads exactly as before.
+
+K belongs to a generation: changing it builds a new generation (a rebuild, as for a new
+``version``) whose K partitions each build their part; it is swapped in by the transaction that
+finds every partition of it caught up (``Batch.caught_up``, ``Batch.swap``).
+
 Analyst views
 -------------
 A projection may also declare views for analysts (``View``), in schema ``ledgerhub_views``. They
@@ -44,7 +76,15 @@ import asyncpg
 import orjson
 
 from hub.domain.events import RecordedEvent
-from hub.domain.projections import Generation, Job, Lease, ParkedEvent, ProjectionStatus
+from hub.domain.projections import (
+    Generation,
+    Job,
+    Lease,
+    ParkedEvent,
+    PartitionStatus,
+    ProjectionState,
+    ProjectionStatus,
+)
 from hub.errors import ConfigError, LeaseLost, NotFound
 from hub.store.events import (
     _DB_ERRORS,
@@ -62,12 +102,29 @@ READ_MODEL_SCHEMA = "ledgerhub_projections"
 CONTROL_CHANNEL = "ledgerhub_control"
 """Notified with a projection's name when an operator queues work for it (job, parked retry)."""
 
-_GENERATION = (
-    "SELECT projection, generation, version, position, tables::text AS tables, state "
-    "FROM ledgerhub.projection_generations"
+_GENERATION_COLUMNS = (
+    "projection, generation, version, position, tables::text AS tables, state, partition, "
+    "partitions"
 )
+_GENERATION = f"SELECT {_GENERATION_COLUMNS} FROM ledgerhub.projection_generations"
 _JOB = "SELECT * FROM ledgerhub.projection_jobs"
 _PARKED = "SELECT * FROM ledgerhub.parked_events"
+
+
+MAX_PARTITIONS = 256
+"""The most partitions a projection may run as (migration 0018's CHECK)."""
+
+
+def tenant_hash(tenant: str) -> int:
+    """The tenant's hash: the first 32 bits of the MD5 of its UTF-8 name, as
+    ``ledgerhub.tenant_hash`` computes it (stable across processes and versions)."""
+    return int.from_bytes(hashlib.md5(tenant.encode()).digest()[:4], "big")  # noqa: S324
+
+
+def tenant_partition(tenant: str, partitions: int) -> int:
+    """The partition of ``partitions`` that ``tenant``'s events belong to: the p-th of K equal
+    ranges of the hash, as ``ledgerhub.tenant_partition`` computes it."""
+    return tenant_hash(tenant) * partitions >> 32
 
 
 def view_name(projection: str, table: str) -> str:
@@ -269,6 +326,25 @@ def _generation(row: asyncpg.Record) -> Generation:
     return Generation(**{**dict(row), "tables": orjson.loads(row["tables"])})
 
 
+_GENERATIONS = (
+    f"SELECT DISTINCT ON (state) {_GENERATION_COLUMNS} FROM ledgerhub.projection_generations "
+    "WHERE projection = $1 AND state IN ('active', 'building') "
+    "ORDER BY state, partition = $2 DESC, partition"
+)
+"""A projection's active and building generations: the checkpoint of partition $2 of each, or,
+in a generation of fewer partitions, the checkpoint of its partition 0."""
+
+
+def _pick(rows: Sequence[asyncpg.Record]) -> tuple[Generation | None, Generation | None]:
+    found = {row["state"]: _generation(row) for row in rows}
+    return found.get("active"), found.get("building")
+
+
+def _named(lease: Lease) -> str:
+    """The projection of ``lease`` (and its partition, if there are several) for messages."""
+    return repr(lease.projection) + (f" partition {lease.partition}" if lease.partition else "")
+
+
 def _job(row: asyncpg.Record) -> Job:
     return Job(**dict(row))
 
@@ -288,23 +364,52 @@ class Batch:
         """Raise ``LeaseLost`` unless this worker still holds the lease (locks the row)."""
         held = await self.conn.fetchval(
             "SELECT true FROM ledgerhub.projection_leases WHERE projection = $1 AND holder = $2 "
-            "AND token = $3 AND expires_at > clock_timestamp() FOR SHARE",
+            "AND token = $3 AND partition = $4 AND expires_at > clock_timestamp() FOR SHARE",
             self.lease.projection,
             self.lease.holder,
             self.lease.token,
+            self.lease.partition,
         )
         if not held:
-            raise LeaseLost(f"lost the lease of projection {self.lease.projection!r}")
+            raise LeaseLost(f"lost the lease of projection {_named(self.lease)}")
+
+    async def analyze(self, tables: Iterable[str]) -> None:
+        """Refresh the planner's statistics of ``tables`` (a generation's read-model tables)."""
+        for table in tables:
+            await self.conn.execute(f"ANALYZE {table}")
 
     async def advance(self, generation: int, position: int) -> None:
-        """Move ``generation``'s checkpoint to ``position``."""
+        """Move this lease's partition's checkpoint in ``generation`` to ``position``."""
         await self.conn.execute(
             "UPDATE ledgerhub.projection_generations SET position = $3, updated_at = now() "
-            "WHERE projection = $1 AND generation = $2",
+            "WHERE projection = $1 AND generation = $2 AND partition = $4",
             self.lease.projection,
             generation,
             position,
+            self.lease.partition,
         )
+
+    async def lock_projection(self) -> None:
+        """Lock the projection's row until this transaction ends: its partitions' runners
+        create its first generation one at a time."""
+        await self.conn.execute(
+            "SELECT 1 FROM ledgerhub.projections WHERE name = $1 FOR UPDATE",
+            self.lease.projection,
+        )
+
+    async def lock_job(self, job: Job) -> Job:
+        """``job`` as it is now, its row locked until this transaction ends.
+
+        Every transaction that changes a job locks its row first, before any checkpoint row,
+        so that K partitions' batches and the swap never wait for each other in a cycle."""
+        row = await self.conn.fetchrow(f"{_JOB} WHERE id = $1 FOR UPDATE", job.id)
+        assert row is not None, f"job {job.id} vanished"
+        return _job(row)
+
+    async def generations(self) -> tuple[Generation | None, Generation | None]:
+        """``ProjectionStore.generations`` for this lease's partition, in this transaction."""
+        rows = await self.conn.fetch(_GENERATIONS, self.lease.projection, self.lease.partition)
+        return _pick(rows)
 
     async def create_generation(
         self,
@@ -314,10 +419,12 @@ class Batch:
         *,
         active: bool,
         views: Mapping[str, View] | None = None,
+        partitions: int = 1,
     ) -> Generation:
-        """Create ``generation``'s empty tables (logical name -> column list) and its checkpoint
-        at 0, for this lease's projection at ``version`` (and, if active, point the views at it
-        and apply the analyst ``views`` to it)."""
+        """Create ``generation``'s empty tables (logical name -> column list) and the
+        checkpoints of its ``partitions`` at 0, for this lease's projection at ``version`` (and,
+        if active, point the views at it and apply the analyst ``views`` to it); return the
+        checkpoint of this lease's partition."""
         name = self.lease.projection
         tables = generation_tables(name, columns, generation)
         for logical, physical in tables.items():
@@ -328,19 +435,29 @@ class Batch:
                 raise ConfigError(
                     f"projection {name!r}: table {logical!r} cannot be created: {exc}"
                 ) from exc
-        row = await self.conn.fetchrow(
+        await self.conn.execute(
+            "DELETE FROM ledgerhub.projection_generations WHERE projection = $1 "
+            "AND generation = $2 AND partition >= $3",
+            name,
+            generation,
+            partitions,
+        )
+        rows = await self.conn.fetch(
             "INSERT INTO ledgerhub.projection_generations "
-            "(projection, generation, version, tables, state) VALUES ($1, $2, $3, $4::jsonb, $5) "
-            "ON CONFLICT (projection, generation) DO UPDATE SET version = excluded.version, "
-            "position = 0, tables = excluded.tables, state = excluded.state, updated_at = now() "
-            "RETURNING projection, generation, version, position, tables::text AS tables, state",
+            "(projection, generation, version, tables, state, partition, partitions) "
+            "SELECT $1, $2, $3, $4::jsonb, $5, p, $6 FROM generate_series(0, $6 - 1) AS p "
+            "ON CONFLICT (projection, generation, partition) DO UPDATE SET "
+            "version = excluded.version, position = 0, tables = excluded.tables, "
+            "state = excluded.state, partitions = excluded.partitions, updated_at = now() "
+            f"RETURNING {_GENERATION_COLUMNS}",
             name,
             generation,
             version,
             orjson.dumps(tables).decode(),
             "active" if active else "building",
+            partitions,
         )
-        assert row is not None
+        row = next(r for r in rows if r["partition"] == min(self.lease.partition, partitions - 1))
         if active:
             await self._point_views(name, tables)
             await self.apply_views(generation, tables, views or {})
@@ -354,10 +471,17 @@ class Batch:
     async def swap(
         self, old: Generation, new: Generation, *, views: Mapping[str, View] | None = None
     ) -> None:
-        """Make ``new`` the active generation: views (the analyst ``views`` too), states, old
-        tables dropped."""
+        """Make ``new`` the active generation: views (the analyst ``views`` too), states (of
+        every partition of both), old tables dropped.
+
+        Locks in the order readers take them (views, then tables), and waits for the other
+        partitions' live batches still writing the old tables (an ``ACCESS EXCLUSIVE`` lock on
+        them) before it touches their checkpoints, which those batches move last."""
         await self._point_views(new.projection, new.tables)
         await self.apply_views(new.generation, new.tables, views or {})
+        for physical in old.tables.values():
+            if physical not in new.tables.values():
+                await self.conn.execute(f"LOCK TABLE {physical} IN ACCESS EXCLUSIVE MODE")
         await self.conn.execute(
             "UPDATE ledgerhub.projection_generations SET state = CASE generation "
             "WHEN $2 THEN 'active' ELSE 'retired' END, updated_at = now() "
@@ -459,8 +583,8 @@ class Batch:
         """Record (or update) ``event`` as parked for this projection's ``generation``."""
         await self.conn.execute(
             "INSERT INTO ledgerhub.parked_events AS p (projection, generation, position, "
-            "event_type, error_type, message, traceback, attempts, status) "
-            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'parked') "
+            "event_type, error_type, message, traceback, attempts, status, partition) "
+            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'parked', $9) "
             "ON CONFLICT (projection, generation, position) DO UPDATE SET "
             "error_type = excluded.error_type, message = excluded.message, "
             "traceback = excluded.traceback, attempts = p.attempts + excluded.attempts, "
@@ -474,6 +598,7 @@ class Batch:
             str(error) or type(error).__name__,
             "".join(traceback.format_exception(error)),
             attempts,
+            self.lease.partition,
         )
 
     async def resolve_parked(self, parked_id: int) -> None:
@@ -484,17 +609,86 @@ class Batch:
             parked_id,
         )
 
-    async def start_job(self, job: Job, *, total: int, generation: int | None) -> None:
-        """Mark ``job`` as running on this worker."""
+    async def start_job(
+        self, job: Job, *, total: int, generation: int | None, partitions: int | None = None
+    ) -> None:
+        """Mark ``job`` as running on this worker (a rebuild: of a generation of
+        ``partitions``)."""
         await self.conn.execute(
             "UPDATE ledgerhub.projection_jobs SET state = 'running', holder = $2, total = $3, "
-            "generation = coalesce($4, generation), started_at = coalesce(started_at, now()) "
-            "WHERE id = $1",
+            "generation = coalesce($4, generation), started_at = coalesce(started_at, now()), "
+            "partitions = coalesce($5, partitions) WHERE id = $1",
             job.id,
             self.lease.holder,
             total,
             generation,
+            partitions,
         )
+
+    async def replay_progress(self, job: Job, *, cursor: int) -> bool:
+        """Record how far this lease's partition replayed ``job`` (locked with ``lock_job``),
+        and the job's progress over the partitions it replays (the least of their cursors);
+        finish the job when each has reached its end. Whether the job is finished."""
+        assert job.from_position is not None
+        assert job.to_position is not None
+        start, end = job.from_position, job.to_position
+        await self.conn.execute(
+            "INSERT INTO ledgerhub.projection_job_partitions (job, partition, cursor, finished) "
+            "VALUES ($1, $2, $3::bigint, $3::bigint >= $4::bigint) "
+            "ON CONFLICT (job, partition) DO UPDATE "
+            "SET cursor = excluded.cursor, finished = excluded.finished",
+            job.id,
+            self.lease.partition,
+            cursor,
+            end,
+        )
+        row = await self.conn.fetchrow(
+            "SELECT min(coalesce(x.cursor, $2 - 1)) AS cursor, "
+            "bool_and(coalesce(x.finished, false)) AS finished "
+            "FROM generate_series(0, $3 - 1) AS p LEFT JOIN ledgerhub.projection_job_partitions "
+            "AS x ON x.job = $1 AND x.partition = p WHERE $4::int IS NULL OR p = $4",
+            job.id,
+            start,
+            job.partitions,
+            job.partition,
+        )
+        assert row is not None
+        least = int(row["cursor"])
+        await self.job_progress(
+            job, cursor=least, done=max(0, least - start + 1), total=end - start + 1
+        )
+        if row["finished"]:
+            await self.finish_job(job)
+        return bool(row["finished"])
+
+    async def rebuild_progress(self, job: Job, generation: int, *, total: int) -> int:
+        """Record ``job``'s progress (locked with ``lock_job``): the least checkpoint of the
+        partitions of the ``generation`` it builds; return that checkpoint."""
+        least = await self.conn.fetchval(
+            "SELECT min(position) FROM ledgerhub.projection_generations "
+            "WHERE projection = $1 AND generation = $2",
+            self.lease.projection,
+            generation,
+        )
+        least = int(least or 0)
+        await self.job_progress(job, cursor=least, done=least, total=total)
+        return least
+
+    async def caught_up(self, old: Generation, new: Generation, head: int) -> bool:
+        """Whether every partition of generation ``new`` has reached ``head`` or the furthest
+        checkpoint of generation ``old`` (whichever is lower): then swapping in ``new`` shows
+        no tenant an older state than ``old`` shows it, and the log up to ``head`` applied."""
+        row = await self.conn.fetchrow(
+            "SELECT (SELECT min(position) FROM ledgerhub.projection_generations "
+            "        WHERE projection = $1 AND generation = $2) AS new, "
+            "       (SELECT max(position) FROM ledgerhub.projection_generations "
+            "        WHERE projection = $1 AND generation = $3) AS old",
+            self.lease.projection,
+            new.generation,
+            old.generation,
+        )
+        assert row is not None
+        return int(row["new"] or 0) >= min(head, int(row["old"] or 0))
 
     async def job_progress(self, job: Job, *, cursor: int, done: int, total: int) -> None:
         """Record how far ``job`` got (and who runs it now), in the transaction of the work it
@@ -592,24 +786,71 @@ class ProjectionStore:
         return int(rows[0]["head"])
 
     async def read(
-        self, after: int, upto: int, *, types: Sequence[str] | None, limit: int
+        self,
+        after: int,
+        upto: int,
+        *,
+        types: Sequence[str] | None,
+        limit: int,
+        partition: int = 0,
+        partitions: int = 1,
     ) -> tuple[list[RecordedEvent], int]:
-        """Events in ``(after, upto]`` of ``types`` (None = all), and the position they cover.
+        """Events in ``(after, upto]`` of ``types`` (None = all) and of the tenants of
+        ``partition`` of ``partitions``, and the position they cover.
 
         The covered position is ``upto`` when fewer than ``limit`` events came back (so a
-        checkpoint may move past events of other types), else the last event's position.
+        checkpoint may move past events of other types and other partitions), else the last
+        event's position. With one partition the query is the one it always was.
         """
-        rows = await self.fetch(
-            f"{_SELECT} WHERE position > $1 AND position <= $2 "
-            "AND ($3::text[] IS NULL OR type = ANY($3::text[])) ORDER BY position LIMIT $4",
-            after,
-            upto,
-            None if types is None else list(types),
-            limit,
-        )
+        kinds = None if types is None else list(types)
+        if partitions == 1:
+            rows = await self.fetch(
+                f"{_SELECT} WHERE position > $1 AND position <= $2 "
+                "AND ($3::text[] IS NULL OR type = ANY($3::text[])) ORDER BY position LIMIT $4",
+                after,
+                upto,
+                kinds,
+                limit,
+            )
+        else:
+            rows = await self._read_partition(after, upto, kinds, limit, partition, partitions)
         events = [_recorded(row) for row in rows]
         covered = events[-1].position if len(events) >= limit else upto
         return events, covered
+
+    async def _read_partition(
+        self,
+        after: int,
+        upto: int,
+        kinds: list[str] | None,
+        limit: int,
+        partition: int,
+        partitions: int,
+    ) -> list[asyncpg.Record]:
+        """``read``'s query for one partition of several (see the module docstring).
+
+        The planner cannot know that a partition holds about 1/K of the events (it guesses
+        0.5 %), and would gather the scan from parallel workers, which costs more to start (13
+        ms) than the whole serial scan of a batch: the transaction turns them off for itself."""
+        if not 0 <= partition < partitions <= MAX_PARTITIONS:
+            raise ValueError(f"no partition {partition} of {partitions}")
+        try:
+            async with self.pool.acquire() as conn, conn.transaction(readonly=True):
+                await conn.execute("SET LOCAL max_parallel_workers_per_gather = 0")
+                rows: list[asyncpg.Record] = await conn.fetch(
+                    f"{_SELECT} WHERE position > $1 AND position <= $2 "
+                    "AND ($3::text[] IS NULL OR type = ANY($3::text[])) "
+                    "AND ledgerhub.tenant_partition(tenant, $5) = $6 ORDER BY position LIMIT $4",
+                    after,
+                    upto,
+                    kinds,
+                    limit,
+                    partitions,
+                    partition,
+                )
+                return rows
+        except _DB_ERRORS as exc:
+            raise _translate(exc) from exc
 
     async def read_one(self, position: int) -> RecordedEvent:
         """The event at ``position``."""
@@ -639,37 +880,70 @@ class ProjectionStore:
         if name not in await self.names():
             raise NotFound(f"no projection named {name!r} (has a worker run it yet?)")
 
-    async def generations(self, name: str) -> tuple[Generation | None, Generation | None]:
-        """``name``'s active generation and the one being built, if any."""
+    async def generations(
+        self, name: str, partition: int = 0
+    ) -> tuple[Generation | None, Generation | None]:
+        """``name``'s active generation and the one being built, if any: the checkpoint of
+        ``partition`` in each (of partition 0 in a generation that has fewer partitions; see
+        ``Generation.partition`` and ``.partitions``)."""
+        return _pick(await self.fetch(_GENERATIONS, name, partition))
+
+    async def reached(self, name: str, partition: int | None = None) -> int:
+        """How far the active generation of ``name`` has applied the log: the checkpoint of
+        ``partition``, or the least of its partitions' (None); 0 before its first run."""
         rows = await self.fetch(
-            f"{_GENERATION} WHERE projection = $1 AND state IN ('active', 'building') "
-            "ORDER BY generation",
+            "SELECT min(g.position) AS position FROM ledgerhub.projection_generations AS g "
+            "JOIN ledgerhub.projections AS p ON p.name = g.projection "
+            "AND p.active_generation = g.generation "
+            "WHERE g.projection = $1 AND ($2::int IS NULL OR g.partition = $2)",
+            name,
+            partition,
+        )
+        return int(rows[0]["position"] or 0)
+
+    async def partition_count(self, name: str) -> int:
+        """How many partitions ``name``'s active generation runs as (1 before its first run)."""
+        rows = await self.fetch(
+            "SELECT g.partitions FROM ledgerhub.projection_generations AS g "
+            "JOIN ledgerhub.projections AS p ON p.name = g.projection "
+            "AND p.active_generation = g.generation WHERE g.projection = $1 LIMIT 1",
             name,
         )
-        found = {row["state"]: _generation(row) for row in rows}
-        return found.get("active"), found.get("building")
+        return int(rows[0]["partitions"]) if rows else 1
 
-    async def record_error(self, name: str, error: str | None) -> None:
-        """Note (or clear, with None) the error a projection's runner is backing off from."""
+    async def record_error(self, name: str, error: str | None, partition: int = 0) -> None:
+        """Note (or clear, with None) the error a partition's runner is backing off from (on
+        its lease row; partition 0's on the projection's row too, where it always was)."""
         await self.fetch(
+            "WITH l AS (UPDATE ledgerhub.projection_leases SET last_error = $2, "
+            "last_error_at = CASE WHEN $2::text IS NULL THEN NULL ELSE now() END "
+            "WHERE projection = $1 AND partition = $3) "
             "UPDATE ledgerhub.projections SET last_error = $2, "
-            "last_error_at = CASE WHEN $2::text IS NULL THEN NULL ELSE now() END WHERE name = $1",
+            "last_error_at = CASE WHEN $2::text IS NULL THEN NULL ELSE now() END "
+            "WHERE name = $1 AND $3 = 0",
             name,
             error,
+            partition,
         )
 
     async def status(self) -> list[ProjectionStatus]:
-        """Every projection's position, lag, parked count, lease holder and state."""
+        """Every projection's position, lag, parked count, lease holder and state, with the
+        same for each partition of its active generation."""
         rows = await self.fetch(
             """
             WITH h AS (SELECT coalesce(max(position), 0) AS head FROM ledgerhub.events)
-            SELECT p.name, p.side_effects, p.last_error, p.active_generation AS generation,
-                   g.version, coalesce(g.position, 0) AS position, h.head,
+            SELECT p.name, p.side_effects, p.active_generation AS generation,
+                   g.version, coalesce(g.partition, 0) AS partition,
+                   coalesce(g.position, 0) AS position, h.head,
+                   CASE WHEN coalesce(g.partition, 0) = 0 THEN p.last_error
+                        ELSE l.last_error END AS last_error,
                    extract(epoch FROM clock_timestamp() - n.recorded_at)::float8 AS lag_seconds,
                    (SELECT count(*) FROM ledgerhub.parked_events AS x
                      WHERE x.projection = p.name AND x.generation = p.active_generation
+                       AND x.partition = coalesce(g.partition, 0)
                        AND x.status IN ('parked', 'retry')) AS parked,
-                   l.holder, l.expires_at, (l.expires_at > clock_timestamp()) AS leased,
+                   l.holder, l.expires_at, coalesce(l.expires_at > clock_timestamp(), false)
+                   AS leased,
                    (SELECT min(j.id) FROM ledgerhub.projection_jobs AS j
                      WHERE j.projection = p.name AND j.kind = 'rebuild'
                        AND j.state IN ('queued', 'running')) AS rebuild_job
@@ -677,11 +951,15 @@ class ProjectionStore:
             LEFT JOIN ledgerhub.projection_generations AS g
                    ON g.projection = p.name AND g.generation = p.active_generation
             LEFT JOIN ledgerhub.events AS n ON n.position = coalesce(g.position, 0) + 1
-            LEFT JOIN ledgerhub.projection_leases AS l ON l.projection = p.name
-            ORDER BY p.name
+            LEFT JOIN ledgerhub.projection_leases AS l
+                   ON l.projection = p.name AND l.partition = coalesce(g.partition, 0)
+            ORDER BY p.name, g.partition
             """
         )
-        return [_status(row) for row in rows]
+        grouped: dict[str, list[asyncpg.Record]] = {}
+        for row in rows:
+            grouped.setdefault(row["name"], []).append(row)
+        return [_status(parts) for parts in grouped.values()]
 
     # ------------------------------------------------------------------ notifications
 
@@ -718,29 +996,54 @@ class ProjectionStore:
         await self.fetch("SELECT pg_notify($1, $2)", CONTROL_CHANNEL, name)
 
 
-def _status(row: asyncpg.Record) -> ProjectionStatus:
-    lag = max(0, row["head"] - row["position"])
+def _state(row: asyncpg.Record) -> ProjectionState:
     if not row["leased"]:
-        state = "stopped"
-    elif row["rebuild_job"] is not None:
-        state = "rebuilding"
-    elif row["last_error"] is not None:
-        state = "failing"
-    else:
-        state = "running"
-    return ProjectionStatus(
-        name=row["name"],
-        state=state,
-        version=row["version"],
-        generation=row["generation"],
+        return "stopped"
+    if row["rebuild_job"] is not None:
+        return "rebuilding"
+    if row["last_error"] is not None:
+        return "failing"
+    return "running"
+
+
+def _partition_status(row: asyncpg.Record) -> PartitionStatus:
+    lag = max(0, row["head"] - row["position"])
+    return PartitionStatus(
+        partition=row["partition"],
+        state=_state(row),
         position=row["position"],
-        head=row["head"],
         lag_events=lag,
         lag_seconds=max(0.0, row["lag_seconds"] or 0.0) if lag else 0.0,
         parked=row["parked"],
         holder=row["holder"] if row["leased"] else None,
         lease_expires_at=row["expires_at"],
-        side_effects=row["side_effects"],
         last_error=row["last_error"],
-        rebuild_job=row["rebuild_job"],
+    )
+
+
+def _status(rows: Sequence[asyncpg.Record]) -> ProjectionStatus:
+    """A projection's status from its partitions' rows (see ``ProjectionStatus``)."""
+    parts = [_partition_status(row) for row in rows]
+    first, slowest = rows[0], min(rows, key=lambda row: row["position"])
+    states = {part.state for part in parts}
+    state: ProjectionState = next(
+        s for s in ("stopped", "rebuilding", "failing", "running") if s in states
+    )
+    lag = max(part.lag_events for part in parts)
+    return ProjectionStatus(
+        name=first["name"],
+        state=state,
+        version=first["version"],
+        generation=first["generation"],
+        position=slowest["position"],
+        head=first["head"],
+        lag_events=lag,
+        lag_seconds=max(part.lag_seconds for part in parts),
+        parked=sum(part.parked for part in parts),
+        holder=parts[0].holder,
+        lease_expires_at=first["expires_at"],
+        side_effects=first["side_effects"],
+        last_error=next((part.last_error for part in parts if part.last_error), None),
+        rebuild_job=first["rebuild_job"],
+        partitions=parts,
     )

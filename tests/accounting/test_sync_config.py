@@ -40,7 +40,10 @@ from tests.ledger.scenarios import stripe_scenario
         ('target = "xero"\ntenant_id = "o"\nclient_id = "c"\nclient_secret = "env:X"\n'
          'refresh_token_file = "r"\ntimeout = -1\n',
          "tenants.default.sync.timeout: expected a positive number of seconds"),
-        ('target = "quickbooks"\n', "tenants.default.sync.target: 'quickbooks' is not one of"),
+        ('target = "sage"\n', "tenants.default.sync.target: 'sage' is not one of"),
+        ('target = "quickbooks"\n',
+         "tenants.default.sync: the quickbooks target needs realm_id, client_id, client_secret, "
+         "refresh_token_file"),
         ('target = "xero"\ntenant_id = "o"\nclient_id = "c"\nclient_secret = "env:X"\n'
          'refresh_token_file = "r"\napi_url = "http://127.0.0.1.example.com/api"\n',
          "tenants.default.sync.api_url: expected an https:// URL (http:// only to this machine)"),
