@@ -126,7 +126,16 @@ def shape(document: Document, accounts: Mapping[str, Account] | None) -> Shape:
         (low, _), (high, high_v) = sorted(banks, key=lambda b: b[1])
         return Shape("transfer", currency, bank=low, to=high, amount=high_v)
     if document.kind == "credit_note":
-        if len(banks) == 1 and banks[0][1] < 0 and not owed and all(v > 0 for _, v in others):
+        # a refund of sales (refunds, tax, shipping) paid out of one account; one that gives back
+        # a receivable or an unapplied payment (a customer's balance) is a JournalEntry
+        settles = any(role(a) == "unapplied" for a, _ in others)
+        if (
+            len(banks) == 1
+            and banks[0][1] < 0
+            and not owed
+            and not settles
+            and all(v > 0 for _, v in others)
+        ):
             return Shape("refund", currency, banks[0][0], lines=tuple(others),
                          customer=SALES_CUSTOMER)  # fmt: skip
         return Shape("journal")

@@ -115,12 +115,14 @@ async def test_per_transaction_sync_writes_quickbooks_own_entities(
     refund_item = fake.store["Item"][line["SalesItemLineDetail"]["ItemRef"]["value"]]
     assert fake.code(refund_item["IncomeAccountRef"]) == "4900"
     refunds = [refund]
-    # a refund that pays back a receivable is a JournalEntry whose receivable line names the
-    # customer, as QuickBooks requires
-    ar_lines = [line["JournalEntryLineDetail"] for entry in fake.live("JournalEntry")
-                for line in entry["Line"]
-                if fake.code(line["JournalEntryLineDetail"]["AccountRef"]) == "1100"]  # fmt: skip
-    assert ar_lines
+    # a refund that gives back an unapplied payment (its order is not in the log) is a
+    # JournalEntry, not a RefundReceipt of sales; any receivable line names the customer, as
+    # QuickBooks requires
+    lines = [line["JournalEntryLineDetail"] for entry in fake.live("JournalEntry")
+             for line in entry["Line"]]  # fmt: skip
+    unapplied = [d for d in lines if fake.code(d["AccountRef"]) == "2300"]
+    assert [d["PostingType"] for d in unapplied].count("Debit") == 2
+    ar_lines = [d for d in lines if fake.code(d["AccountRef"]) == "1100"]
     assert all(d["Entity"]["Type"] == "Customer" for d in ar_lines)
     credit_notes = sum(1 for r in docs.values() if r["kind"] == "credit_note")
     journals = sum(1 for r in docs.values() if r["kind"] == "journal")
