@@ -1,13 +1,12 @@
 """OAuth2 for QuickBooks Online: the refresh-token grant against Intuit's token endpoint, with
 the rotated refresh token written back to its file (mode 0600, atomic replace) before it is
-used. Tokens are never logged."""
+used, sealed under ``LEDGERHUB_SECRET_KEY`` when one is configured (``hub.spi.sealed``).
+Tokens are never logged."""
 
 from __future__ import annotations
 
 import asyncio
 import base64
-import os
-import tempfile
 import time
 from pathlib import Path
 from urllib.parse import urlencode
@@ -17,30 +16,37 @@ import orjson
 from connectors.quickbooks.settings import TOKEN_URL
 from connectors.quickbooks.transport import Transport
 from hub.errors import ConfigError, TargetUnavailable
+from hub.spi.sealed import SealedFile
 
 
 class Tokens:
     """OAuth2 tokens: refreshed when missing, expired or refused; the refresh token Intuit
-    answers with (a new one when it rotates) is saved to ``refresh_file`` before it is used."""
+    answers with (a new one when it rotates) is saved to ``refresh_file`` before it is used.
+    ``refresh_file`` is a ``SealedFile`` (``TargetEnvironment.sealed_file``) or a path, then
+    sealed under the key ``LEDGERHUB_SECRET_KEY`` gives (plain when unset)."""
 
     def __init__(
         self,
         transport: Transport,
         client_id: str,
         client_secret: str,
-        refresh_file: Path,
+        refresh_file: Path | SealedFile,
         token_url: str = TOKEN_URL,
     ) -> None:
         self._transport = transport
         self._client = (client_id, client_secret)
-        self._file = refresh_file
+        self._file = (
+            refresh_file
+            if isinstance(refresh_file, SealedFile)
+            else SealedFile.from_env(refresh_file)
+        )
         self._url = token_url
         self._access: str | None = None
         self._expires = 0.0
         self._lock = asyncio.Lock()
 
     def __repr__(self) -> str:
-        return f"Tokens(file={self._file})"  # never the tokens themselves
+        return f"Tokens(file={self._file.path})"  # never the tokens themselves
 
     async def access(self, *, refused: str | None = None) -> str:
         """A valid access token (a new one if ``refused`` is the one in use)."""
@@ -53,11 +59,9 @@ class Tokens:
 
     async def _refresh(self) -> None:
         try:
-            refresh = self._file.read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise ConfigError(
-                f"QuickBooks refresh token file {self._file}: {exc.strerror}"
-            ) from exc
+            refresh = self._file.read()
+        except ConfigError as exc:
+            raise ConfigError(f"QuickBooks refresh token file {exc}") from exc
         form = urlencode({"grant_type": "refresh_token", "refresh_token": refresh}).encode()
         basic = "Basic " + base64.b64encode(":".join(self._client).encode()).decode()
         headers = {
@@ -75,7 +79,7 @@ class Tokens:
         data = orjson.loads(response.body)
         rotated = str(data["refresh_token"])
         if rotated != refresh:
-            _save(self._file, rotated)
+            self._file.write(rotated)
         self._access = str(data["access_token"])
         self._expires = time.monotonic() + max(0, int(data.get("expires_in", 3600)) - 60)
 
@@ -88,17 +92,3 @@ def _reason(body: bytes) -> str:
     except (orjson.JSONDecodeError, AttributeError):
         return ""
     return f": {error}" if isinstance(error, str) and error.replace("_", "").isalpha() else ""
-
-
-def _save(path: Path, secret: str) -> None:
-    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(secret)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise

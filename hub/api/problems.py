@@ -10,6 +10,7 @@ connection is a 503 with ``Retry-After``, like the store's own ``StoreUnavailabl
 from __future__ import annotations
 
 import logging
+import math
 import uuid
 from collections.abc import Awaitable, Callable
 from http import HTTPStatus
@@ -36,6 +37,17 @@ from hub.errors import (
 
 log = logging.getLogger(__name__)
 
+
+class RateLimited(RejectedError):
+    """A key made more requests than its rate limit allows (HTTP 429, ``Retry-After``)."""
+
+    status = 429
+
+    def __init__(self, detail: str, *, retry_after: float) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
+
+
 PROBLEM_JSON = "application/problem+json"
 _TYPE_BASE = "urn:ledgerhub:problem:"
 _SLUGS: dict[type[RejectedError], str] = {
@@ -47,6 +59,7 @@ _SLUGS: dict[type[RejectedError], str] = {
     Unauthenticated: "unauthenticated",
     Forbidden: "forbidden",
     UnsupportedMediaType: "unsupported-media-type",
+    RateLimited: "rate-limited",
 }
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -95,6 +108,8 @@ def problem(
 def _rejected(exc: RejectedError, request_id: str) -> web.Response:
     slug = next((s for cls, s in _SLUGS.items() if type(exc) is cls), None)
     headers = {"WWW-Authenticate": 'Bearer realm="ledgerhub"'} if exc.status == 401 else None
+    if isinstance(exc, RateLimited):  # whole seconds, never 0: the bucket is empty until then
+        headers = {"Retry-After": str(max(1, math.ceil(exc.retry_after)))}
     return problem(
         exc.status,
         exc.detail,

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import ssl
 from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+from typing import Literal
 
 from aiohttp import web
 
@@ -12,6 +15,8 @@ from hub.api.context import ApiLimits, HubContext
 from hub.api.key_cache import KeyCache
 from hub.api.routing import ApiRoute
 from hub.config import Config
+from hub.domain.keys import Network, Rate
+from hub.errors import FatalError
 from hub.store.events import EventStore
 from hub.store.keys import KeyStore
 
@@ -45,16 +50,47 @@ async def serving(
     extra_routes: Sequence[ApiRoute] = (),
     background: Sequence[BackgroundTask] = (),
     core: Sequence[ApiRoute] | None = None,
+    tls: ssl.SSLContext | None = None,
+    trusted_proxies: Sequence[Network] = (),
+    rate_limit: Rate | Literal["env"] | None = "env",
 ) -> AsyncIterator[str]:
     """Serve the API (``core``: all of it by default, the projections' routes included) on
-    ``host:port`` (0: any free port); yields its base URL."""
-    app = build_app(hub, extra_routes=extra_routes, background=background, core=core)
+    ``host:port`` (0: any free port), over HTTPS only when ``tls`` is given; yields its base
+    URL. ``trusted_proxies`` and ``rate_limit``: see ``build_app``."""
+    app = build_app(
+        hub,
+        extra_routes=extra_routes,
+        background=background,
+        core=core,
+        trusted_proxies=trusted_proxies,
+        rate_limit=rate_limit,
+    )
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     try:
-        site = web.TCPSite(runner, host, port)
+        site = web.TCPSite(runner, host, port, ssl_context=tls)
         await site.start()
         bound_host, bound_port = runner.addresses[0][:2]
-        yield f"http://{bound_host}:{bound_port}"
+        scheme = "https" if tls is not None else "http"
+        yield f"{scheme}://{bound_host}:{bound_port}"
     finally:
         await runner.cleanup()
+
+
+def tls_context(cert: str | Path, key: str | Path) -> ssl.SSLContext:
+    """A server TLS context (TLS 1.2 at least) from a PEM certificate chain and its private
+    key; ``FatalError`` naming the file when one cannot be read or they do not match."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    for what, path in (("certificate", cert), ("key", key)):
+        try:
+            Path(path).read_bytes()
+        except OSError as exc:
+            raise FatalError(f"cannot read the TLS {what} {path}: {exc.strerror or exc}") from exc
+    try:
+        context.load_cert_chain(cert, key, password=lambda: b"")  # never prompt
+    except (ssl.SSLError, ValueError) as exc:
+        raise FatalError(
+            f"cannot use the TLS certificate {cert} with the key {key}: {exc}"
+        ) from exc
+    return context

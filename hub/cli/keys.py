@@ -1,12 +1,15 @@
-"""``ledgerhub keys create|list|revoke``: API keys (only their SHA-256 is stored)."""
+"""``ledgerhub keys create|list|rotate|revoke``: API keys (only their SHA-256 is stored)."""
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import sys
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+import orjson
 
 from hub.cli import usage
 from hub.cli.context import database_dsn
@@ -15,22 +18,16 @@ from hub.domain.keys import ALL_TENANTS, Access, ApiKey, key_digest, key_prefix,
 from hub.errors import NotFound
 from hub.store.keys import KeyStore
 
-_UNITS = {
-    "d": timedelta(days=1),
-    "h": timedelta(hours=1),
-    "m": timedelta(minutes=1),
-    "s": timedelta(seconds=1),
-}
+DEFAULT_OVERLAP = timedelta(hours=24)
 
 
 def parse_expiry(text: str, now: datetime) -> datetime:
     """``30d``, ``12h``, ``90m``, ``45s`` from now, or an ISO 8601 time with a UTC offset; in
     the future, else ``UsageError``."""
-    number, unit = text[:-1], text[-1:]
-    if unit in _UNITS and number.isascii() and number.isdigit():
+    if usage.is_duration(text):
         try:
-            when = now + int(number) * _UNITS[unit]
-        except OverflowError:
+            when = now + usage.duration(text)
+        except (argparse.ArgumentTypeError, OverflowError):
             raise UsageError(f"--expires {text!r} is too far in the future") from None
     else:
         try:
@@ -59,7 +56,7 @@ async def _key_store() -> AsyncIterator[KeyStore]:
 
 def register(sub: Any) -> None:
     parser: argparse.ArgumentParser = sub.add_parser(
-        "keys", help="create, list and revoke API keys"
+        "keys", help="create, list, rotate and revoke API keys"
     )
     actions = parser.add_subparsers(
         dest="action", required=True, metavar="ACTION", parser_class=type(parser)
@@ -74,8 +71,22 @@ def register(sub: Any) -> None:
     create.add_argument(
         "--scope",
         required=True,
+        action="append",
         type=usage.scope,
-        help="ingest:SOURCE, ingest:*, read or operate",
+        help="ingest:SOURCE, ingest:*, read or operate (repeatable: the key holds each)",
+    )
+    create.add_argument(
+        "--allow-ip",
+        metavar="CIDR",
+        action="append",
+        type=usage.cidr,
+        default=[],
+        help="a client network the key may be used from (repeatable; default: any)",
+    )
+    create.add_argument(
+        "--rate",
+        type=usage.rate,
+        help="the key's rate limit, <n>/s, <n>/m or <n>/h (default: LEDGERHUB_RATE_LIMIT)",
     )
     create.add_argument(
         "--expires", help="30d, 12h, 90m, 45s, or an ISO 8601 time with its UTC offset"
@@ -84,16 +95,30 @@ def register(sub: Any) -> None:
     create.set_defaults(run=run_create)
     listing = actions.add_parser("list", help="list keys (never the keys themselves)")
     listing.add_argument("--tenant")
+    listing.add_argument(
+        "--json", action="store_true", help="a JSON array of the keys (never the keys themselves)"
+    )
     listing.set_defaults(run=run_list)
+    rotate = actions.add_parser(
+        "rotate", help="replace a key by a new one (printed once, on the last line)"
+    )
+    rotate.add_argument("key", metavar="ID_OR_PREFIX", type=usage.text("ID_OR_PREFIX"))
+    rotate.add_argument(
+        "--overlap",
+        type=usage.duration,
+        default=DEFAULT_OVERLAP,
+        help="how long the old key stays valid: <n>s|m|h|d (default 24h)",
+    )
+    rotate.set_defaults(run=run_rotate)
     revoke = actions.add_parser("revoke", help="revoke a key by id or prefix")
     revoke.add_argument("key", metavar="ID_OR_PREFIX", type=usage.text("ID_OR_PREFIX"))
     revoke.set_defaults(run=run_revoke)
 
 
 async def run_create(args: argparse.Namespace) -> int:
-    scope = args.scope
-    if args.tenant == ALL_TENANTS and scope.access is not Access.OPERATE:
-        raise UsageError("only an operate key may be issued for every tenant ('*')")
+    scopes = list(dict.fromkeys(args.scope))
+    if args.tenant == ALL_TENANTS and [s.access for s in scopes] != [Access.OPERATE]:
+        raise UsageError("only an operate key (and nothing else) may be issued for every tenant")
     now = datetime.now(UTC)
     expires = parse_expiry(args.expires, now) if args.expires else None
     key = new_key()
@@ -102,22 +127,66 @@ async def run_create(args: argparse.Namespace) -> int:
             digest=key_digest(key),
             prefix=key_prefix(key),
             tenant=args.tenant,
-            scope=scope,
+            scopes=scopes,
             expires_at=expires,
             label=args.label,
+            allow_ips=args.allow_ip,
+            rate=args.rate,
         )
     until = stored.expires_at.isoformat() if stored.expires_at else "never"
-    print(f"key {stored.id} for tenant {stored.tenant}, scope {stored.scope}, expires {until}")
+    print(f"key {stored.id} for tenant {stored.tenant}, scopes {stored.scope}, expires {until}")
+    if stored.allow_ips:
+        print("allowed from " + ", ".join(str(net) for net in stored.allow_ips))
+    if stored.rate:
+        print(f"rate limit {stored.rate}")
     print("store it now: it is not shown again")
-    print(key)
+    print(key, flush=True)
     return 0
+
+
+async def run_rotate(args: argparse.Namespace) -> int:
+    key = new_key()
+    async with _key_store() as keys:
+        old, new = await keys.rotate(
+            args.key, digest=key_digest(key), prefix=key_prefix(key), overlap=args.overlap
+        )
+    until = old.expires_at.isoformat(timespec="seconds") if old.expires_at else "never"
+    print(f"rotated {old.id} ({old.prefix}…): it stays valid until {until}")
+    print(f"new key {new.id} for tenant {new.tenant}, scopes {new.scope}")
+    print("store it now: it is not shown again")
+    print(key, flush=True)
+    return 0
+
+
+def _time(when: datetime | None) -> str | None:
+    return None if when is None else when.isoformat()
+
+
+def key_json(key: ApiKey, now: datetime) -> dict[str, Any]:
+    """What ``keys list --json`` shows of a key: everything but the key (and its hash)."""
+    return {
+        "id": str(key.id),
+        "prefix": key.prefix,
+        "tenant": key.tenant,
+        "scopes": [str(scope) for scope in key.scopes],
+        "label": key.label,
+        "state": key.state(now),
+        "created_at": _time(key.created_at),
+        "expires_at": _time(key.expires_at),
+        "revoked_at": _time(key.revoked_at),
+        "replaced_by": None if key.replaced_by is None else str(key.replaced_by),
+        "allow_ips": [str(net) for net in key.allow_ips],
+        "rate": None if key.rate is None else str(key.rate),
+        "last_used_at": _time(key.last_used_at),
+        "use_count": key.use_count,
+    }
 
 
 def _row(key: ApiKey, now: datetime) -> str:
     expires = key.expires_at.isoformat(timespec="seconds") if key.expires_at else "-"
     return (
-        f"{key.id}  {key.prefix}…  {key.tenant:<12} {key.scope!s:<24} {key.state(now):<8} "
-        f"expires {expires}  {key.label or ''}".rstrip()
+        f"{key.id}  {key.prefix}…  {key.tenant:<12} {key.scope:<24} {key.state(now):<8} "
+        f"expires {expires}  used {key.use_count}  {key.label or ''}".rstrip()
     )
 
 
@@ -125,6 +194,11 @@ async def run_list(args: argparse.Namespace) -> int:
     async with _key_store() as keys:
         found = await keys.list(args.tenant)
     now = datetime.now(UTC)
+    if args.json:
+        rows = [key_json(key, now) for key in found]
+        sys.stdout.buffer.write(orjson.dumps(rows, option=orjson.OPT_INDENT_2) + b"\n")
+        sys.stdout.flush()
+        return 0
     for key in found:
         print(_row(key, now))
     return 0

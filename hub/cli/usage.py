@@ -11,12 +11,13 @@ from __future__ import annotations
 import argparse
 import math
 from collections.abc import Callable
+from datetime import timedelta
 from urllib.parse import urlsplit
 
 from pydantic import TypeAdapter, ValidationError
 
 from hub.domain.events import Name
-from hub.domain.keys import Scope
+from hub.domain.keys import Network, Rate, Scope, parse_network
 from hub.errors import InvalidInput
 
 _NAME: TypeAdapter[str] = TypeAdapter(Name)
@@ -130,5 +131,47 @@ def scope(text: str) -> Scope:
     """A key scope: ``ingest:SOURCE``, ``ingest:*``, ``read`` or ``operate``."""
     try:
         return Scope.parse(text)
+    except InvalidInput as exc:
+        raise argparse.ArgumentTypeError(exc.detail) from None
+
+
+_UNITS = {
+    "d": timedelta(days=1),
+    "h": timedelta(hours=1),
+    "m": timedelta(minutes=1),
+    "s": timedelta(seconds=1),
+}
+
+
+def is_duration(text: str) -> bool:
+    """Whether ``text`` is written as a duration (``<n>`` digits and a unit), whatever its size."""
+    number, unit = text[:-1], text[-1:]
+    return unit in _UNITS and number.isascii() and number.isdigit()
+
+
+def duration(text: str) -> timedelta:
+    """A duration: ``<n>s``, ``<n>m``, ``<n>h`` or ``<n>d`` (``2s``, ``15m``, ``24h``,
+    ``30d``), n a whole number, 0 included."""
+    if not is_duration(text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a duration like 2s, 15m, 24h or 30d")
+    try:
+        return int(text[:-1]) * _UNITS[text[-1]]
+    except OverflowError:
+        raise argparse.ArgumentTypeError(f"{text!r} is too long a duration") from None
+
+
+def cidr(text: str) -> Network:
+    """A network in CIDR notation (``203.0.113.0/24``, ``2001:db8::/32``; an address alone is
+    one host)."""
+    try:
+        return parse_network(text)
+    except InvalidInput as exc:
+        raise argparse.ArgumentTypeError(exc.detail) from None
+
+
+def rate(text: str) -> Rate:
+    """A rate limit: ``<n>/s``, ``<n>/m`` or ``<n>/h``."""
+    try:
+        return Rate.parse(text)
     except InvalidInput as exc:
         raise argparse.ArgumentTypeError(exc.detail) from None

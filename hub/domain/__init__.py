@@ -9,4 +9,5 @@ it so).
 - ``mapping``: the declarative field-mapping engine (paths, transforms) and its schemas.
 - ``keys``: API key scopes and access; ``projections``: the runtime's models (generations,
   leases, jobs); ``toml_lines``: the line of a key path in a TOML file, for FILE:LINE errors.
+- ``sealing``: ``SecretKey``, sealing bytes at rest (AES-256-GCM, the key's id in the clear).
 """

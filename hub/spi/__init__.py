@@ -12,6 +12,8 @@ package may import from ``hub`` besides the pure models of ``hub.domain`` and th
   history and missed changes, cursors kept by the hub; the HTTP ``Transport`` and retry helper.
 - ``target``: ``TargetPlugin`` (entry points ``ledgerhub.targets``) with its ``TargetSettings``
   model, the ``Target`` it opens per tenant, and field types for settings.
+- ``sealed``: ``SealedFile``, a secret file a target rewrites (a refresh token), sealed at rest
+  under ``LEDGERHUB_SECRET_KEY`` (``TargetEnvironment.sealed_file``).
 - ``projection``: ``Projection``, ``Context``, ``View``: a read model over the log (entry points
   ``ledgerhub.projections``) with its tables, views, routes and config section.
 - ``documents``: ``DocumentSource``, the port a projection provides for the accounting sender;

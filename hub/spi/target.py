@@ -5,7 +5,7 @@ A plugin declares its name (``target = "<name>"`` in a tenant's ``sync`` table),
 model (the other keys of that table, validated when the config file is loaded, so a mistake is
 reported at ``FILE:LINE`` before anything runs) and ``open``, which builds the tenant's
 ``Target`` from those settings and the ``TargetEnvironment`` (the tenant's books, where files
-live, secrets, the shared HTTP session)::
+live, secrets, secret files sealed at rest, the shared HTTP session)::
 
     [project.entry-points."ledgerhub.targets"]
     beancount = "connectors.beancount:BeancountPlugin"
@@ -37,7 +37,7 @@ from __future__ import annotations
 import contextlib
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Protocol, runtime_checkable
 from urllib.parse import urlsplit
@@ -46,7 +46,9 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict
 from pydantic_core import PydanticCustomError
 
 from hub.domain.documents import Document
+from hub.domain.sealing import SecretKey
 from hub.errors import ConfigError
+from hub.spi.sealed import SealedFile, key_from_env
 
 if TYPE_CHECKING:
     import aiohttp
@@ -180,7 +182,7 @@ class TargetSettings(BaseModel):
 @dataclass(frozen=True)
 class TargetEnvironment:
     """What ``TargetPlugin.open`` gets besides the settings: the tenant's books, where files
-    live, and the HTTP session API targets share."""
+    live, the HTTP session API targets share, and the key secret files are sealed under."""
 
     books: TenantBooks
     """The tenant (``books.name``), its chart of accounts and time zone."""
@@ -189,6 +191,15 @@ class TargetEnvironment:
     config_dir: Path | None
     """The config file's folder: ``file:`` secrets and token files are relative to it."""
     session: aiohttp.ClientSession | None
+    secret_key: SecretKey | None = field(default_factory=key_from_env)
+    """The key secret files are sealed under (default: ``LEDGERHUB_SECRET_KEY``, read when
+    the environment is made; None: kept plain, with one warning)."""
+    sealed_files: list[SealedFile] = field(default_factory=list, compare=False, repr=False)
+    """Every file ``sealed_file`` handed out (what ``ledgerhub secrets rotate`` re-seals)."""
+    check_sealed: bool = True
+    """Whether ``sealed_file`` checks now that ``secret_key`` opens the file, sealing plain
+    text at once (False only to list the files, as ``secrets rotate`` does, whatever key
+    sealed them, touching none)."""
 
     @property
     def where(self) -> str:
@@ -211,6 +222,28 @@ class TargetEnvironment:
         if self.config_dir is not None and not found.is_absolute():
             found = self.config_dir / found
         return found
+
+    def sealed_file(self, path: Path) -> SealedFile:
+        """The secret file ``path`` (a refresh token the target rewrites), sealed under
+        ``secret_key``: plain text found there is sealed, every write is sealed (atomic, 0600).
+        Unless ``check_sealed`` is False, that is done now (``SealedFile.check_and_seal``):
+        plain text is sealed at once, and sealed data this key cannot open (no key configured,
+        another key, damage) is a ``ConfigError`` now, so a wrong key stops the start, not a
+        later call."""
+        found = SealedFile(path, self.secret_key)
+        if self.check_sealed:
+            found.check_and_seal()
+        self.sealed_files.append(found)
+        return found
+
+    def read_sealed(self, path: Path) -> str:
+        """The text of the secret file ``path``, opened (and sealed in place if it was
+        plain): ``SealedFile.read``."""
+        return SealedFile(path, self.secret_key).read()
+
+    def write_sealed(self, path: Path, text: str) -> None:
+        """Replace the secret file ``path`` with ``text``, sealed: ``SealedFile.write``."""
+        SealedFile(path, self.secret_key).write(text)
 
     def http(self) -> aiohttp.ClientSession:
         """The shared HTTP session (``ConfigError`` if the caller opened none)."""

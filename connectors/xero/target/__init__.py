@@ -62,7 +62,9 @@ class XeroPlugin(TargetPlugin):
         if not refresh.is_file():
             raise ConfigError(f"{env.where}.refresh_token_file: {refresh} does not exist")
         transport = AiohttpTransport(env.http(), timeout=settings.timeout)
-        tokens = Tokens(transport, client_id, secret, refresh, token_url=settings.token_url)
+        tokens = Tokens(
+            transport, client_id, secret, env.sealed_file(refresh), token_url=settings.token_url
+        )
         return XeroTarget(
             transport, tokens, settings.tenant_id, api=settings.api_url, accounts=env.books.accounts
         )
