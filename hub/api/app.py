@@ -4,6 +4,9 @@ The routes are the hub's own (``CORE_ROUTES``) and those of every installed proj
 (``Projection.routes()``, found by ``hub.spi.registry.discover``): ``api_routes``. The OpenAPI
 document covers all of them.
 
+Every request is logged (``hub.api.access``: one access-log line, and its request id and
+tenant bound to whatever its handling logs).
+
 Background tasks are the hook other stages plug into ``ledgerhub serve``: each is an
 ``async def task(hub: HubContext) -> None`` started with the app and cancelled when it stops
 (the projection workers are one: see ``hub.cli.serve``).
@@ -15,21 +18,25 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 
 from aiohttp import web
 
-from hub.api import events, health, metrics, operate, sync, webhooks
-from hub.api.auth import auth_middleware
+from hub.api import events, health, metrics, operate, runs, sync, webhooks
+from hub.api.access import access_middleware, context_middleware, tenant_middleware
+from hub.api.auth import ANOMALIES, RATE_LIMITER, TRUSTED_PROXIES, AnomalyWatch, auth_middleware
 from hub.api.context import CONTEXT, ROUTE_AUTH, HubContext
 from hub.api.events import json_response
+from hub.api.key_cache import RateLimiter, rate_from_env
 from hub.api.openapi import openapi_document
 from hub.api.problems import problem_middleware
 from hub.api.routing import ANY_KEY, ApiRoute
 from hub.api.tracing import trace_middleware
-from hub.errors import ConfigError
+from hub.domain.keys import Network, Rate
+from hub.errors import ConfigError, LedgerhubError
 from hub.spi.projection import Projection
 from hub.spi.registry import discover
+from hub.store.keys import USAGE_FLUSH_SECONDS
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +50,7 @@ CORE_ROUTES: tuple[ApiRoute, ...] = (
     *webhooks.ROUTES,
     *operate.ROUTES,
     *sync.ROUTES,
+    *runs.ROUTES,
 )
 """The hub's own routes; the projections bring theirs (``api_routes``)."""
 OBSERVE_ROUTES: tuple[ApiRoute, ...] = (*health.ROUTES, *metrics.ROUTES)
@@ -101,15 +109,35 @@ def build_app(
     extra_routes: Sequence[ApiRoute] = (),
     background: Sequence[BackgroundTask] = (),
     core: Sequence[ApiRoute] | None = None,
+    trusted_proxies: Sequence[Network] = (),
+    rate_limit: Rate | Literal["env"] | None = "env",
 ) -> web.Application:
     """The API for ``hub``: the ``core`` routes (default: ``api_routes()``, the hub's and every
     installed projection's) plus ``extra_routes``, running ``background`` tasks; ``ConfigError``
-    if a projection cannot be loaded or two routes share a method and path."""
+    if a projection cannot be loaded, two routes share a method and path, or
+    ``LEDGERHUB_RATE_LIMIT`` is not a rate.
+
+    ``trusted_proxies``: the proxies whose ``X-Forwarded-For`` names the client
+    (``hub.api.auth``); ``rate_limit``: the default per-key limit (``"env"``:
+    ``LEDGERHUB_RATE_LIMIT``; None: none). While it serves, the app writes the keys' use counts
+    every ``USAGE_FLUSH_SECONDS`` and when it stops.
+    """
+    default_rate = rate_from_env() if rate_limit == "env" else rate_limit
     app = web.Application(
-        middlewares=[trace_middleware, problem_middleware, auth_middleware],
+        middlewares=[
+            trace_middleware,
+            access_middleware,
+            problem_middleware,
+            context_middleware,
+            auth_middleware,
+            tenant_middleware,
+        ],
         client_max_size=hub.limits.max_body_bytes,
     )
     app[CONTEXT] = hub
+    app[TRUSTED_PROXIES] = tuple(trusted_proxies)
+    app[RATE_LIMITER] = RateLimiter(default_rate)
+    app[ANOMALIES] = AnomalyWatch()
     routes = [*(api_routes() if core is None else core), *extra_routes]
     routes.append(_openapi_route(routes))
     _check_unique(routes)
@@ -133,7 +161,38 @@ def build_app(
                 await task
 
     app.cleanup_ctx.append(run_background)
+    app.cleanup_ctx.append(_usage_flusher(hub))
     return app
+
+
+def _usage_flusher(
+    hub: HubContext,
+) -> Callable[[web.Application], contextlib.AbstractAsyncContextManager[None]]:
+    """A cleanup context writing the keys' use counts periodically and on shutdown."""
+
+    async def flush() -> None:
+        try:
+            await hub.keys.flush_usage()
+        except LedgerhubError as exc:  # kept in memory for the next flush
+            log.warning("could not write the keys' use counts: %s", exc)
+
+    async def every_while() -> None:
+        while True:
+            await asyncio.sleep(USAGE_FLUSH_SECONDS)
+            await flush()
+
+    @contextlib.asynccontextmanager
+    async def flusher(app: web.Application) -> AsyncIterator[None]:
+        task = asyncio.create_task(every_while(), name="ledgerhub-key-usage")
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            await flush()
+
+    return flusher
 
 
 def _log_end(task: asyncio.Task[None]) -> None:

@@ -6,7 +6,9 @@ from it, plus the route's own ``errors``:
 
 - every route: its success status (``status``: 200, or 202 for queued work) and 500 (a bug;
   the answer quotes the request id);
-- a key: 401 (no key, or unknown, expired, revoked) and 403 (outside its scope or tenant);
+- a key: 401 (no key, or unknown, expired, rotated out, revoked), 403 (outside its scopes or
+  tenant, or used from a client address its allowlist does not hold) and 429 with
+  ``Retry-After`` (over its rate limit);
   a provider's signature: 401;
 - a key or a signature is looked up in, and the route works on, the database: 503 with
   ``Retry-After`` while it is unreachable;
@@ -38,7 +40,8 @@ _WHEN: dict[int, str] = {
     400: "the body is not JSON",
     401: "no valid credentials: the key is missing, unknown, expired or revoked (or, for a "
     "webhook, the provider's signature is missing, bad or stale)",
-    403: "the key is valid but its scope or tenant does not allow this",
+    403: "the key is valid but its scopes or tenant do not allow this, or it is used from a "
+    "client address its allowlist does not hold (the detail names the address)",
     404: "nothing by that name (for a projection's route: or the projection has not been built "
     "yet)",
     409: "a stream's expected_version did not match; nothing was written",
@@ -47,6 +50,7 @@ _WHEN: dict[int, str] = {
     415: "the body is not application/json",
     422: "a parameter or field is invalid (errors name each one), including text PostgreSQL "
     "cannot store (NUL) and, in a JSON body, an object holding the same key twice",
+    429: "the key is over its rate limit: retry after Retry-After seconds",
     500: "an internal error (a bug): quote the request id when reporting it",
     503: "the database is unreachable or not ready: retry after Retry-After seconds",
 }
@@ -65,7 +69,7 @@ def error_statuses(route: ApiRoute) -> set[int]:
     """Every error status ``route`` can answer (see the module docstring)."""
     statuses = set(route.errors) | {500}
     if route.auth.kind == "key":
-        statuses |= {401, 403, 503}
+        statuses |= {401, 403, 429, 503}
     elif route.auth.kind == "signature":
         statuses |= {401, 503}
     if route.path_parameters or route.headers or route.query is not None or route.body is not None:

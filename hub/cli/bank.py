@@ -7,6 +7,10 @@ A file of ``BIG_FILE_LINES`` lines or more shows its progress on standard error 
 .progress.stages``: a bar on a terminal, a line per stage otherwise): the importer's stages
 while it reads (for OFX: reading lines, checking transactions), then preparing events and
 appending them to the log (one transaction: all of the file or none of it).
+
+Each import is a row of the runs log (``hub.usecases.file_import.recorded``): kind ``import``,
+connection ``bank:ACCOUNT``, ``records`` the lines appended; a file that cannot be imported
+leaves a ``failed`` row naming why.
 """
 
 from __future__ import annotations
@@ -23,7 +27,13 @@ from hub.cli.progress import stages
 from hub.config import Settings, load
 from hub.domain.events import DEFAULT_TENANT
 from hub.errors import ConfigError, LedgerhubError
-from hub.usecases.file_import import import_events, importer_for, read_statement, statement_events
+from hub.usecases.file_import import (
+    import_events,
+    importer_for,
+    read_statement,
+    recorded,
+    statement_events,
+)
 
 KIND = "bank"
 """The connector whose importer reads the files (its connections are ``bank:ACCOUNT``)."""
@@ -107,28 +117,32 @@ async def run(args: argparse.Namespace) -> int:
         )
     importer = importer_for(KIND)
     mapping = importer.load_mapping(args.mapping) if args.mapping else None
-    with stages(f"importing {args.file.name}", minimum=BIG_FILE_LINES) as update:
-        statement = read_statement(
-            args.file,
-            importer,
-            account=account,
-            file_format=args.format,
-            mapping=mapping,
-            zone=config.tenant(args.tenant).zone,
-            select=args.statement_account,
-            progress=update,
-        )
+    zone = config.tenant(args.tenant).zone
+    async with (
+        await open_store() as store,
+        recorded(store, tenant=args.tenant, source=source) as run_row,
+    ):
+        with stages(f"importing {args.file.name}", minimum=BIG_FILE_LINES) as update:
+            statement = read_statement(
+                args.file,
+                importer,
+                account=account,
+                file_format=args.format,
+                mapping=mapping,
+                zone=zone,
+                select=args.statement_account,
+                progress=update,
+            )
 
-        def preparing(done: int, total: int) -> None:
-            update("preparing events", done, total)
+            def preparing(done: int, total: int) -> None:
+                update("preparing events", done, total)
 
-        events = statement_events(
-            statement, tenant=args.tenant, source=source, on_progress=preparing
-        )
-        update("appending to the log", 0, len(events))
-        async with await open_store() as store:
-            report = await import_events(store, source, events)
-        update("appending to the log", len(events), len(events))
+            events = statement_events(
+                statement, tenant=args.tenant, source=source, on_progress=preparing
+            )
+            update("appending to the log", 0, len(events))
+            report = run_row.report = await import_events(store, source, events)
+            update("appending to the log", len(events), len(events))
     print(
         f"imported {statement.file} ({statement.format}) into {source}: {report.lines} lines, "
         f"{report.appended} new, {report.duplicates} already in the log",

@@ -6,19 +6,22 @@ import argparse
 import asyncio
 import contextlib
 import errno
+import logging
 import os
 import signal
 import socket
-import sys
+import ssl
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
+from hub import logs
 from hub.api.app import BackgroundTask
 from hub.api.context import ApiLimits, HubContext
 from hub.api.routing import ApiRoute
-from hub.api.server import open_hub, serving
+from hub.api.server import open_hub, serving, tls_context
 from hub.cli import usage
 from hub.config import Settings, load
+from hub.domain.keys import Network
 from hub.errors import FatalError
 from hub.store.provision import resolve_dsn
 
@@ -34,6 +37,26 @@ def register(sub: Any) -> None:
         action="store_true",
         help="API only; run projections with `ledgerhub worker`",
     )
+    parser.add_argument(
+        "--tls-cert",
+        metavar="FILE",
+        default=os.environ.get("LEDGERHUB_TLS_CERT") or None,
+        help="serve HTTPS (TLS 1.2+) with this PEM certificate chain (or LEDGERHUB_TLS_CERT)",
+    )
+    parser.add_argument(
+        "--tls-key",
+        metavar="FILE",
+        default=os.environ.get("LEDGERHUB_TLS_KEY") or None,
+        help="the certificate's PEM private key (or LEDGERHUB_TLS_KEY)",
+    )
+    parser.add_argument(
+        "--trust-proxy",
+        metavar="CIDR",
+        action="append",
+        type=usage.cidr,
+        default=[],
+        help="a reverse proxy whose X-Forwarded-For names the client (repeatable)",
+    )
     parser.set_defaults(run=run)
 
 
@@ -45,14 +68,24 @@ async def listening(
     *,
     background: Sequence[BackgroundTask] = (),
     core: Sequence[ApiRoute] | None = None,
+    tls: ssl.SSLContext | None = None,
+    trusted_proxies: Sequence[Network] = (),
 ) -> AsyncIterator[str]:
-    """``hub.api.server.serving``, but an address it cannot listen on (in use, not this
-    machine's, a port it may not bind, a host name that does not resolve) is one line naming
-    the address, not an internal error; yields the base URL."""
+    """``hub.api.server.serving`` (over TLS when ``tls`` is given), but an address it cannot
+    listen on (in use, not this machine's, a port it may not bind, a host name that does not
+    resolve) is one line naming the address, not an internal error; yields the base URL."""
     async with contextlib.AsyncExitStack() as stack:
         try:
             url = await stack.enter_async_context(
-                serving(hub, host, port, background=background, core=core)
+                serving(
+                    hub,
+                    host,
+                    port,
+                    background=background,
+                    core=core,
+                    tls=tls,
+                    trusted_proxies=trusted_proxies,
+                )
             )
         except OSError as exc:
             raise FatalError(f"cannot listen on {_address(host, port)}: {_reason(exc)}") from exc
@@ -100,7 +133,17 @@ async def scheduled_pulls(hub: HubContext) -> None:
     await pull_schedule(hub.dsn, hub.config)
 
 
+def _tls(args: argparse.Namespace) -> ssl.SSLContext | None:
+    """The TLS context ``--tls-cert``/``--tls-key`` ask for (None: plain HTTP)."""
+    if args.tls_cert is None and args.tls_key is None:
+        return None
+    if args.tls_cert is None or args.tls_key is None:
+        raise usage.UsageError("--tls-cert and --tls-key go together (or LEDGERHUB_TLS_CERT/KEY)")
+    return tls_context(args.tls_cert, args.tls_key)
+
+
 async def run(args: argparse.Namespace) -> int:
+    tls = _tls(args)  # an unreadable certificate stops us before anything else
     settings = Settings.from_env()
     config = load(settings)  # a config mistake stops us before we bind
     if not args.no_workers:  # so does a sync target we could not reach (a missing secret…)
@@ -123,9 +166,16 @@ async def run(args: argparse.Namespace) -> int:
         loop.add_signal_handler(signum, stop.set)
     async with (
         open_hub(await resolve_dsn(settings), config, limits) as hub,
-        listening(hub, args.host, args.port, background=background) as url,
+        listening(
+            hub,
+            args.host,
+            args.port,
+            background=background,
+            tls=tls,
+            trusted_proxies=args.trust_proxy,
+        ) as url,
     ):
         workers = "without workers" if args.no_workers else "with projection workers"
-        print(f"ledgerhub serving on {url} {workers}", file=sys.stderr, flush=True)
+        logging.getLogger(logs.SERVICE_LOGGER).info("ledgerhub serving on %s %s", url, workers)
         await stop.wait()
     return 0

@@ -41,7 +41,7 @@ from tenacity import (
     wait_exponential,
 )
 
-from hub import telemetry
+from hub import logs, telemetry
 from hub.config import Config, reload
 from hub.domain.events import RecordedEvent
 from hub.domain.projections import Generation, Job, Lease
@@ -124,6 +124,7 @@ class Runner:
 
     async def run(self) -> None:
         """Run until cancelled, or until ``LeaseLost``. Other errors: back off and go on."""
+        logs.bind(projection=self.name)  # this runner's own task: its lines name it
         while True:
             try:
                 await self._loop()

@@ -17,7 +17,7 @@ from typing import Any, Literal
 import asyncpg
 from pydantic import BaseModel, ConfigDict
 
-from hub.store.events import _DB_ERRORS, _translate
+from hub.store.events import _DB_ERRORS, EventStore, _translate
 
 RunKind = Literal["pull", "import", "sync"]
 RunStatus = Literal["running", "succeeded", "failed"]
@@ -61,6 +61,11 @@ class RunLog:
 
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
+
+    @classmethod
+    def over(cls, events: EventStore) -> RunLog:
+        """The runs log on ``events``' pool (which stays ``events``' to close)."""
+        return cls(events._pool)
 
     async def start(self, kind: RunKind, tenant: str, connection: str | None) -> int:
         """A new ``running`` row; its id."""
@@ -133,16 +138,19 @@ class RunLog:
         connection: str | None = None,
         limit: int = 50,
         before: int | None = None,
+        tenant: str | None = None,
     ) -> list[Run]:
-        """The newest runs first, optionally of one kind or connection, with ``id < before``."""
+        """The newest runs first, optionally of one kind, connection or tenant, with
+        ``id < before``."""
         rows = await self._fetch(
             f"SELECT {_COLUMNS} FROM ledgerhub.runs WHERE ($1::text IS NULL OR kind = $1) "
             "AND ($2::text IS NULL OR connection = $2) AND ($3::bigint IS NULL OR id < $3) "
-            "ORDER BY id DESC LIMIT $4",
+            "AND ($5::text IS NULL OR tenant = $5) ORDER BY id DESC LIMIT $4",
             kind,
             connection,
             before,
             limit,
+            tenant,
         )
         return [Run.model_validate(dict(row)) for row in rows]
 

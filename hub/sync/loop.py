@@ -72,7 +72,7 @@ async def sync_forever(
         while True:
             for tenant, target in pairs:
                 try:
-                    await sender.run(tenant, target)
+                    await sender.run(tenant, target, scheduled=True)
                 except RetriableError as exc:
                     log.warning("sync %s → %s: %s (next round)", tenant, target.name, exc)
                 except ConfigError as exc:

@@ -51,14 +51,15 @@ from opentelemetry.trace import SpanKind
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
 from tenacity.wait import wait_random_exponential
 
-from hub import telemetry
+from hub import logs, telemetry
 from hub.domain.documents import Document
 from hub.domain.events import NewEvent
-from hub.errors import TargetRejected, TargetUnavailable
+from hub.errors import LedgerhubError, TargetRejected, TargetUnavailable
 from hub.spi.documents import DocumentSource
 from hub.spi.target import BatchingTarget, Receipt, Target, batched
 from hub.store import EventStore
 from hub.store.projections import ProjectionStore
+from hub.store.runs import RunLog, RunTally
 from hub.store.sync import Call, Held, RunCounts, SyncLog
 
 log = logging.getLogger(__name__)
@@ -102,21 +103,89 @@ class Sender:
         self.projections = ProjectionStore.over(events)
         self.log = SyncLog(self.projections)
         self.backoff = backoff or Backoff()
+        self._failing: dict[tuple[str, str], str] = {}
+        """(tenant, target) → the error its last scheduled run failed with (not written again)."""
 
-    async def run(self, tenant: str, target: Target) -> int | None:
-        """One sync run; its id, or None when another process is sending for this pair."""
-        async with self.log.exclusive(tenant, target.name) as mine:
-            if not mine:
-                return None
-            run_id = await self.log.start_run(tenant, target.name)
-            counts = RunCounts()
+    async def run(self, tenant: str, target: Target, *, scheduled: bool = False) -> int | None:
+        """One sync run; its id in ``sync_runs``, or None when another process is sending for
+        this pair.
+
+        It is also a row of the runs log (``hub.store.runs``: kind ``sync``, connection
+        ``sync:TARGET``, ``records`` = documents the target now holds as sent, ``api_calls`` =
+        calls made to the target, ``errors`` = those that failed, retried or not). A run a
+        person started (``scheduled`` False) is written when it starts and always finished (as
+        failed when another process holds the pair); a ``scheduled`` one is written when it
+        ends, and only if it called the target or failed (a failure with the same error as this
+        sender's previous scheduled run of the pair, and no call made, is not written again:
+        an outage is not a row every interval). What it logs carries ``tenant`` and
+        ``connection`` (``hub.logs``).
+        """
+        connection = f"sync:{target.name}"
+        with logs.bound(tenant=tenant, connection=connection):
+            return await self._run(tenant, target, connection, scheduled=scheduled)
+
+    async def _run(
+        self, tenant: str, target: Target, connection: str, *, scheduled: bool
+    ) -> int | None:
+        runs = RunLog.over(self.events)
+        started = datetime.now(UTC)
+        row = None if scheduled else await runs.start("sync", tenant, connection)
+        tally = _Tally()
+        error: str | None = None
+        try:
+            async with self.log.exclusive(tenant, target.name) as mine:
+                if not mine:  # a scheduled run: nothing done, no row; a person's: failed
+                    if row is not None:
+                        error = "another process is sending for this tenant and target now"
+                    return None
+                run_id = await self.log.start_run(tenant, target.name)
+                counts = RunCounts()
+                try:
+                    await _Run(self, run_id, tenant, target, counts, tally).go()
+                except BaseException as exc:
+                    error = str(exc) or type(exc).__name__
+                    await self.log.finish_run(run_id, counts, error=error)
+                    raise
+                finally:
+                    tally.records = counts.sent
+                await self.log.finish_run(run_id, counts)
+                return run_id
+        except BaseException as exc:
+            error = error or str(exc) or type(exc).__name__
+            raise
+        finally:
+            ending = RunTally(
+                status="failed" if error is not None else "succeeded",
+                records=tally.records,
+                errors=tally.errors,
+                api_calls=tally.api_calls,
+                error=error,
+            )
             try:
-                await _Run(self, run_id, tenant, target, counts).go()
-            except BaseException as exc:
-                await self.log.finish_run(run_id, counts, error=str(exc) or type(exc).__name__)
-                raise
-            await self.log.finish_run(run_id, counts)
-            return run_id
+                pair = (tenant, target.name)
+                again = error is not None and self._failing.get(pair) == error
+                if row is not None:
+                    await runs.finish(row, ending)
+                elif (error is not None and not again) or tally.api_calls:
+                    await runs.record("sync", tenant, connection, started, ending)
+                if scheduled and error is not None:
+                    self._failing[pair] = error
+                elif scheduled:
+                    self._failing.pop(pair, None)
+            except LedgerhubError as exc:
+                if error is None:
+                    raise
+                # the run's own error is the one to report
+                log.warning("sync %s → %s: not in the runs log: %s", tenant, target.name, exc)
+
+
+@dataclass
+class _Tally:
+    """A sync run's counts for the runs log: documents sent, calls made, calls that failed."""
+
+    records: int = 0
+    api_calls: int = 0
+    errors: int = 0
 
 
 class _Unwritten(Exception):
@@ -130,6 +199,7 @@ class _Run:
     tenant: str
     target: Target
     counts: RunCounts
+    tally: _Tally
     confirmed: list[tuple[Held, str]] = field(default_factory=list)
     """Calls that succeeded and await the target's flush: what it holds now, the operation."""
     calls: list[Call] = field(default_factory=list)
@@ -359,6 +429,9 @@ class _Run:
             span.set_attribute("ledgerhub.outcome", status)
             span.set_attribute("ledgerhub.request_id", request_id)
             span.end()
+            self.tally.api_calls += 1
+            if status != "ok":
+                self.tally.errors += 1
             seconds = time.perf_counter() - started
             telemetry.sync.call(self.target.name, operation, status, seconds)
             self.calls.append(

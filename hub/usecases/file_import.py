@@ -6,13 +6,19 @@ The file is read by the importer of the connector named by its kind (``connector
 importer for its own kind of file. The whole file is parsed and checked before anything is
 written, and its events go to the log in one append (one transaction), so a broken line
 anywhere leaves the log untouched.
+
+Every import a person starts is a row of the runs log (``recorded``, DESIGN "Runs"): written
+``running`` when it starts and always finished, ``records`` = lines appended (duplicates are
+not records, so 0 when nothing was new); a failed import has ``error`` (why) and ``errors``
+(the problems found in the file, or 1).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,8 +26,9 @@ from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 
+from hub import logs
 from hub.domain.events import NewEvent
-from hub.errors import ConfigError
+from hub.errors import ConfigError, InvalidInput, LedgerhubError
 from hub.spi.importer import (
     UTC_ZONE,
     FileImporter,
@@ -32,6 +39,10 @@ from hub.spi.importer import (
 )
 from hub.spi.registry import connector
 from hub.store.events import EventStore
+from hub.store.runs import RunLog, RunTally
+
+ERROR_CHARS = 1000
+"""A failed run's ``error`` is cut to this many characters (the first problems of a file)."""
 
 
 def importer_for(kind: str) -> FileImporter:
@@ -149,3 +160,36 @@ async def import_events(store: EventStore, source: str, events: list[NewEvent]) 
     results = await store.append(events)
     appended = sum(r.status == "appended" for r in results)
     return ImportReport(source, len(results), appended, len(results) - appended)
+
+
+@dataclass
+class ImportRun:
+    """An import's row in the runs log while it runs: set ``report`` once appended."""
+
+    run_id: int
+    report: ImportReport | None = None
+
+
+@contextlib.asynccontextmanager
+async def recorded(store: EventStore, *, tenant: str, source: str) -> AsyncIterator[ImportRun]:
+    """Write the import of ``source`` (connection ``source``, tenant ``tenant``) to the runs log:
+    a ``running`` row now, finished when the block ends: ``succeeded`` with ``records`` = the
+    ``report``'s appended lines, or ``failed`` with the exception's message when the block
+    raises (which is re-raised; a database that fails the finishing write loses only the row's
+    ending). What the block logs carries ``tenant`` and ``connection`` (``hub.logs``)."""
+    runs = RunLog.over(store)
+    run = ImportRun(await runs.start("import", tenant, source))
+    try:
+        with logs.bound(tenant=tenant, connection=source):
+            yield run
+    except BaseException as exc:
+        problems = len(exc.errors) if isinstance(exc, InvalidInput) and exc.errors else 1
+        message = str(exc) or type(exc).__name__
+        with contextlib.suppress(LedgerhubError):
+            await runs.finish(
+                run.run_id,
+                RunTally(status="failed", errors=problems, error=message[:ERROR_CHARS]),
+            )
+        raise
+    appended = run.report.appended if run.report is not None else 0
+    await runs.finish(run.run_id, RunTally(status="succeeded", records=appended))

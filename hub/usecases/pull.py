@@ -33,6 +33,7 @@ import aiohttp
 import asyncpg
 from pydantic import Field
 
+from hub import logs
 from hub.config import Config
 from hub.config.environment import EnvironmentSettings
 from hub.config.file import ConnectionConfig
@@ -131,6 +132,28 @@ async def _transport(given: Transport | None, seconds: float) -> AsyncIterator[T
 
 
 async def pull_connection(
+    pool: asyncpg.Pool,
+    config: Config,
+    connection_id: str,
+    *,
+    since: date | None = None,
+    manual: bool = True,
+    if_due: float | None = None,
+    transport: Transport | None = None,
+    retry: RetryPolicy | None = None,
+    on_progress: Progress | None = None,
+    now: datetime | None = None,
+) -> PullReport:
+    """Pull ``connection_id`` now; its report (every line logged meanwhile names the
+    connection). See ``_pull_connection``."""
+    with logs.bound(connection=connection_id):
+        return await _pull_connection(
+            pool, config, connection_id, since=since, manual=manual, if_due=if_due,
+            transport=transport, retry=retry, on_progress=on_progress, now=now,
+        )  # fmt: skip
+
+
+async def _pull_connection(
     pool: asyncpg.Pool,
     config: Config,
     connection_id: str,

@@ -158,7 +158,8 @@ def _right_keys(operation: Operation, keys: dict[str, dict[str, str]]) -> list[s
     _, template, declared = operation
     if not declared["security"]:
         return ["none"]
-    if template.startswith(("/v1/projections", "/v1/jobs", "/v1/parked", "/v1/sync", "/metrics")):
+    operate = ("/v1/projections", "/v1/jobs", "/v1/parked", "/v1/sync", "/v1/runs", "/metrics")
+    if template.startswith(operate):
         return ["operate"]
     if template in ("/v1/reconciliation/resolutions",) or (
         operation[0] == "POST" and template == "/v1/events"
