@@ -192,8 +192,10 @@ class TargetEnvironment:
     """The config file's folder: ``file:`` secrets and token files are relative to it."""
     session: aiohttp.ClientSession | None
     secret_key: SecretKey | None = field(default_factory=key_from_env)
-    """The key secret files are sealed under (default: ``LEDGERHUB_SECRET_KEY``, read when
-    the environment is made; None: kept plain, with one warning)."""
+    """The key secret files are sealed under; None: kept plain, with one warning. The hub
+    reads ``LEDGERHUB_SECRET_KEY`` once where it opens the tenants' targets
+    (``hub.sync.tenants.open_targets``) and hands it in; the default reads it for an
+    environment made elsewhere (a plugin's own tests)."""
     sealed_files: list[SealedFile] = field(default_factory=list, compare=False, repr=False)
     """Every file ``sealed_file`` handed out (what ``ledgerhub secrets rotate`` re-seals)."""
     check_sealed: bool = True

@@ -13,6 +13,7 @@ import aiohttp
 from hub.config import Config
 from hub.errors import ConfigError
 from hub.spi.registry import targets
+from hub.spi.sealed import key_from_env
 from hub.spi.target import Target, TargetEnvironment
 from hub.sync.settings import SyncSettings
 
@@ -24,13 +25,14 @@ async def open_targets(config: Config, home: Path) -> AsyncIterator[list[tuple[s
     closed when the block ends."""
     books = config.books
     config_dir = config.path.parent if config.path is not None else None
+    key = key_from_env()  # read once here, handed to every tenant's environment
     async with aiohttp.ClientSession() as session:
         found: list[tuple[str, Target]] = []
         for tenant in sorted(config.tenants):
             chosen = config.sync_for(tenant)
             if chosen is None:
                 continue
-            env = TargetEnvironment(books.tenant(tenant), home, config_dir, session)
+            env = TargetEnvironment(books.tenant(tenant), home, config_dir, session, key)
             found.append((tenant, open_target(chosen, env)))
         yield found
 
