@@ -8,6 +8,7 @@ package may import from ``hub`` besides the pure models of ``hub.domain`` and th
 - ``parser``: ``PayloadParser`` and ``ProviderModel``: raw payloads to typed provider models.
 - ``mapper``: ``FactMapper``, ``MapContext``, ``SourceEvent``: raw events to canonical facts.
 - ``importer``: ``FileImporter``: statement files to events.
+- ``limits``: ``CallLimits``: an API's calls in flight and per minute, kept by the caller.
 - ``puller``: ``Puller`` with its ``PulledStream``s and ``Page``s: a spoke's API read for
   history and missed changes, cursors kept by the hub; the HTTP ``Transport`` and retry helper.
 - ``target``: ``TargetPlugin`` (entry points ``ledgerhub.targets``) with its ``TargetSettings``

@@ -2,35 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
-import collections
-import time
+from hub.spi.limits import CallLimits
 
 
-class Limits:
+class Limits(CallLimits):
     """At most ``concurrent`` calls at once and ``per_minute`` in any sliding minute."""
 
     def __init__(self, concurrent: int = 5, per_minute: int = 60, window: float = 60) -> None:
-        self._slots = asyncio.Semaphore(concurrent)
-        self._per_minute = per_minute
-        self._window = window
-        self._started: collections.deque[float] = collections.deque()
-        self._lock = asyncio.Lock()
-
-    async def __aenter__(self) -> None:
-        await self._slots.acquire()
-        try:
-            async with self._lock:
-                now = time.monotonic()
-                while self._started and now - self._started[0] >= self._window:
-                    self._started.popleft()
-                if len(self._started) >= self._per_minute:
-                    await asyncio.sleep(self._window - (now - self._started[0]))
-                    self._started.popleft()
-                self._started.append(time.monotonic())
-        except BaseException:
-            self._slots.release()
-            raise
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        self._slots.release()
+        super().__init__(concurrent, per_minute, window)
