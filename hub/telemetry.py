@@ -12,8 +12,23 @@ What is measured, and who calls what:
   that snapshot, so collecting never touches the database.
 - ``sync.call`` / ``sync.retry`` / ``sync.document``: the accounting sender.
 
-Traces: ``tracer`` (an SDK ``TracerProvider`` of this process; no exporter is configured yet, so
-spans only give ids). Each HTTP request runs in a server span (``hub.api.tracing``) and the events
+- ``http.server.request.duration``: the access log (``hub.api.access``), one per answered request,
+  by method, route and status (the 5xx rate the alert rules watch).
+
+Export over OTLP (DESIGN "Logs"): the standard ``OTEL_*`` variables, read once when the
+provider is built (``OtlpSettings``). With ``OTEL_EXPORTER_OTLP_ENDPOINT`` (or the
+``…_TRACES_ENDPOINT`` / ``…_METRICS_ENDPOINT`` of one signal) set, spans go to an
+OTLP/HTTP (protobuf) exporter through a batch processor, and metrics through a periodic reader
+(``OTEL_METRIC_EXPORT_INTERVAL``, default 60 s), beside the Prometheus reader, which keeps
+serving ``GET /metrics``. ``OTEL_SDK_DISABLED=true`` or ``OTEL_TRACES_EXPORTER`` /
+``OTEL_METRICS_EXPORTER=none`` turn a signal's export off; headers, timeout, compression and
+certificates are the exporters' own ``OTEL_EXPORTER_OTLP_*`` variables; ``OTEL_SERVICE_NAME``
+and ``OTEL_RESOURCE_ATTRIBUTES`` name the resource (default service name ``ledgerhub``). Both
+providers shut down when the interpreter exits (the SDK's ``atexit`` hook), which flushes the
+spans still queued and exports the metrics one last time, so a stopped process loses nothing.
+
+Traces: ``tracer`` (an SDK ``TracerProvider`` of this process). Each HTTP request runs in a
+server span (``hub.api.tracing``) and the events
 it appends carry that span's W3C ``traceparent`` in ``meta`` (``traced``); ``context_from_meta``
 continues the trace from an event (projection batch, target call).
 
@@ -22,6 +37,7 @@ Labels name tenants, sources, projections and targets only: never secrets or pay
 
 from __future__ import annotations
 
+import os
 from collections import Counter as Tally
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -31,8 +47,10 @@ from opentelemetry.context import Context
 from opentelemetry.exporter.prometheus import PrometheusMetricReader
 from opentelemetry.metrics import CallbackOptions, Meter, Observation
 from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.trace import Link, get_current_span
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
@@ -185,22 +203,105 @@ class SyncMetrics:
         self._documents.add(1, {"target": target, "outcome": outcome})
 
 
-class Telemetry:
-    """The process's meter provider, its Prometheus registry, and the instruments."""
+_HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
-    def __init__(self) -> None:
+
+class HttpMetrics:
+    """The API's requests, by method, route and status (recorded by the access log)."""
+
+    def __init__(self, meter: Meter) -> None:
+        self._duration = meter.create_histogram(
+            "ledgerhub.http.server.request.duration",
+            unit="s",
+            description="Duration of HTTP requests answered, by method, route and status",
+            explicit_bucket_boundaries_advisory=_DURATION_BUCKETS,
+        )
+
+    def request(self, method: str, route: str, status: int, seconds: float) -> None:
+        """One answered request: ``route`` is the route's pattern (``/v1/events``, or
+        ``unmatched``), never the path a client sent, so the series stay few."""
+        labels = {
+            "method": method if method in _HTTP_METHODS else "_OTHER",
+            "route": route,
+            "status": str(status),
+        }
+        self._duration.record(seconds, labels)
+
+
+_TRUE = ("true", "1", "yes")
+
+
+@dataclass(frozen=True)
+class OtlpSettings:
+    """What the standard ``OTEL_*`` variables ask of the OTLP export (see the module docstring).
+
+    The exporters read their own details (endpoint, headers, timeout …) from the same
+    variables; this decides only whether each signal is exported, and the resource's name.
+    """
+
+    traces: bool = False
+    metrics: bool = False
+    default_service_name: bool = True
+    """Whether to name the service ``ledgerhub`` (neither ``OTEL_SERVICE_NAME`` nor a
+    ``service.name`` in ``OTEL_RESOURCE_ATTRIBUTES`` names it)."""
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> OtlpSettings:
+        """Read the variables (default: this process's environment)."""
+        env = os.environ if environ is None else environ
+
+        def given(name: str) -> bool:
+            return bool(env.get(name, "").strip())
+
+        def wanted(signal: str) -> bool:
+            if env.get("OTEL_SDK_DISABLED", "").strip().lower() in _TRUE:
+                return False
+            if env.get(f"OTEL_{signal}_EXPORTER", "otlp").strip().lower() == "none":
+                return False
+            return given("OTEL_EXPORTER_OTLP_ENDPOINT") or given(
+                f"OTEL_EXPORTER_OTLP_{signal}_ENDPOINT"
+            )
+
+        named = given("OTEL_SERVICE_NAME") or "service.name=" in env.get(
+            "OTEL_RESOURCE_ATTRIBUTES", ""
+        )
+        return cls(
+            traces=wanted("TRACES"), metrics=wanted("METRICS"), default_service_name=not named
+        )
+
+
+class Telemetry:
+    """The process's meter provider, its Prometheus registry, the OTLP exporters the
+    ``OTEL_*`` variables ask for, and the instruments."""
+
+    def __init__(self, otlp: OtlpSettings | None = None) -> None:
+        otlp = OtlpSettings.from_env() if otlp is None else otlp
+        self.otlp = otlp
         self.registry = CollectorRegistry(auto_describe=True)
         for collector in (ProcessCollector, PlatformCollector, GCCollector):
             collector(registry=self.registry)
         self.reader = PrometheusMetricReader(scope_info_enabled=False, registry=self.registry)
-        resource = Resource.create({"service.name": "ledgerhub"})
-        self.provider = MeterProvider(metric_readers=[self.reader], resource=resource)
+        readers: list[MetricReader] = [self.reader]
+        if otlp.metrics:
+            from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+
+            readers.append(PeriodicExportingMetricReader(OTLPMetricExporter()))
+        # Resource.create adds OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES.
+        resource = Resource.create(
+            {"service.name": "ledgerhub"} if otlp.default_service_name else {}
+        )
+        self.provider = MeterProvider(metric_readers=readers, resource=resource)
         self.tracer_provider = TracerProvider(resource=resource)
+        if otlp.traces:
+            from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+            self.tracer_provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
         self.tracer = self.tracer_provider.get_tracer("ledgerhub")
         meter = self.provider.get_meter("ledgerhub")
         self.events = EventMetrics(meter)
         self.projections = ProjectionMetrics(meter)
         self.sync = SyncMetrics(meter)
+        self.http = HttpMetrics(meter)
 
     def render(self) -> bytes:
         """Every metric, in the Prometheus text exposition format (``CONTENT_TYPE``)."""
@@ -213,6 +314,7 @@ TELEMETRY = Telemetry()
 events = TELEMETRY.events
 projections = TELEMETRY.projections
 sync = TELEMETRY.sync
+http = TELEMETRY.http
 render = TELEMETRY.render
 tracer = TELEMETRY.tracer
 

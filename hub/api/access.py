@@ -4,11 +4,13 @@
 (problems included), and logs one ``info`` line per request on ``ledgerhub.access``: ``method``,
 ``path`` (never the query string, which may carry what should not be logged), ``status``,
 ``duration_ms``, ``request_id`` (as in the ``X-Request-Id`` answer header), and ``tenant`` when
-a key was accepted. ``context_middleware`` runs inside it, right after ``problem_middleware``
-chose the request id, and binds ``request_id`` to every line logged while the request is
-handled; ``tenant_middleware``, inside the key check, binds the key's ``tenant``. The request's
-``trace_id`` is added by ``hub.logs`` from its server span. Each request runs in a task of its
-own (aiohttp), so what is bound ends with it; the access middleware unbinds it all the same.
+a key was accepted; and it records the request in ``hub.telemetry.http`` (by method, route
+pattern and status: the 5xx rate the alert rules watch). ``context_middleware`` runs inside it,
+right after ``problem_middleware`` chose the request id, and binds ``request_id`` to every line
+logged while the request is handled; ``tenant_middleware``, inside the key check, binds the
+key's ``tenant``. The request's ``trace_id`` is added by ``hub.logs`` from its server span. Each
+request runs in a task of its own (aiohttp), so what is bound ends with it; the access middleware
+unbinds it all the same.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import Any
 
 from aiohttp import web
 
-from hub import logs
+from hub import logs, telemetry
 from hub.api.context import API_KEY, REQUEST_ID
 from hub.api.problems import Handler
 
@@ -40,11 +42,15 @@ async def access_middleware(request: web.Request, handler: Handler) -> web.Strea
         raise
     finally:
         key = request.get(API_KEY)
+        seconds = time.perf_counter() - started
+        resource = request.match_info.route.resource
+        route = resource.canonical if resource is not None else "unmatched"
+        telemetry.http.request(request.method, route, status, seconds)
         fields: dict[str, Any] = {
             "method": request.method,
             "path": request.path,
             "status": status,
-            "duration_ms": round((time.perf_counter() - started) * 1000, 1),
+            "duration_ms": round(seconds * 1000, 1),
             "request_id": request.get(REQUEST_ID),
         }
         if key is not None:
