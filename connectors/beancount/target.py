@@ -156,6 +156,25 @@ class BeancountTarget:
     def chart(self, chart: Mapping[str, Account]) -> None:
         self._chart, self._names = chart, {}
 
+    async def health_check(self) -> str:
+        """The ledger file can be written: its folder takes a new file (the atomic rewrite's
+        temporary one) and the file, if there is one, is readable and writable."""
+        return await asyncio.to_thread(self._writable)
+
+    def _writable(self) -> str:
+        folder = self.path.parent
+        while not folder.exists() and folder != folder.parent:  # the first write creates it
+            folder = folder.parent
+        try:
+            fd, temp = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=folder)
+            os.close(fd)
+            os.unlink(temp)
+        except OSError as exc:
+            raise TargetUnavailable(f"cannot write in {folder}: {exc.strerror}") from exc
+        if self.path.exists() and not os.access(self.path, os.R_OK | os.W_OK):
+            raise TargetUnavailable(f"cannot read and write {self.path}")
+        return f"{self.path} is writable"
+
     # ------------------------------------------------------------------ the Target calls
 
     async def create(self, document: Document) -> Receipt:
@@ -327,14 +346,15 @@ class BeancountTarget:
                 "lh-hash": document.content_hash,
             }
         )
+        payee, tags, links = _labels(document)
         txn = data.Transaction(
             meta,
             document.business_date,
             "*",
-            None,
+            payee,
             _one_line(document.description),
-            data.EMPTY_SET,
-            data.EMPTY_SET,
+            tags,
+            links,
             postings,
         )
         return _Entry.of(txn)
@@ -386,6 +406,38 @@ class BeancountTarget:
         finally:
             os.close(directory)
         return (written.st_ino, written.st_size, written.st_mtime_ns)
+
+
+_PAYEES = {"stripe": "Stripe", "shopify": "Shopify", "payroll": "Payroll", "square": "Square",
+           "woocommerce": "WooCommerce", "paypal": "PayPal"}  # fmt: skip
+"""How a connector's name reads as a payee (others: capitalized)."""
+
+
+def _labels(document: Document) -> tuple[str | None, frozenset[str], frozenset[str]]:
+    """The payee, tags and links a document's transaction carries: the customer of a sale (else
+    the processor or provider it came from; none for a bank line, whose narration is the
+    statement's text), a tag per connector (``#stripe``) and kind but journal (``#invoice``),
+    and links that join what belongs together: ``^payout-<id>`` (a payout's journal),
+    ``^order-<id>``."""
+    parts = document.key.split("/")
+    payout = parts[2] if parts[0] == "payout" and len(parts) >= 3 else None
+    source = parts[1] if payout is not None else parts[0]
+    kind = source.split(":", 1)[0]
+    tags = {_tag(kind), _tag(document.kind)} - {"", "journal"}
+    links = set()
+    if payout is not None:
+        links.add(f"payout-{_tag(payout)}")
+    if document.order:
+        links.add(f"order-{_tag(document.order)}")
+    payee = document.customer
+    if payee is None and kind != "bank":
+        payee = _PAYEES.get(kind, kind.capitalize()) if kind else None
+    return (_one_line(payee) if payee else None), frozenset(tags), frozenset(links)
+
+
+def _tag(text: str) -> str:
+    """``text`` as a Beancount tag or link name (letters, digits, ``-_/.``)."""
+    return re.sub(r"[^A-Za-z0-9\-_/.]+", "-", text).strip("-")
 
 
 def _printed(txn: data.Transaction) -> str:

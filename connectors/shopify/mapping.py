@@ -329,6 +329,7 @@ def _booked(f: Mapping[str, Any], amount: Money, net: Money) -> list[Fact]:
             fee=fee,
             description=kind,
             payout_id=f["payout_id"],
+            reserve=kind == "reserve",
         )
     ]
 

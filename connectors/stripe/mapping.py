@@ -272,6 +272,10 @@ CATEGORIES: dict[str, MovementCategory] = {
 """Stripe's ``reporting_category`` (or ``type``) → the canonical category of a balance movement;
 anything else (reserved funds, transfers, corrections, …) is an ``adjustment``."""
 
+RESERVE_CATEGORIES = frozenset({"risk_reserved_funds", "reserve_transaction", "reserved_funds"})
+"""Stripe's reporting categories (and types) of funds it holds back or releases: ``Adjustment``
+facts with ``reserve`` set, booked to the reserves asset account."""
+
 
 def _balance_transaction(event: SourceEvent, ctx: MapContext) -> list[Fact]:
     bt = _object(event)
@@ -334,6 +338,7 @@ def _booked(
             fee=fee,
             description=f["description"] or category,
             payout_id=payout,
+            reserve=category in RESERVE_CATEGORIES,
         )
     ]
 

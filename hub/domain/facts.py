@@ -215,6 +215,9 @@ class Adjustment(_Fact):
     fee: Money | None = None
     description: str | None = None
     payout_id: str | None = None
+    reserve: bool = False
+    """Funds the processor holds back (negative) or releases (positive): still the merchant's
+    money, so the books keep them on an asset account, not as income or expense."""
 
 
 PayoutStatus = Literal["pending", "in_transit", "paid", "failed", "canceled"]

@@ -15,7 +15,8 @@ How each fact is booked (debit first; P = presentment currency, S = settlement c
   shipping (``split_refund``) / receivable, so the tax given back leaves sales tax payable
   whichever side reports the refund, and a refund both sides report is booked once.
 - Dispute withdrawn: disputes (P), fees / clearing; reinstated: the reverse; status only: nothing.
-- Fee: fees / clearing. Adjustment: clearing, fees / adjustments (signs follow the amount).
+- Fee: fees / clearing. Adjustment: clearing, fees / adjustments, or reserves (an asset) for a
+  reserve held or released (signs follow the amount).
 - Payout (paid only): bank / clearing.
 - Bank line: bank / the first matching rule's account, else suspense (money out: reversed);
   a rule with ``action = "ignore"`` books nothing (the payout booked it).
@@ -359,7 +360,9 @@ def _adjustment(fact: Adjustment, acc: _Accounts) -> Booking:
     lines = _Lines()
     clearing = acc.clearing(fact.processor)
     lines.debit(clearing, fact.amount)
-    lines.credit(acc.role("adjustments"), fact.amount)
+    # a reserve held (negative) or released (positive) moves the merchant's own money between
+    # the processor balance and the reserve it keeps: an asset, never income or expense
+    lines.credit(acc.role("reserves" if fact.reserve else "adjustments"), fact.amount)
     if fact.fee is not None:
         lines.debit(acc.role("fees"), fact.fee)
         lines.credit(clearing, fact.fee)

@@ -15,6 +15,7 @@ import aiohttp
 from connectors.beancount import BeancountTarget, account_name
 from hub.store import EventStore
 from hub.sync.sender import Sender
+from hub.usecases.demo_month import build_month
 from projections.accounting import Accounting
 from tests.accounting.harness import running, settle, write_config
 from tests.accounting.targets import CHART
@@ -80,3 +81,53 @@ async def test_the_synced_file_opens_in_fava_with_the_ledgers_balances(
     assert sorted(totals.values()) == sorted(
         Decimal(amount).scaleb(-2) for amount in expected.values()
     )
+
+
+async def test_the_demos_file_opens_cleanly_in_favas_own_pages(dsn: str, tmp_path: Path) -> None:
+    """The file ``ledgerhub demo`` writes, served by Fava: no errors, and its pages (balance
+    sheet, income statement, journal, an account, a payout's link) render with the books."""
+    from tests.cli.test_cli import demo_env, ledgerhub
+
+    result = await asyncio.to_thread(ledgerhub, "demo", env=demo_env(dsn, tmp_path))
+    assert result.returncode == 0, result.stdout + result.stderr
+    path = tmp_path / "sync" / "default.beancount"
+    port = _free_port()
+    fava = await asyncio.create_subprocess_exec(
+        str(Path(sys.executable).with_name("fava")), "--host", "127.0.0.1", "--port", str(port),
+        "--read-only", str(path),
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    pages: dict[str, str] = {}
+    try:
+        async with aiohttp.ClientSession() as session:
+            slug = await _started(session, base)
+            errors = await _get(session, f"{base}/{slug}/api/errors")
+            for page in ("balance_sheet/", "income_statement/", "journal/", "trial_balance/",
+                         "account/Assets:1250-Processor-Reserves/", "errors/"):  # fmt: skip
+                async with session.get(f"{base}/{slug}/{page}") as response:
+                    assert response.status == 200, (page, response.status)
+                    pages[page] = await response.text()
+            first = next(iter(build_month().payouts))
+            query = f"SELECT DISTINCT date, payee, narration WHERE 'payout-{first}' IN links"
+            linked = await _get(session, f"{base}/{slug}/api/query?query_string={query}")
+    finally:
+        fava.terminate()
+        await fava.wait()
+    assert errors["data"] == []
+    assert "default (ledgerhub)" in pages["balance_sheet/"]  # the file's title
+    assert "Processor-Reserves" in pages["balance_sheet/"]
+    assert "Ava Patel" in pages["journal/"]  # payees show
+    assert len(linked["data"]["rows"]) == 1, linked
+
+
+async def _started(session: aiohttp.ClientSession, base: str) -> str:
+    """Wait (bounded) until Fava answers; the ledger's slug."""
+    for _ in range(150):
+        try:
+            async with session.get(base + "/") as response:
+                assert response.status == 200
+                return response.url.path.strip("/").split("/")[0]
+        except aiohttp.ClientConnectionError:
+            await asyncio.sleep(0.1)
+    raise AssertionError("fava did not start")
