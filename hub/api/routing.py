@@ -55,16 +55,19 @@ class Auth:
 
     - ``public``: nobody (health probes);
     - ``signature``: the provider's webhook signature, checked by the handler;
-    - ``key``: a bearer key; with ``access`` set, a key whose scope grants that access.
+    - ``key``: a bearer key; with ``access`` set, a key whose scope grants that access;
+    - ``session``: the web console's own sign-in and session, checked by its handlers
+      (``hub.console``).
     """
 
-    kind: Literal["public", "signature", "key"]
+    kind: Literal["public", "signature", "key", "session"]
     access: Access | None = None
 
 
 PUBLIC = Auth("public")
 SIGNATURE = Auth("signature")
 ANY_KEY = Auth("key")
+SESSION = Auth("session")
 
 
 def requires(access: Access) -> Auth:
