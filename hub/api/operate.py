@@ -5,6 +5,9 @@ events. The work itself is done by the worker holding the projection's lease (se
 Tenancy: replay and rebuild touch every tenant's events, so they need an ``operate`` key issued
 for all tenants (``*``); a key of one tenant sees and acts on the parked events of its tenant's
 events only.
+
+Each action is recorded in the audit trail (``hub.api.audit.record``: the key's id and the
+client address) once its input has been checked and before it is queued or done.
 """
 
 from __future__ import annotations
@@ -14,11 +17,13 @@ from typing import Annotated, Any, Literal
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
+from hub.api.audit import record
 from hub.api.auth import current_key
 from hub.api.bodies import read_json, validate
 from hub.api.context import context
 from hub.api.events import json_response
 from hub.api.routing import ApiRoute, requires
+from hub.domain.audit import MOVABLE_PARKED, AuditAction
 from hub.domain.keys import ALL_TENANTS, Access
 from hub.domain.projections import ALL_PARKED, OPEN_PARKED, Job, ParkedEvent, ProjectionStatus
 from hub.errors import Forbidden, NotFound
@@ -121,8 +126,12 @@ async def replay_projection(request: web.Request) -> web.Response:
     """Queue a replay of a position range; 202 with the job (follow ``Location``)."""
     _for_all_tenants(request, "a replay")
     body = validate(ReplayIn, await read_json(request))
+    name = request.match_info["name"]
+    await _store(request).require(name)
+    subject = {"projection": name, "from": body.from_, "to": body.to, "send": body.send}
+    await record(request, AuditAction.REPLAY, {**subject, "partition": body.partition})
     job = await Jobs(_store(request)).enqueue(
-        request.match_info["name"],
+        name,
         "replay",
         from_position=body.from_,
         to_position=body.to,
@@ -136,7 +145,10 @@ async def rebuild_projection(request: web.Request) -> web.Response:
     """Queue a rebuild into fresh tables, swapped in when caught up; 202 with the job."""
     _for_all_tenants(request, "a rebuild")
     body = validate(RebuildIn, await _optional_json(request))
-    job = await Jobs(_store(request)).enqueue(request.match_info["name"], "rebuild", send=body.send)
+    name = request.match_info["name"]
+    await _store(request).require(name)
+    await record(request, AuditAction.REBUILD, {"projection": name, "send": body.send})
+    job = await Jobs(_store(request)).enqueue(name, "rebuild", send=body.send)
     return _job_response(job)
 
 
@@ -161,26 +173,36 @@ async def list_parked(request: web.Request) -> web.Response:
     return json_response(page.model_dump(mode="json"))
 
 
-async def _parked_of_key(request: web.Request) -> tuple[Parked, int]:
+async def _parked_of_key(request: web.Request, action: AuditAction) -> tuple[Parked, int]:
+    """The parked event of the path, if the key's tenant covers it (else 404); the action on
+    it recorded in the audit trail."""
     store = _store(request)
     parked_id = _number(request, "id", "parked event")
     event = await Parked(store).get(parked_id)
     key = current_key(request)
-    if not key.may_access_tenant((await store.read_one(event.position)).tenant):
+    tenant = (await store.read_one(event.position)).tenant
+    if not key.may_access_tenant(tenant):
         raise NotFound(f"no parked event {parked_id}")
+    if event.status in MOVABLE_PARKED:  # else the action is refused (422), unaudited
+        subject = {
+            "parked_id": parked_id,
+            "projection": event.projection,
+            "position": event.position,
+        }
+        await record(request, action, subject, tenant=tenant)
     return Parked(store), parked_id
 
 
 async def retry_parked(request: web.Request) -> web.Response:
     """Ask the projection's worker to apply a parked event again; 202 (status ``retry``)."""
-    parked, parked_id = await _parked_of_key(request)
+    parked, parked_id = await _parked_of_key(request, AuditAction.PARKED_RETRY)
     event = await parked.request_retry(parked_id)
     return json_response(event.model_dump(mode="json"), status=202)
 
 
 async def skip_parked(request: web.Request) -> web.Response:
     """Give up on a parked event (status ``skipped``)."""
-    parked, parked_id = await _parked_of_key(request)
+    parked, parked_id = await _parked_of_key(request, AuditAction.PARKED_SKIP)
     event = await parked.skip(parked_id)
     return json_response(event.model_dump(mode="json"))
 

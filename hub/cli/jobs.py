@@ -1,4 +1,7 @@
-"""``ledgerhub replay``, ``ledgerhub rebuild`` and ``ledgerhub job``: projection jobs."""
+"""``ledgerhub replay``, ``ledgerhub rebuild`` and ``ledgerhub job``: projection jobs.
+
+A replay or rebuild is recorded in the audit trail (``hub.domain.audit``) before it is queued.
+"""
 
 from __future__ import annotations
 
@@ -11,10 +14,13 @@ from hub.cli.progress import progress
 from hub.cli.projections import describe, open_projections, print_json
 from hub.cli.usage import UsageError
 from hub.config import Settings, load
+from hub.domain.audit import AuditAction
 from hub.domain.projections import Job
 from hub.runtime.operate import follow_job, worker_for
+from hub.store.events import EventStore
 from hub.store.jobs import Jobs
 from hub.store.projections import ProjectionStore
+from hub.usecases.audit import record_local
 
 
 def register(sub: Any) -> None:
@@ -60,6 +66,15 @@ async def run_replay(args: argparse.Namespace) -> int:
         raise UsageError(f"--from {args.start} is after --to {args.end} (need from <= to)")
     load(Settings.from_env())  # a config mistake: refused, nothing queued
     async with open_projections() as (dsn, store):
+        await store.require(args.projection)
+        subject = {
+            "projection": args.projection,
+            "from": args.start,
+            "to": args.end,
+            "send": args.send,
+            "partition": None,
+        }
+        await record_local(EventStore(store.pool), AuditAction.REPLAY, subject)
         job = await Jobs(store).enqueue(
             args.projection,
             "replay",
@@ -73,6 +88,9 @@ async def run_replay(args: argparse.Namespace) -> int:
 async def run_rebuild(args: argparse.Namespace) -> int:
     load(Settings.from_env())  # a config mistake: refused, nothing queued
     async with open_projections() as (dsn, store):
+        await store.require(args.projection)
+        subject = {"projection": args.projection, "send": args.send}
+        await record_local(EventStore(store.pool), AuditAction.REBUILD, subject)
         job = await Jobs(store).enqueue(args.projection, "rebuild", send=args.send)
         return await _finish(dsn, store, job, args.no_wait)
 

@@ -1,10 +1,16 @@
-"""``ledgerhub keys create|list|rotate|revoke``: API keys (only their SHA-256 is stored)."""
+"""``ledgerhub keys create|list|rotate|revoke``: API keys (only their SHA-256 is stored).
+
+Creating, rotating and revoking a key are recorded in the audit trail (``hub.domain.audit``:
+``audit.key.created|rotated|revoked``, by ``cli:<user>`` from ``local:<host>``, naming the key
+by id and prefix, never the key), appended before the key table is changed.
+"""
 
 from __future__ import annotations
 
 import argparse
 import contextlib
 import sys
+import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -14,9 +20,12 @@ import orjson
 from hub.cli import usage
 from hub.cli.context import database_dsn
 from hub.cli.usage import UsageError
+from hub.domain.audit import AuditAction
 from hub.domain.keys import ALL_TENANTS, Access, ApiKey, key_digest, key_prefix, new_key
 from hub.errors import NotFound
+from hub.store.events import EventStore
 from hub.store.keys import KeyStore
+from hub.usecases.audit import record_local
 
 DEFAULT_OVERLAP = timedelta(hours=24)
 
@@ -52,6 +61,13 @@ async def _key_store() -> AsyncIterator[KeyStore]:
         yield keys
     finally:
         await keys.close()
+
+
+@contextlib.asynccontextmanager
+async def _audited() -> AsyncIterator[tuple[KeyStore, EventStore]]:
+    """The key store and the event log (for the audit trail), on one pool."""
+    async with _key_store() as keys:
+        yield keys, EventStore(keys.pool)
 
 
 def register(sub: Any) -> None:
@@ -122,8 +138,21 @@ async def run_create(args: argparse.Namespace) -> int:
     now = datetime.now(UTC)
     expires = parse_expiry(args.expires, now) if args.expires else None
     key = new_key()
-    async with _key_store() as keys:
+    key_id = uuid.uuid4()
+    subject = {
+        "key_id": str(key_id),
+        "prefix": key_prefix(key),
+        "tenant": args.tenant,
+        "scopes": [str(scope) for scope in scopes],
+        "allow_ips": [str(net) for net in args.allow_ip],
+        "rate": None if args.rate is None else str(args.rate),
+        "expires_at": _time(expires),
+        "label": args.label,
+    }
+    async with _audited() as (keys, events):
+        await record_local(events, AuditAction.KEY_CREATED, subject, tenant=args.tenant)
         stored = await keys.create(
+            key_id=key_id,
             digest=key_digest(key),
             prefix=key_prefix(key),
             tenant=args.tenant,
@@ -146,9 +175,25 @@ async def run_create(args: argparse.Namespace) -> int:
 
 async def run_rotate(args: argparse.Namespace) -> int:
     key = new_key()
-    async with _key_store() as keys:
+    new_id = uuid.uuid4()
+    async with _audited() as (keys, events):
+        old = await keys.get(args.key)
+        if old.replaced_by is None and old.state(datetime.now(UTC)) == "active":
+            # (a key that cannot be rotated is refused by ``rotate`` below, unaudited)
+            subject = {
+                "key_id": str(old.id),
+                "prefix": old.prefix,
+                "new_key_id": str(new_id),
+                "new_prefix": key_prefix(key),
+                "overlap_seconds": args.overlap.total_seconds(),
+            }
+            await record_local(events, AuditAction.KEY_ROTATED, subject, tenant=old.tenant)
         old, new = await keys.rotate(
-            args.key, digest=key_digest(key), prefix=key_prefix(key), overlap=args.overlap
+            str(old.id),
+            digest=key_digest(key),
+            prefix=key_prefix(key),
+            overlap=args.overlap,
+            new_id=new_id,
         )
     until = old.expires_at.isoformat(timespec="seconds") if old.expires_at else "never"
     print(f"rotated {old.id} ({old.prefix}…): it stays valid until {until}")
@@ -205,8 +250,11 @@ async def run_list(args: argparse.Namespace) -> int:
 
 
 async def run_revoke(args: argparse.Namespace) -> int:
-    async with _key_store() as keys:
-        revoked = await keys.revoke(args.key)
+    async with _audited() as (keys, events):
+        old = await keys.get(args.key)
+        subject = {"key_id": str(old.id), "prefix": old.prefix}
+        await record_local(events, AuditAction.KEY_REVOKED, subject, tenant=old.tenant)
+        revoked = await keys.revoke(str(old.id))
     if revoked is None:
         raise NotFound(f"no single key has id or prefix {args.key!r}")
     print(f"revoked {revoked.id} ({revoked.prefix}…)")

@@ -1,4 +1,7 @@
-"""``ledgerhub parked list|retry|skip``: events projections could not apply."""
+"""``ledgerhub parked list|retry|skip``: events projections could not apply.
+
+A retry or a skip is recorded in the audit trail (``hub.domain.audit``) before it is done.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +12,13 @@ from typing import Any
 
 from hub.cli import usage
 from hub.cli.projections import open_projections, print_json, print_rows
+from hub.domain.audit import MOVABLE_PARKED, AuditAction
 from hub.domain.projections import ALL_PARKED, OPEN_PARKED, ParkedEvent
 from hub.runtime.operate import follow_parked, worker_for
+from hub.store.events import EventStore
 from hub.store.parked import Parked
+from hub.store.projections import ProjectionStore
+from hub.usecases.audit import record_local
 
 
 def register(sub: Any) -> None:
@@ -74,8 +81,22 @@ async def run_list(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _audit(store: ProjectionStore, parked_id: int, action: AuditAction) -> None:
+    """Record ``action`` on the parked event (``NotFound`` if there is none)."""
+    event = await Parked(store).get(parked_id)
+    tenant = (await store.read_one(event.position)).tenant
+    if event.status in MOVABLE_PARKED:  # else the action is refused, unaudited
+        subject = {
+            "parked_id": parked_id,
+            "projection": event.projection,
+            "position": event.position,
+        }
+        await record_local(EventStore(store.pool), action, subject, tenant=tenant)
+
+
 async def run_retry(args: argparse.Namespace) -> int:
     async with open_projections() as (dsn, store):
+        await _audit(store, args.id, AuditAction.PARKED_RETRY)
         event = await Parked(store).request_retry(args.id)
         async with worker_for(dsn, store, event.projection):
             try:
@@ -96,6 +117,7 @@ async def run_retry(args: argparse.Namespace) -> int:
 
 async def run_skip(args: argparse.Namespace) -> int:
     async with open_projections() as (_, store):
+        await _audit(store, args.id, AuditAction.PARKED_SKIP)
         event = await Parked(store).skip(args.id)
     print(_line(event))
     return 0

@@ -3,7 +3,10 @@
 Use is counted without a write per request: ``record_use`` adds to counters in memory and
 ``flush_usage`` writes them in one statement (``open_hub`` flushes every
 ``USAGE_FLUSH_SECONDS`` and when it closes), so ``last_used_at`` and ``use_count`` lag by at
-most that long, and a process that dies loses at most that much of its count.
+most that long, and a process that dies loses at most that much of its count. The client
+networks a key is used from (``seen_networks``, for the usage anomalies of ``hub.api.anomalies``)
+are gathered and written the same way; ``networks_seen`` answers from what the last lookup of
+the key read plus what is waiting to be written, never asking the database.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from hub.store.pool import create_pool
 
 _COLUMNS = (
     "id, tenant, scopes, prefix, label, created_at, expires_at, revoked_at, allow_ips, "
-    "rate_count, rate_seconds, replaced_by, last_used_at, use_count"
+    "rate_count, rate_seconds, replaced_by, last_used_at, use_count, seen_networks"
 )
 _SELECT = f"SELECT {_COLUMNS} FROM ledgerhub.api_keys"
 REVOKE_CHANNEL = "ledgerhub_keys"
@@ -30,6 +33,9 @@ REVOKE_CHANNEL = "ledgerhub_keys"
 dropped."""
 _Conn = asyncpg.Pool | asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
 USAGE_FLUSH_SECONDS = 10.0
+_MAX_REMEMBERED = 10_000
+_MAX_NETWORKS = 256
+"""At most this many new networks per key wait for a flush (a key used from everywhere)."""
 """How often a serving process writes the use counts it gathered (``flush_usage``)."""
 _DB_ERRORS = (
     asyncpg.PostgresError,
@@ -85,6 +91,8 @@ class KeyStore:
         self._owns_pool = owns_pool
         self._watchers: list[Callable[[], None]] = []
         self._uses: dict[uuid.UUID, tuple[int, datetime]] = {}
+        self._new_networks: dict[uuid.UUID, set[str]] = {}
+        self._seen: dict[uuid.UUID, frozenset[str]] = {}
 
     @classmethod
     async def open(cls, dsn: str, *, max_connections: int = 4) -> KeyStore:
@@ -104,6 +112,7 @@ class KeyStore:
     async def create(
         self,
         *,
+        key_id: uuid.UUID | None = None,
         digest: bytes,
         prefix: str,
         tenant: str,
@@ -115,7 +124,8 @@ class KeyStore:
         rate: Rate | None = None,
     ) -> ApiKey:
         """Store a new key's hash with its tenant and scopes (``scope`` and ``scopes`` together:
-        each given, duplicates dropped), its networks and its rate limit."""
+        each given, duplicates dropped), its networks and its rate limit; ``key_id``: its id
+        (default: a new one)."""
         wanted = list(dict.fromkeys([*([scope] if scope is not None else []), *scopes]))
         if not wanted:
             raise InvalidInput("a key needs at least one scope")
@@ -125,7 +135,7 @@ class KeyStore:
                 "expires_at, allow_ips, rate_count, rate_seconds) "
                 "VALUES ($1, $2, $3, $4, $5, $6, $7, $8::text[]::cidr[], $9, $10) "
                 f"RETURNING {_COLUMNS}",
-                uuid.uuid4(),
+                key_id or uuid.uuid4(),
                 tenant,
                 [str(s) for s in wanted],
                 prefix,
@@ -147,7 +157,22 @@ class KeyStore:
             row = await self._pool.fetchrow(f"{_SELECT} WHERE key_hash = $1", digest)
         except _DB_ERRORS as exc:
             raise _translate(exc) from exc
-        return None if row is None else _key(row)
+        if row is None:
+            return None
+        if len(self._seen) >= _MAX_REMEMBERED:
+            self._seen.clear()
+        self._seen[row["id"]] = frozenset(str(net) for net in row["seen_networks"])
+        return _key(row)
+
+    async def get(self, ident: str) -> ApiKey:
+        """The key whose id or prefix is ``ident``; ``NotFound`` unless exactly one is."""
+        try:
+            rows = await _lookup(self._pool, ident)
+        except _DB_ERRORS as exc:
+            raise _translate(exc) from exc
+        if len(rows) != 1:
+            raise NotFound(f"no single key has id or prefix {ident!r}")
+        return _key(rows[0])
 
     async def list(self, tenant: str | None = None) -> list[ApiKey]:
         """Every key (of ``tenant``, if given), oldest first."""
@@ -184,12 +209,19 @@ class KeyStore:
         return None if row is None else _key(row)
 
     async def rotate(
-        self, ident: str, *, digest: bytes, prefix: str, overlap: timedelta
+        self,
+        ident: str,
+        *,
+        digest: bytes,
+        prefix: str,
+        overlap: timedelta,
+        new_id: uuid.UUID | None = None,
     ) -> tuple[ApiKey, ApiKey]:
         """Replace the key whose id or prefix is ``ident`` by a new one (its hash ``digest``)
         with the same tenant, scopes, networks, rate limit, label and expiry; the old key
         stays valid for ``overlap`` (never longer than it would have), then is refused.
-        Returns (old, new). ``NotFound`` if no single key has that id or prefix;
+        Returns (old, new); ``new_id``: the new key's id (default: a new one). ``NotFound``
+        if no single key has that id or prefix;
         ``InvalidInput`` if it is revoked, expired or already rotated.
         """
         try:
@@ -210,7 +242,7 @@ class KeyStore:
                     "SELECT $2, tenant, scopes, $3, $4, label, expires_at, allow_ips, rate_count, "
                     f"rate_seconds FROM ledgerhub.api_keys WHERE id = $1 RETURNING {_COLUMNS}",
                     old.id,
-                    uuid.uuid4(),
+                    new_id or uuid.uuid4(),
                     prefix,
                     digest,
                 )
@@ -231,10 +263,20 @@ class KeyStore:
             watcher()
         return _key(retired), _key(new)
 
-    def record_use(self, key_id: uuid.UUID, when: datetime) -> None:
-        """Count one use of a key at ``when``, in memory until ``flush_usage``."""
+    def record_use(self, key_id: uuid.UUID, when: datetime, network: str | None = None) -> None:
+        """Count one use of a key at ``when`` from client ``network`` (if told), in memory
+        until ``flush_usage``."""
         count, _ = self._uses.get(key_id, (0, when))
         self._uses[key_id] = (count + 1, when)
+        if network is not None and network not in self._seen.get(key_id, ()):
+            pending = self._new_networks.setdefault(key_id, set())
+            if len(pending) < _MAX_NETWORKS:
+                pending.add(network)
+
+    def networks_seen(self, key_id: uuid.UUID) -> frozenset[str]:
+        """The networks the key was seen from: as stored when it was last looked up in this
+        process, plus those waiting for ``flush_usage``."""
+        return self._seen.get(key_id, frozenset()) | self._new_networks.get(key_id, set())
 
     async def flush_usage(self) -> int:
         """Write the use counts gathered since the last flush (one statement); the number of
@@ -242,22 +284,40 @@ class KeyStore:
         if not self._uses:
             return 0
         uses, self._uses = self._uses, {}
+        networks, self._new_networks = self._new_networks, {}
         ids = list(uses)
+        pairs = [(key_id, net) for key_id, nets in networks.items() for net in nets]
         try:
-            await self._pool.execute(
-                "UPDATE ledgerhub.api_keys AS k SET use_count = k.use_count + u.n, "
-                "last_used_at = greatest(k.last_used_at, u.at) "
-                "FROM unnest($1::uuid[], $2::bigint[], $3::timestamptz[]) AS u(id, n, at) "
-                "WHERE k.id = u.id",
-                ids,
-                [uses[i][0] for i in ids],
-                [uses[i][1] for i in ids],
-            )
+            async with self._pool.acquire() as conn, conn.transaction():
+                await conn.execute(
+                    "UPDATE ledgerhub.api_keys AS k SET use_count = k.use_count + u.n, "
+                    "last_used_at = greatest(k.last_used_at, u.at) "
+                    "FROM unnest($1::uuid[], $2::bigint[], $3::timestamptz[]) AS u(id, n, at) "
+                    "WHERE k.id = u.id",
+                    ids,
+                    [uses[i][0] for i in ids],
+                    [uses[i][1] for i in ids],
+                )
+                if pairs:
+                    await conn.execute(
+                        "UPDATE ledgerhub.api_keys AS k SET seen_networks = ("
+                        "SELECT array_agg(DISTINCT net ORDER BY net) "
+                        "FROM unnest(k.seen_networks || n.nets) AS net) "
+                        "FROM (SELECT id, array_agg(net) AS nets "
+                        "FROM unnest($1::uuid[], $2::cidr[]) AS u(id, net) GROUP BY id) AS n "
+                        "WHERE k.id = n.id",
+                        [key_id for key_id, _ in pairs],
+                        [net for _, net in pairs],
+                    )
         except _DB_ERRORS as exc:
             for key_id, (count, when) in uses.items():  # keep them for the next try
                 more, later = self._uses.get(key_id, (0, when))
                 self._uses[key_id] = (count + more, max(when, later))
+            for key_id, nets in networks.items():
+                self._new_networks.setdefault(key_id, set()).update(nets)
             raise _translate(exc) from exc
+        for key_id, nets in networks.items():  # written: they are known from now on
+            self._seen[key_id] = self._seen.get(key_id, frozenset()) | nets
         return len(ids)
 
     @contextlib.asynccontextmanager
