@@ -24,6 +24,8 @@ from urllib.parse import quote
 from aiohttp import web
 from multidict import MultiDictProxy
 
+from hub.api import audit
+from hub.api.auth import client_of
 from hub.api.context import REQUEST_ID, ROUTE_AUTH, context
 from hub.api.problems import RateLimited
 from hub.api.reads import read_tenant
@@ -31,6 +33,7 @@ from hub.api.routing import SESSION, text_problem
 from hub.console import chart, csrf, session
 from hub.console.format import raw_text
 from hub.console.pages import error_page, link, render
+from hub.domain.audit import MOVABLE_PARKED, AuditAction
 from hub.domain.keys import ALL_TENANTS, Access, ApiKey
 from hub.domain.projections import ALL_PARKED, OPEN_PARKED
 from hub.errors import (
@@ -328,7 +331,12 @@ async def resolve(request: web.Request) -> web.StreamResponse:
     async with reading(request, _not_built("reconciliation")) as conn:
         if not await inspector.exception_exists(conn, tenant, exception_id):
             raise NotFound(f"tenant {tenant!r} has no exception {exception_id!r}")
-    meta = {"request_id": request.get(REQUEST_ID), "api_key": _key(request).prefix}
+    meta = {
+        "request_id": request.get(REQUEST_ID),
+        "api_key": _key(request).prefix,
+        "key_id": str(_key(request).id),
+        "client": client_of(request),
+    }
     event = inspector.resolution(
         tenant, exception_id, reason, resolved=resolved, external_id=uuid.uuid4().hex,
         meta={**meta, "via": "console"},
@@ -494,19 +502,26 @@ async def parked(request: web.Request) -> web.StreamResponse:
     )  # fmt: skip
 
 
-async def _parked_of_key(request: web.Request) -> tuple[Parked, int]:
+async def _parked_of_key(request: web.Request, action: AuditAction) -> tuple[Parked, int]:
+    """The parked event the path names, if the session's key may act on it; the action is
+    audited (as through the API) before it is done, unless the store will refuse it."""
     store = _store(request)
     parked_id = _number(request.match_info["id"], "parked event")
     found = await Parked(store).get(parked_id)
-    if not _key(request).may_access_tenant((await store.read_one(found.position)).tenant):
+    tenant = (await store.read_one(found.position)).tenant
+    if not _key(request).may_access_tenant(tenant):
         raise NotFound(f"no parked event {parked_id}")
+    if found.status in MOVABLE_PARKED:
+        subject = {"parked_id": parked_id, "projection": found.projection,
+                   "position": found.position, "via": "console"}  # fmt: skip
+        await audit.record(request, action, subject, tenant=tenant, key=_key(request))
     return Parked(store), parked_id
 
 
 @page(Access.OPERATE, post=True)
 async def retry_parked(request: web.Request) -> web.StreamResponse:
     """Ask the projection's worker to apply a parked event again."""
-    store, parked_id = await _parked_of_key(request)
+    store, parked_id = await _parked_of_key(request, AuditAction.PARKED_RETRY)
     await store.request_retry(parked_id)
     notice = f"Parked event {parked_id}: retry requested; the worker applies it again shortly."
     return _see_other(_with_notice(request, "/console/parked", notice))
@@ -515,7 +530,7 @@ async def retry_parked(request: web.Request) -> web.StreamResponse:
 @page(Access.OPERATE, post=True)
 async def skip_parked(request: web.Request) -> web.StreamResponse:
     """Give up on a parked event."""
-    store, parked_id = await _parked_of_key(request)
+    store, parked_id = await _parked_of_key(request, AuditAction.PARKED_SKIP)
     await store.skip(parked_id)
     return _see_other(
         _with_notice(request, "/console/parked", f"Parked event {parked_id} skipped.")

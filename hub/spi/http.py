@@ -49,7 +49,7 @@ import asyncpg
 from aiohttp import web
 from pydantic import WithJsonSchema
 
-from hub.api.auth import current_key
+from hub.api.auth import client_of, current_key
 from hub.api.bodies import read_json, validate
 from hub.api.context import REQUEST_ID, context
 from hub.api.events import json_response
@@ -92,8 +92,16 @@ def request_id(request: web.Request) -> str:
 
 
 def request_meta(request: web.Request) -> dict[str, Any]:
-    """The ``meta`` of an event this request appends: its request id and the key's prefix."""
-    return {"request_id": request_id(request), "api_key": current_key(request).prefix}
+    """The ``meta`` of an event this request appends: its request id, the key's prefix and id,
+    and the client address the key check resolved (``--trust-proxy`` honoured) — who and from
+    where, for the audit trail."""
+    key = current_key(request)
+    return {
+        "request_id": request_id(request),
+        "api_key": key.prefix,
+        "key_id": str(key.id),
+        "client": client_of(request),
+    }
 
 
 PAGE_CURSOR = "page-cursor"

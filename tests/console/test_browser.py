@@ -13,6 +13,8 @@ from aiohttp import web
 from playwright.async_api import Browser, expect
 
 from hub.api.context import HubContext
+from hub.domain.audit import AUDIT_SOURCE
+from hub.domain.keys import key_prefix
 from hub.domain.money import Money
 from hub.store import EventStore
 from tests.console.client import console_key, deliver_webhook
@@ -157,7 +159,8 @@ async def test_an_operator_retries_a_parked_event_and_the_worker_applies_it(
     monkeypatch.setenv("LEDGERHUB_TEST_DIR", str(tmp_path))
     await store.append([event("fine"), event("poisoned", data={"poison": True})])
     page = await browser.new_page(viewport={"width": 1280, "height": 900})
-    await sign_in(page, api, await console_key(hub, "read", "operate"))
+    operator = await console_key(hub, "read", "operate")
+    await sign_in(page, api, operator)
     async with running(dsn, CountByType):
         await wait_until(model.caught_up, what="the projection to pass the poison event")
         await page.get_by_role("link", name="Parked", exact=True).click()
@@ -179,6 +182,11 @@ async def test_an_operator_retries_a_parked_event_and_the_worker_applies_it(
     await expect(page.locator("tr[data-parked]")).to_have_count(0)
     await page.goto(f"{api}/console/")
     await shots(page, "overview-after-retry")
+    [audited] = [e for e in await store.read_after(0, limit=100) if e.source == AUDIT_SOURCE]
+    assert audited.type == "audit.parked.retry"
+    assert audited.data["key_prefix"] == key_prefix(operator), "the session's key did it"
+    assert audited.data["from"] == "127.0.0.1"
+    assert audited.data["subject"]["via"] == "console"
 
 
 async def test_an_order_s_chain_from_the_order_to_its_bank_line(

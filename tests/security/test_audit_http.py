@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import asyncpg
 import pytest
 
 from hub.api.context import HubContext
@@ -18,6 +19,7 @@ from hub.domain.keys import parse_network
 from hub.spi.registry import discover
 from hub.store import EventStore
 from hub.store.projections import ProjectionStore
+from projections.ledger import Ledger
 from tests.factories import event
 from tests.projections.count import CountByType
 from tests.runtime.harness import ReadModel, cli, running, wait_until
@@ -237,3 +239,11 @@ async def test_the_installed_projections_go_on_past_audit_events_and_park_nothin
 
         await wait_until(caught_up, what="every projection past the audit events")
         assert all(s.parked == 0 for s in await runtime.status()), "nothing parked"
+    conn = await asyncpg.connect(dsn)
+    try:  # an operator's action is not business activity the books failed to map
+        listed = await conn.fetchval(
+            f"SELECT count(*) FROM {Ledger.view('unmapped')} WHERE source = $1", AUDIT_SOURCE
+        )
+    finally:
+        await conn.close()
+    assert listed == 0
