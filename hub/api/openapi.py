@@ -19,7 +19,7 @@ from it, plus the route's own ``errors``:
 - a projection's read routes add 404 themselves (not built yet, or nothing by that name).
 
 Errors are ``application/problem+json`` (``Problem``); a success is JSON of the route's response
-model, or its ``media_type``, and ``text/csv`` too for a route that offers CSV.
+model, or its ``media_type``, and ``text/csv`` and Excel too for a route that offers files.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from pydantic.json_schema import models_json_schema
 import hub
 from hub.api.models import Problem
 from hub.api.routing import JSON, NO_NUL, ApiRoute, query_parameters
+from hub.spi.exports import XLSX
 
 _REF = "#/components/schemas/{model}"
 _WHEN: dict[int, str] = {
@@ -93,6 +94,14 @@ def _success(route: ApiRoute) -> dict[str, Any]:
             "schema": {
                 "type": "string",
                 "description": "the rows as CSV, a header line first (ask with Accept: text/csv)",
+            }
+        }
+        content[XLSX] = {
+            "schema": {
+                "type": "string",
+                "format": "binary",
+                "description": "the rows as an Excel workbook with typed cells (ask with Accept: "
+                "this media type)",
             }
         }
     if content:

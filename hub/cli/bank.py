@@ -8,6 +8,15 @@ A file of ``BIG_FILE_LINES`` lines or more shows its progress on standard error 
 while it reads (for OFX: reading lines, checking transactions), then preparing events and
 appending them to the log (one transaction: all of the file or none of it).
 
+``--dry-run`` reads and checks the whole file exactly as an import does (every line, every
+record against what the log can hold) without the database: each problem is printed on its own
+line, ``FILE:WHERE: REASON``, and nothing is stored, not even a run. A real import that fails
+names its first problem and how many more there are, in one line on stderr.
+
+The configuration is read without resolving any secret (``load(..., secrets=False)``): an
+import needs only its own connection's settings, so another connection's missing secret does
+not stop it.
+
 Each import is a row of the runs log (``hub.usecases.file_import.recorded``): kind ``import``,
 connection ``bank:ACCOUNT``, ``records`` the lines appended; a file that cannot be imported
 leaves a ``failed`` row naming why.
@@ -20,14 +29,18 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from hub.cli import usage
 from hub.cli.context import open_store
 from hub.cli.progress import stages
+from hub.cli.projections import print_json
 from hub.config import Settings, load
 from hub.domain.events import DEFAULT_TENANT
-from hub.errors import ConfigError, LedgerhubError
+from hub.errors import ConfigError, InvalidInput, LedgerhubError
+from hub.spi.importer import FileImporter, ImportFileError
 from hub.usecases.file_import import (
+    Statement,
     import_events,
     importer_for,
     read_statement,
@@ -103,13 +116,20 @@ def register(sub: Any) -> None:
         type=usage.text("--statement-account"),
         help="the account in the file to import when it holds several (OFX ACCTID, Plaid account)",
     )
+    bank.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="read and check the whole file, list every problem, store nothing",
+    )
+    bank.add_argument("--json", action="store_true", help="print the outcome as JSON")
     bank.set_defaults(run=run)
 
 
 async def run(args: argparse.Namespace) -> int:
     account = args.account
     source = f"{KIND}:{account}"
-    config = load(Settings.from_env())
+    # this connection's settings only: another connection's missing secret is not our business
+    config = load(Settings.from_env(), secrets=False)
     connection = config.connection(source)
     if connection is not None and connection.tenant != args.tenant:
         raise ConfigError(
@@ -118,6 +138,21 @@ async def run(args: argparse.Namespace) -> int:
     importer = importer_for(KIND)
     mapping = importer.load_mapping(args.mapping) if args.mapping else None
     zone = config.tenant(args.tenant).zone
+    if args.dry_run:
+        return _dry_run(args, importer, mapping, zone, source)
+    try:
+        return await _import(args, importer, mapping, zone, source)
+    except ImportFileError as exc:
+        if len(exc.errors) < 2:
+            raise
+        raise InvalidInput(f"{exc.detail}; `--dry-run` lists every one", errors=exc.errors) from exc
+
+
+async def _import(
+    args: argparse.Namespace, importer: FileImporter, mapping: Any, zone: ZoneInfo, source: str
+) -> int:
+    """Import the file (one transaction, one run row); print what it did."""
+    account = args.account
     async with (
         await open_store() as store,
         recorded(store, tenant=args.tenant, source=source) as run_row,
@@ -143,9 +178,63 @@ async def run(args: argparse.Namespace) -> int:
             update("appending to the log", 0, len(events))
             report = run_row.report = await import_events(store, source, events)
             update("appending to the log", len(events), len(events))
+    if args.json:
+        print_json(
+            {
+                "file": statement.file, "format": statement.format, "sha256": statement.sha256,
+                "source": source, "tenant": args.tenant, "dry_run": False,
+                "lines": report.lines, "appended": report.appended,
+                "duplicates": report.duplicates, "problems": [],
+            }
+        )  # fmt: skip
+        return 0
     print(
         f"imported {statement.file} ({statement.format}) into {source}: {report.lines} lines, "
         f"{report.appended} new, {report.duplicates} already in the log",
         file=sys.stdout,
     )
+    return 0
+
+
+def _dry_run(
+    args: argparse.Namespace, importer: FileImporter, mapping: Any, zone: ZoneInfo, source: str
+) -> int:
+    """Read and check the whole file as an import would, without the database: every problem
+    on its own line (``FILE:WHERE: REASON``) and exit 1, or a summary and exit 0."""
+    statement: Statement | None = None
+    problems: list[dict[str, Any]] = []
+    try:
+        statement = read_statement(
+            args.file, importer, account=args.account, file_format=args.format,
+            mapping=mapping, zone=zone, select=args.statement_account,
+        )  # fmt: skip
+        statement_events(statement, tenant=args.tenant, source=source)
+    except ImportFileError as exc:  # the file's lines (a file that cannot be read: raised)
+        problems = exc.errors
+    lines = 0 if statement is None else len(statement.lines)
+    if args.json:
+        print_json(
+            {
+                "file": args.file.name, "format": None if statement is None else statement.format,
+                "sha256": None if statement is None else statement.sha256, "source": source,
+                "tenant": args.tenant, "dry_run": True, "lines": lines, "appended": 0,
+                "duplicates": 0,
+                "problems": [{"where": p["field"], "reason": p["message"]} for p in problems],
+            }
+        )  # fmt: skip
+    else:
+        for problem in problems:
+            print(f"{args.file.name}:{problem['field']}: {problem['message']}")
+    if problems:
+        print(
+            f"ledgerhub: {len(problems)} problem(s) in {args.file}; nothing stored (dry run)",
+            file=sys.stderr,
+        )
+        return 1
+    if not args.json:
+        assert statement is not None
+        print(
+            f"{statement.file} ({statement.format}) for {source}: {lines} lines, no problems; "
+            "nothing stored (dry run)"
+        )
     return 0

@@ -25,11 +25,15 @@ async def open_projections() -> AsyncIterator[tuple[str, ProjectionStore]]:
 
 
 def print_rows(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-    """A table: drawn by rich on a terminal, tab-separated lines with a header otherwise."""
+    """A table: drawn by rich on a terminal, tab-separated lines with a header otherwise.
+
+    On a terminal the table fits its width (80 columns and up): a cell too long for its column
+    wraps onto more lines (``overflow="fold"``), never cut short with an ellipsis, so an id or a
+    timestamp can always be copied whole."""
     if sys.stdout.isatty():
         table = Table(title=title)
         for column in columns:
-            table.add_column(column)
+            table.add_column(column, overflow="fold")
         for row in rows:
             table.add_row(*("" if v is None else str(v) for v in row))
         console().print(table)

@@ -76,13 +76,15 @@ async def _pool() -> AsyncIterator[asyncpg.Pool]:
 
 
 async def run(args: argparse.Namespace) -> int:
-    config = load(Settings.from_env())
+    # one connection's secrets only: another's missing secret is not this pull's business
+    config = load(Settings.from_env(), secrets=False)
     try:
         connection = pullable(config, args.connection)
     except ConfigError as exc:
         if config.connection(args.connection) is None:
             raise UsageError(str(exc)) from None
         raise
+    connection.resolve()  # a missing secret of its own: said now, with its line
     async with _pool() as pool:
         backfill = args.since is not None or not await PullStore(pool).cursors(connection.id)
         with contextlib.ExitStack() as stack:
@@ -128,7 +130,7 @@ def _run_json(run: Run | None) -> dict[str, Any] | None:
 
 
 async def status(args: argparse.Namespace) -> int:
-    config = load(Settings.from_env())
+    config = load(Settings.from_env(), secrets=False)  # cursors and runs: no secret needed
     async with _pool() as pool:
         cursors = await PullStore(pool).cursors()
         runs = RunLog(pool)

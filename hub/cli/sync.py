@@ -15,12 +15,14 @@ from hub.cli.context import open_store
 from hub.cli.projections import open_projections, print_json, print_rows
 from hub.cli.usage import UsageError
 from hub.config import Settings, load
+from hub.domain.audit import AuditAction
 from hub.spi.registry import document_source
 from hub.spi.target import Target
 from hub.store.sync import SyncLog
 from hub.sync.sender import Sender
 from hub.sync.shadow import compare
 from hub.sync.tenants import open_targets
+from hub.usecases.audit import record_local
 
 
 def register(sub: Any) -> None:
@@ -32,6 +34,7 @@ def register(sub: Any) -> None:
     )
     run = actions.add_parser("run", help="one sync run for every tenant with a sync target")
     run.add_argument("--tenant", help="only this tenant")
+    run.add_argument("--json", action="store_true", help="print each tenant's run as JSON")
     run.set_defaults(run=run_sync)
     shadow = actions.add_parser(
         "shadow", help="compare the documents with what each target holds; write nothing"
@@ -48,7 +51,8 @@ def register(sub: Any) -> None:
 @contextlib.asynccontextmanager
 async def _pairs(tenant: str | None) -> AsyncIterator[list[tuple[str, Target]]]:
     settings = Settings.from_env()
-    async with open_targets(load(settings), settings.home) as pairs:
+    # the connections' secrets are not needed to send documents (a target reads its own)
+    async with open_targets(load(settings, secrets=False), settings.home) as pairs:
         chosen = [(t, target) for t, target in pairs if tenant is None or t == tenant]
         if tenant is not None and pairs and not chosen:  # judged from the config alone
             having = ", ".join(sorted({t for t, _ in pairs}))
@@ -67,19 +71,31 @@ async def run_sync(args: argparse.Namespace) -> int:
             return _no_target()
         store = await open_store()
         try:
+            # a forced run is an operator action: recorded in the audit trail before it starts
+            subject = {"tenant": args.tenant, "tenants": [tenant for tenant, _ in pairs]}
+            await record_local(store, AuditAction.SYNC_RUN, subject, tenant=args.tenant)
             sender = Sender(store, document_source())
+            done: list[dict[str, Any]] = []
             for tenant, target in pairs:
                 run_id = await sender.run(tenant, target)
                 if run_id is None:
-                    print(f"{tenant} → {target.name}: another process is sending; skipped")
+                    done.append({"tenant": tenant, "target": target.name, "run": None})
+                    if not args.json:
+                        print(f"{tenant} → {target.name}: another process is sending; skipped")
                     continue
                 run = next(r for r in await sender.log.runs(limit=5) if r.id == run_id)
-                print(
-                    f"{tenant} → {target.name}: run {run.id}: {run.sent} sent, "
-                    f"{run.failed} failed, {run.parked} parked, {run.retries} retries"
+                done.append(
+                    {"tenant": tenant, "target": target.name, "run": run.model_dump(mode="json")}
                 )
+                if not args.json:
+                    print(
+                        f"{tenant} → {target.name}: run {run.id}: {run.sent} sent, "
+                        f"{run.failed} failed, {run.parked} parked, {run.retries} retries"
+                    )
         finally:
             await store.close()
+    if args.json:
+        print_json({"runs": done})
     return 0
 
 

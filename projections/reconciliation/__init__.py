@@ -61,6 +61,7 @@ from projections.reconciliation.incremental import (
     stored_line,
     stored_payout,
 )
+from projections.reconciliation.inspect import ReconciliationInspection
 from projections.reconciliation.orders import (
     StoredOrder,
     StoredPayment,
@@ -69,6 +70,7 @@ from projections.reconciliation.orders import (
 )
 from projections.reconciliation.queries import VIEWS
 from projections.reconciliation.reconcile import LineResult, Outcome, PayoutResult, reconcile
+from projections.reconciliation.reports import ReconciliationReports
 from projections.reconciliation.rows import ExceptionRow
 from projections.reconciliation.settings import MatchSettings
 
@@ -294,7 +296,7 @@ SYNC_OUTCOMES = frozenset({"accounting.document.synced", "accounting.document.fa
 """What the accounting sender logs about each document it pushed (``hub.sync.sender``)."""
 
 
-class Reconciliation(Projection):
+class Reconciliation(ReconciliationInspection, ReconciliationReports, Projection):
     """Payouts matched to deposits, their composition, and the exceptions list."""
 
     name: ClassVar[str] = "reconciliation"

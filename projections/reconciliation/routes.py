@@ -1,6 +1,7 @@
 """Reconciliation's HTTP routes, mounted by the API (``Reconciliation.routes``): payouts,
-exceptions and the clearing tie-out for ``read`` keys (JSON, or CSV with ``Accept: text/csv``;
-paged by ``next``), one order's chain (JSON), and resolving an exception, which appends an event.
+exceptions and the clearing tie-out for ``read`` keys (JSON, or CSV or Excel as ``Accept`` asks:
+``hub.spi.exports``; paged by ``next``), one order's chain (JSON), and resolving an exception,
+which appends an event.
 
 Resolving needs a key that may append for source ``reconciliation:manual`` (scope
 ``ingest:reconciliation:manual``, or ``ingest:*``) in its tenant (``POST
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
@@ -24,7 +25,8 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
 from hub.domain.events import NewEvent
-from hub.errors import Forbidden, InvalidInput, NotFound
+from hub.errors import Forbidden, NotFound
+from hub.spi.exports import file_response
 from hub.spi.http import (
     Access,
     ApiRoute,
@@ -32,7 +34,6 @@ from hub.spi.http import (
     Header,
     PageCursor,
     append,
-    csv_response,
     current_key,
     json_response,
     read_json,
@@ -41,10 +42,14 @@ from hub.spi.http import (
     request_meta,
     requires,
     validate,
-    wants_csv,
 )
 from projections.reconciliation import queries
 from projections.reconciliation.extract import REOPENED, RESOLVED
+from projections.reconciliation.reports import (
+    ReconciliationReports,
+    clearing_cursor,
+    clearing_next,
+)
 
 RESOLUTION_SOURCE = "reconciliation:manual"
 """The source of resolutions made through this API."""
@@ -277,54 +282,24 @@ async def _reading(request: web.Request) -> AsyncIterator[Connection]:
         yield conn
 
 
-def _cursor(text: str, parts: int) -> tuple[date, list[str]]:
-    """``YYYY-MM-DD|…`` with ``parts`` non-empty texts after the day (a page's ``next``); 422
-    when malformed."""
-    day, *rest = text.split("|", parts)
-    try:
-        if len(rest) != parts or not all(rest):
-            raise ValueError(text)
-        return date.fromisoformat(day), rest
-    except ValueError as exc:
-        raise InvalidInput(
-            f"after {text!r} is not a page cursor",
-            errors=[{"field": "after", "message": "use the previous page's next"}],
-        ) from exc
-
-
-def _payout_cursor(text: str | None) -> queries.PayoutCursor | None:
-    """``YYYY-MM-DD|source|payout id`` (none when empty: the first page)."""
-    if not text:
-        return None
-    day, (source, payout_id) = _cursor(text, 2)
-    return day, source, payout_id
-
-
-def _clearing_cursor(text: str | None) -> queries.ClearingCursor | None:
-    """``YYYY-MM-DD|processor|clearing account|currency`` (none when empty: the first page)."""
-    if not text:
-        return None
-    day, (processor, account, currency) = _cursor(text, 3)
-    return day, processor, account, currency
-
-
 def _page(
     request: web.Request,
-    rows: list[dict[str, Any]],
-    limit: int,
+    page: dict[str, Any],
     row: type[BaseModel],
     out: type[BaseModel],
-    cursor: Callable[[dict[str, Any]], str],
+    sheet: str,
 ) -> web.StreamResponse:
-    """A page of ``rows`` as ``out`` (its list field and ``next``: ``cursor`` of the last row
-    when the page is full), or as CSV of ``row``'s fields when the client asked for it."""
-    items = [row.model_validate(r) for r in rows]
-    if wants_csv(request):
-        return csv_response([i.model_dump() for i in items], list(row.model_fields))
+    """A page (``{<list>: rows, "next"}``) as ``out``, or its rows as the CSV or Excel file of
+    ``row``'s fields the client asked for (``hub.spi.exports``)."""
     name = next(f for f in out.model_fields if f != "next")
-    following = cursor(rows[-1]) if len(rows) == limit else None
-    page = out.model_validate({name: items, "next": following})
-    return json_response(page.model_dump(mode="json"))
+    items = [row.model_validate(r) for r in page[name]]
+    exported = file_response(
+        request, [i.model_dump() for i in items], list(row.model_fields), sheet=sheet
+    )
+    if exported is not None:
+        return exported
+    body = out.model_validate({name: items, "next": page["next"]})
+    return json_response(body.model_dump(mode="json"))
 
 
 async def list_payouts(request: web.Request) -> web.StreamResponse:
@@ -332,14 +307,11 @@ async def list_payouts(request: web.Request) -> web.StreamResponse:
     query = validate(PayoutsQuery, dict(request.query))
     tenant = read_tenant(request, query.tenant)
     async with _reading(request) as conn:
-        rows = await queries.payouts(
+        page = await ReconciliationReports.payouts(
             conn, tenant, status=query.status, start=query.from_, end=query.to,
-            as_of=query.as_of, after=_payout_cursor(query.after), limit=query.limit,
+            as_of=query.as_of, after=query.after, limit=query.limit,
         )  # fmt: skip
-    return _page(
-        request, rows, query.limit, PayoutRow, PayoutsOut,
-        lambda last: f"{last['arrival_date'].isoformat()}|{last['source']}|{last['payout_id']}",
-    )  # fmt: skip
+    return _page(request, page, PayoutRow, PayoutsOut, "payouts")
 
 
 async def list_exceptions(request: web.Request) -> web.StreamResponse:
@@ -347,11 +319,11 @@ async def list_exceptions(request: web.Request) -> web.StreamResponse:
     query = validate(ExceptionsQuery, dict(request.query))
     tenant = read_tenant(request, query.tenant)
     async with _reading(request) as conn:
-        rows = await queries.exceptions(
+        page = await ReconciliationReports.exceptions(
             conn, tenant, kind=query.kind, resolved=query.resolved, as_of=query.as_of,
-            after=query.after or None, limit=query.limit,
+            after=query.after, limit=query.limit,
         )  # fmt: skip
-    return _page(request, rows, query.limit, ExceptionRow, ExceptionsOut, lambda last: last["id"])
+    return _page(request, page, ExceptionRow, ExceptionsOut, "exceptions")
 
 
 async def list_clearing(request: web.Request) -> web.StreamResponse:
@@ -361,13 +333,12 @@ async def list_clearing(request: web.Request) -> web.StreamResponse:
     async with _reading(request) as conn:
         rows = await queries.clearing(
             conn, tenant, processor=query.processor, start=query.from_, end=query.to,
-            as_of=query.as_of, after=_clearing_cursor(query.after), limit=query.limit,
+            as_of=query.as_of, after=clearing_cursor(query.after), limit=query.limit,
         )  # fmt: skip
+    following = clearing_next(rows[-1]) if len(rows) == query.limit else None
     return _page(
-        request, rows, query.limit, ClearingRow, ClearingOut,
-        lambda last: "|".join((last["business_date"].isoformat(), last["processor"],
-                               last["clearing_account"], last["currency"])),
-    )  # fmt: skip
+        request, {"clearing": rows, "next": following}, ClearingRow, ClearingOut, "clearing"
+    )
 
 
 async def order_chain(request: web.Request) -> web.Response:
@@ -402,7 +373,7 @@ async def resolve_exception(request: web.Request) -> web.Response:
         type=event_type,
         occurred_at=datetime.now(UTC),
         data={"exception_id": body.exception_id, "reason": body.reason},
-        meta=request_meta(request),
+        meta=request_meta(request),  # with the key id and client address: the audit trail's
     )
     [result] = await append(request, [event])
     out = ResolutionOut(

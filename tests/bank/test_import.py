@@ -37,29 +37,42 @@ async def import_file(
 
 
 @pytest.mark.parametrize(
-    ("name", "lines", "first_amount", "currency"),
+    ("name", "lines", "first_amount", "currency", "balance"),
     [
-        ("checking.ofx", 3, 1, "USD"),  # OFX 1.x SGML, 10-digit BANKID
-        ("bank_medium.ofx", 3, -660, "CAD"),  # DTPOSTED with [-5:EST]
-        ("suncorp.ofx", 1, -1685, "AUD"),  # OFX 2.x XML
-        ("anzcc.ofx", 1, -550, "AUD"),  # credit card statement
-        ("empty_balance.ofx", 1, 12000, "CAD"),  # no OFX header, no balance: lines still fine
+        ("checking.ofx", 3, 1, "USD", ("2013-05-25", 10099)),  # OFX 1.x SGML, 10-digit BANKID
+        ("bank_medium.ofx", 3, -660, "CAD", ("2009-05-23", 38234)),  # DTPOSTED with [-5:EST]
+        ("suncorp.ofx", 1, -1685, "AUD", ("2013-12-15", 123412)),  # OFX 2.x XML
+        ("anzcc.ofx", 1, -550, "AUD", ("2017-05-10", -12345)),  # credit card statement
+        ("empty_balance.ofx", 1, 12000, "CAD", None),  # no header, empty BALAMT: no balance
     ],
 )
 async def test_ofx_files_import_every_line_once(
-    store: EventStore, name: str, lines: int, first_amount: int, currency: str
+    store: EventStore,
+    name: str,
+    lines: int,
+    first_amount: int,
+    currency: str,
+    balance: tuple[str, int] | None,
 ) -> None:
-    assert await import_file(store, OFX / name) == (lines, 0)
+    records = lines + (balance is not None)
+    assert await import_file(store, OFX / name) == (records, 0)
     events = await store.read_after(0)
-    assert len(events) == lines
+    assert len(events) == records
+    closing = [e for e in events if e.type == "bank.balance"]
+    assert [(e.data["date"], e.data["amount_minor"]) for e in closing] == (
+        [balance] if balance else []
+    )
+    assert [e.external_id for e in closing] == (
+        [f"balance:checking:{balance[0]}"] if balance else []
+    )
     first = events[0]
     assert first.type == "bank.line"
     assert first.source == "bank:checking"
     assert (first.data["amount_minor"], first.data["currency"]) == (first_amount, currency)
     assert first.external_id == first.data["fitid"]
     assert first.occurred_at.tzinfo is not None
-    assert await import_file(store, OFX / name) == (0, lines)  # the same file again adds nothing
-    assert await store.head() == lines
+    assert await import_file(store, OFX / name) == (0, records)  # the same file adds nothing
+    assert await store.head() == records
 
 
 async def test_ofx_business_date_is_the_banks_local_date(store: EventStore) -> None:
@@ -103,7 +116,8 @@ def test_decimal_error_names_every_broken_line(tmp_path: Path) -> None:
 
 def test_a_file_with_several_accounts_imports_the_chosen_one() -> None:
     # the reference file holds two accounts with balances but no transactions
-    assert read_statement(OFX / "multiple_accounts.ofx", account="x", select="9200").lines == []
+    chosen = read_statement(OFX / "multiple_accounts.ofx", account="x", select="9200").lines
+    assert [(r.type, r.data["amount_minor"]) for r in chosen] == [("bank.balance", 22200)]
     with pytest.raises(BankFileError, match="no statement for account 9999; it has 9100, 9200"):
         read_statement(OFX / "multiple_accounts.ofx", account="x", select="9999")
 
@@ -125,10 +139,13 @@ async def test_overlapping_statements_import_only_what_is_new(
     march.write_text(_without(full, 2), encoding="latin-1")  # lines 1, 2
     april = tmp_path / "april.ofx"
     april.write_text(_without(full, 0), encoding="latin-1")  # lines 2, 3
-    assert await import_file(store, march) == (2, 0)
-    assert await import_file(store, april) == (1, 1)
-    assert await import_file(store, OFX / "checking.ofx") == (0, 3)
-    assert [e.external_id for e in await store.read_after(0)] == ["0000486", "0000487", "0000488"]
+    # each file closes on the same day: one balance, kept from the first
+    assert await import_file(store, march) == (3, 0)
+    assert await import_file(store, april) == (1, 2)
+    assert await import_file(store, OFX / "checking.ofx") == (0, 4)
+    assert [e.external_id for e in await store.read_after(0)] == [
+        "0000486", "0000487", "balance:checking:2013-05-25", "0000488"
+    ]  # fmt: skip
 
 
 async def test_plaid_file_imports_with_the_sign_turned(store: EventStore) -> None:
@@ -234,7 +251,7 @@ async def test_plaid_transactions_response_uses_transaction_ids_and_skips_pendin
 async def test_qfx_is_ofx(store: EventStore, tmp_path: Path) -> None:
     qfx = tmp_path / "statement.qfx"
     qfx.write_bytes((OFX / "suncorp.ofx").read_bytes())
-    assert await import_file(store, qfx) == (1, 0)
+    assert await import_file(store, qfx) == (2, 0)  # its line and its closing balance
 
 
 def test_the_bank_importer_is_found_through_the_registry() -> None:
@@ -260,11 +277,12 @@ def test_the_bank_importer_is_found_through_the_registry() -> None:
 
 
 def test_an_unreadable_file_is_named_with_the_reason(tmp_path: Path) -> None:
-    from hub.spi.importer import ImportFileError
+    from hub.errors import InvalidInput
 
     missing = tmp_path / "nope.ofx"
-    with pytest.raises(ImportFileError, match=r"nope.ofx:line 0: cannot read the file"):
+    with pytest.raises(InvalidInput, match=r"^cannot read \S+/nope.ofx: No such file") as caught:
         read_statement(missing, account="x")
+    assert "line 0" not in str(caught.value)
 
 
 def test_an_unknown_format_is_a_usage_error() -> None:

@@ -32,6 +32,8 @@ from tests.factories import event
 TIMEOUT = 60
 """Seconds any one command may take."""
 
+CHECKING = Path(__file__).parent.parent / "fixtures" / "ofx" / "checking.ofx"
+
 NO_SERVER = "postgresql://nobody@127.0.0.1:1/nothing"
 """A DSN nothing answers on: a command that needs the database fails with exit 1."""
 
@@ -102,6 +104,14 @@ def test_events_tail_into_head_ends_quietly(long_log: str) -> None:
         ["status", "--json"],
         ["migrate"],
         ["demo"],
+        ["--version"],
+        ["completion", "bash"],
+        ["db", "url"],
+        ["keys", "list", "--json"],
+        ["runs", "--json"],
+        ["webhooks", "send", "stripe", "--list"],
+        ["import", "bank", str(CHECKING), "--account", "a", "--dry-run"],
+        ["import", "bank", str(CHECKING), "--account", "a", "--json"],
     ],
     ids=" ".join,
 )
@@ -219,10 +229,8 @@ USAGE_ERRORS: list[tuple[list[str], str]] = [
         ["webhooks", "send", "stripe", "--to", "http://[::1", "--secret", "env:S"],
         "not an http:// or https:// URL",
     ),
-    (
-        ["webhooks", "send", "stripe", "--to", "http://127.0.0.1/", "--secret", "whsec_x"],
-        "env:NAME or file:PATH",
-    ),
+    (["webhooks", "send", "stripe", "--to", "http://127.0.0.1/", "--secret", ""], "--secret"),
+    (["webhooks", "send", "stripe", "--secret", "env:S"], "--to required"),
     (
         [
             "webhooks",
@@ -237,6 +245,17 @@ USAGE_ERRORS: list[tuple[list[str], str]] = [
         ],
         "--sample must be 0..",
     ),
+    (["ledger", "trial-balance", "--as-of", "2024-13-01"], "not a date YYYY-MM-DD"),
+    (["reconcile", "payouts", "--status", "lost"], "invalid choice"),
+    (["reconcile", "exceptions", "--limit", "0"], "--limit must be at least 1"),
+    (["reconcile", "exceptions", "--limit", "5000"], "--limit is at most 1000"),
+    (["reconcile", "exceptions", "--open", "--resolved"], "not allowed with"),
+    (["export", "payouts", "--out", "payouts.txt"], "give --format csv or xlsx"),
+    (["export", "journal", "--format", "pdf", "--out", "j.pdf"], "invalid choice"),
+    (["export", "exceptions", "--out", "/nonexistent/dir/x.csv"], "does not exist"),
+    (["export", "trial-balance", "--format", "csv"], "--out"),
+    (["db", "start"], "invalid choice"),
+    (["completion", "fish"], "invalid choice"),
     (["frobnicate"], "invalid choice"),
 ]
 

@@ -13,6 +13,7 @@ from yarl import URL
 from hub.api.context import ApiLimits, HubContext
 from hub.api.server import open_hub, serving
 from hub.config import Config
+from hub.spi.exports import CSV, XLSX
 from hub.store import EventStore
 from tests.api.conftest import bearer, make_key
 from tests.ledger.harness import Books, ledger_running, new
@@ -174,4 +175,4 @@ async def test_the_ledger_s_parameters_are_taken_only_as_documented(
     }
     assert empty == (200, absent)
     assert {"404", "422"} <= set(documented["responses"])
-    assert set(documented["responses"]["200"]["content"]) == {"application/json", "text/csv"}
+    assert set(documented["responses"]["200"]["content"]) == {"application/json", CSV, XLSX}
