@@ -7,6 +7,7 @@ from typing import ClassVar
 
 from connectors.payroll.mapping import PayrollMapper
 from hub.spi.connector import Connector
+from hub.spi.health import DAY, Freshness
 from hub.spi.mapper import FactMapper
 from hub.spi.parser import PayloadParser
 
@@ -17,5 +18,6 @@ class PayrollConnector(Connector):
     name = "payroll"
     version = "1"
     event_types = ("payroll.run",)
+    freshness: ClassVar[Freshness | None] = Freshness(35 * DAY, ("payroll.*",), what="payroll run")
     parser: ClassVar[PayloadParser | None] = PayrollMapper.parser
     mapper: ClassVar[FactMapper | None] = PayrollMapper()

@@ -176,13 +176,21 @@ class PlaidPuller(Puller):
             )
         return events
 
-    async def _sync(self, ctx: PullContext, cursor: str | None) -> dict[str, Any]:
+    async def health_check(self, ctx: PullContext) -> str:
+        """The keys and the Item's access token are accepted: one ``/transactions/sync`` call
+        for a single transaction (a read: no cursor is stored)."""
+        await self._sync(ctx, None, count=1)
+        return "Plaid accepted the access token"
+
+    async def _sync(
+        self, ctx: PullContext, cursor: str | None, *, count: int | None = None
+    ) -> dict[str, Any]:
         url = f"{self.base_url(ctx)}/transactions/sync"
         body: dict[str, Any] = {
             "client_id": ctx.credential("client_id"),
             "secret": ctx.credential("secret"),
             "access_token": ctx.credential("access_token"),
-            "count": max(1, min(COUNT, ctx.page_size)),
+            "count": count or max(1, min(COUNT, ctx.page_size)),
         }
         if cursor is not None:
             body["cursor"] = cursor

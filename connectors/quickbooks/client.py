@@ -24,6 +24,8 @@ per currency, ``JournalEntry/<Id>+JournalEntry/<Id>``.
   with ``include=void``), the other entities deleted (``operation=delete``: QuickBooks voids
   only those two); voiding something already gone is a no-op.
 - held: every entity of the seven types whose ``PrivateNote`` ends with a ``[KEY HASH]`` tag.
+- a ``balance`` document (a bank statement's balance) is skipped: QuickBooks has no balance
+  assertion (``NOT_SENT``).
 
 ``Receipt.request_id`` is Intuit's ``intuit_tid`` of the (last) write, for the call log.
 """
@@ -53,7 +55,7 @@ from connectors.quickbooks.transport import (
     body,
     checked,
 )
-from hub.domain.documents import Document
+from hub.domain.documents import BALANCE, Document
 from hub.errors import TargetRejected, TargetUnavailable
 from hub.spi.target import HeldDocument, Receipt
 
@@ -67,6 +69,13 @@ _VOIDABLE = {"Invoice", "Payment"}
 """Entities QuickBooks voids (the others can only be deleted)."""
 _PAGE = 1000
 _STALE_TRIES = 3
+
+
+NOT_SENT = "not-sent"
+"""The target id of a statement balance (a ``balance`` document,
+``hub.domain.documents.BALANCE``): QuickBooks has no balance assertion, so it is skipped: create,
+update and void call nothing and succeed (no failure, nothing parked), and ``held`` never lists
+it."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -116,6 +125,8 @@ class QuickBooksTarget:
     async def create(self, document: Document) -> Receipt:
         """Write the document as its QuickBooks entity (or entities), under its idempotency
         key; a create QuickBooks already applied answers with the entity it holds."""
+        if document.kind == BALANCE:
+            return Receipt(NOT_SENT, f"qbo-not-sent-{document.idempotency_key}")
         chosen = shapes.shape(document, self.accounts)
         made = await self._create(document, chosen)
         return Receipt("+".join(w.target_id for w in made), _tid(made, document))
@@ -123,6 +134,8 @@ class QuickBooksTarget:
     async def update(self, target_id: str, document: Document) -> Receipt:
         """In place where the held entity is of the same type, else void and create again
         under a revised idempotency key."""
+        if document.kind == BALANCE:
+            return Receipt(NOT_SENT, f"qbo-not-sent-{document.idempotency_key}")
         chosen = shapes.shape(document, self.accounts)
         parts = _parts(target_id)
         single = len(parts) == 1 and len(shapes.journal_parts(document)) == 1
@@ -138,6 +151,8 @@ class QuickBooksTarget:
     async def void(self, target_id: str) -> Receipt:
         """Void (Invoices, Payments) or delete (the other entities) every entity of
         ``target_id``; an entity already voided or deleted is left as it is."""
+        if target_id == NOT_SENT:
+            return Receipt(NOT_SENT, "qbo-not-sent")
         tid = ""
         for entity, object_id in _parts(target_id):
             tid = await self._void(entity, object_id) or tid
@@ -374,6 +389,13 @@ class QuickBooksTarget:
             if ours and not _voided(entity, item):
                 return f"{entity}/{item['Id']}"
         return None
+
+    async def health_check(self) -> str:
+        """The refresh token and the company are usable: ``GET /companyinfo/{realm}`` (a token
+        refresh first when the access token is stale; ``ConfigError`` when Intuit refuses the
+        refresh token, ``TargetUnavailable`` when it is away)."""
+        await self._call("GET", f"/companyinfo/{quote(self.realm_id, safe='')}", None, {})
+        return "QuickBooks answered for the company"
 
     async def _read(self, entity: str, object_id: str) -> dict[str, Any] | None:
         """The entity as QuickBooks holds it, or None when it does not (deleted)."""

@@ -9,6 +9,7 @@ from connectors.shopify.mapping import ShopifyMapper
 from connectors.shopify.puller import ShopifyPuller
 from connectors.shopify.webhook import ShopifyVerifier
 from hub.spi.connector import Connector
+from hub.spi.health import DAY, Freshness
 from hub.spi.mapper import FactMapper
 from hub.spi.parser import PayloadParser
 from hub.spi.puller import Puller
@@ -21,6 +22,7 @@ class ShopifyConnector(Connector):
     name = "shopify"
     version = "1"
     event_types = ("shopify.*",)
+    freshness: ClassVar[Freshness | None] = Freshness(2 * DAY, ("shopify.*",), what="webhook")
     verifier: ClassVar[WebhookVerifier | None] = ShopifyVerifier()
     parser: ClassVar[PayloadParser | None] = ShopifyMapper.parser
     mapper: ClassVar[FactMapper | None] = ShopifyMapper()

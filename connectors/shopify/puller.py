@@ -106,6 +106,14 @@ class ShopifyPuller(Puller):
         async for page in self._payouts(ctx, bucket, now):
             yield page
 
+    async def health_check(self, ctx: PullContext) -> str:
+        """The access token is accepted and the store answers: one order's id listed."""
+        url = f"{self.base_url(ctx)}{API}/orders.json?" + urlencode(
+            {"status": "any", "limit": 1, "fields": "id"}
+        )
+        await self._get(ctx, _Bucket(), url)
+        return "Shopify accepted the access token"
+
     # ------------------------------------------------------------------ orders
 
     async def _orders(

@@ -6,6 +6,7 @@ from typing import ClassVar
 
 from connectors.square.webhook import SquareVerifier
 from hub.spi.connector import Connector
+from hub.spi.health import DAY, Freshness
 from hub.spi.verifier import WebhookVerifier
 
 
@@ -15,4 +16,5 @@ class SquareConnector(Connector):
     name = "square"
     version = "1"
     event_types = ("square.*",)
+    freshness: ClassVar[Freshness | None] = Freshness(2 * DAY, ("square.*",), what="webhook")
     verifier: ClassVar[WebhookVerifier | None] = SquareVerifier()

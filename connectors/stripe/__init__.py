@@ -9,6 +9,7 @@ from connectors.stripe.mapping import StripeMapper
 from connectors.stripe.puller import StripePuller
 from connectors.stripe.webhook import StripeVerifier
 from hub.spi.connector import Connector
+from hub.spi.health import DAY, Freshness
 from hub.spi.mapper import FactMapper
 from hub.spi.parser import PayloadParser
 from hub.spi.puller import Puller
@@ -21,6 +22,7 @@ class StripeConnector(Connector):
     name = "stripe"
     version = "1"
     event_types = ("stripe.*",)
+    freshness: ClassVar[Freshness | None] = Freshness(2 * DAY, ("stripe.*",), what="webhook")
     verifier: ClassVar[WebhookVerifier | None] = StripeVerifier()
     parser: ClassVar[PayloadParser | None] = StripeMapper.parser
     mapper: ClassVar[FactMapper | None] = StripeMapper()

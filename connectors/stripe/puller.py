@@ -125,6 +125,12 @@ class StripePuller(Puller):
             async for page in self._stream(ctx, stream, int(now.timestamp())):
                 yield page
 
+    async def health_check(self, ctx: PullContext) -> str:
+        """The key is accepted and the API answers: one balance transaction listed (a read
+        any restricted key that pulls may make)."""
+        await self._get(ctx, "/v1/balance_transactions", [("limit", "1")])
+        return "Stripe accepted the API key"
+
     async def _stream(self, ctx: PullContext, stream: str, now: int) -> AsyncIterator[Page]:
         window = _window(ctx, stream, now)
         since, until = window["since"], window["until"]

@@ -7,6 +7,7 @@ from typing import ClassVar
 from connectors.woocommerce.mapping import WooCommerceMapper
 from connectors.woocommerce.webhook import WooCommerceVerifier
 from hub.spi.connector import Connector
+from hub.spi.health import DAY, Freshness
 from hub.spi.mapper import FactMapper
 from hub.spi.parser import PayloadParser
 from hub.spi.verifier import WebhookVerifier
@@ -18,6 +19,7 @@ class WooCommerceConnector(Connector):
     name = "woocommerce"
     version = "1"
     event_types = ("woocommerce.*",)
+    freshness: ClassVar[Freshness | None] = Freshness(2 * DAY, ("woocommerce.*",), what="webhook")
     verifier: ClassVar[WebhookVerifier | None] = WooCommerceVerifier()
     parser: ClassVar[PayloadParser | None] = WooCommerceMapper.parser
     mapper: ClassVar[FactMapper | None] = WooCommerceMapper()

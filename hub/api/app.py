@@ -22,7 +22,8 @@ from typing import Any, Literal
 
 from aiohttp import web
 
-from hub.api import events, health, metrics, operate, runs, sync, webhooks
+from hub.alerts import AlertChannel
+from hub.api import audit, events, health, health_routes, metrics, operate, runs, sync, webhooks
 from hub.api.access import access_middleware, context_middleware, tenant_middleware
 from hub.api.auth import ANOMALIES, RATE_LIMITER, TRUSTED_PROXIES, AnomalyWatch, auth_middleware
 from hub.api.context import CONTEXT, ROUTE_AUTH, HubContext
@@ -32,6 +33,7 @@ from hub.api.openapi import openapi_document
 from hub.api.problems import problem_middleware
 from hub.api.routing import ANY_KEY, ApiRoute
 from hub.api.tracing import trace_middleware
+from hub.console import routes as console
 from hub.domain.keys import Network, Rate
 from hub.errors import ConfigError, LedgerhubError
 from hub.spi.projection import Projection
@@ -51,6 +53,8 @@ CORE_ROUTES: tuple[ApiRoute, ...] = (
     *operate.ROUTES,
     *sync.ROUTES,
     *runs.ROUTES,
+    *health_routes.ROUTES,
+    *audit.ROUTES,
 )
 """The hub's own routes; the projections bring theirs (``api_routes``)."""
 OBSERVE_ROUTES: tuple[ApiRoute, ...] = (*health.ROUTES, *metrics.ROUTES)
@@ -137,7 +141,7 @@ def build_app(
     app[CONTEXT] = hub
     app[TRUSTED_PROXIES] = tuple(trusted_proxies)
     app[RATE_LIMITER] = RateLimiter(default_rate)
-    app[ANOMALIES] = AnomalyWatch()
+    app[ANOMALIES] = AnomalyWatch(alerts=AlertChannel.from_config(hub.config))
     routes = [*(api_routes() if core is None else core), *extra_routes]
     routes.append(_openapi_route(routes))
     _check_unique(routes)
@@ -145,6 +149,8 @@ def build_app(
     for spec in routes:
         auth[app.router.add_route(spec.method, spec.path, spec.handler)] = spec.auth
     app[ROUTE_AUTH] = auth
+    if core is None:  # the whole API (``serve``) also serves the web console
+        console.mount(app)
 
     async def run_background(app: web.Application) -> AsyncIterator[None]:
         tasks = [
@@ -162,6 +168,11 @@ def build_app(
 
     app.cleanup_ctx.append(run_background)
     app.cleanup_ctx.append(_usage_flusher(hub))
+
+    async def drain_alerts(app: web.Application) -> None:
+        await app[ANOMALIES].drain()  # the alerts still on their way
+
+    app.on_cleanup.append(drain_alerts)
     return app
 
 

@@ -11,23 +11,32 @@ The client address is the socket's peer, unless that peer is a trusted proxy
 itself a trusted proxy. Keys are looked up by their SHA-256 (an index lookup: the database
 compares hashes, never the key itself), and a key is never logged.
 
-Until the operations alert channel exists, usage anomalies are warning log lines (logger
-``hub.api.auth``), never naming more of a key than its prefix: repeated authentication failures
-from one client address (``FAILURES_TO_WARN`` within ``FAILURE_WINDOW_SECONDS``, once per
-window), a key used from an address its allowlist refuses, and a key going over its rate limit
-(once per window per key).
+The client address so resolved is what a handler sees as ``request.remote`` (and
+``client_of``): the audit trail (``hub.api.audit``) records it, and a projection's route can
+read it without importing this module.
+
+Usage anomalies are watched here (``hub.api.anomalies.AnomalyWatch``): a key used from a new
+network or far above its usual rate, and repeated authentication failures from one address,
+raise an alert; a key used from an address its allowlist refuses, or going over its rate limit,
+is a warning log line. Log lines never name more of a key than its prefix.
 """
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import logging
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from aiohttp import web
 
+from hub.api.anomalies import (
+    FAILURE_WINDOW_SECONDS,
+    FAILURES_TO_WARN,
+    AnomalyWatch,
+    network_of,
+)
 from hub.api.context import API_KEY, ROUTE_AUTH, context
 from hub.api.key_cache import RateLimiter
 from hub.api.problems import Handler, RateLimited
@@ -37,62 +46,31 @@ from hub.errors import Forbidden, Unauthenticated
 log = logging.getLogger(__name__)
 
 _BEARER = "bearer "
-FAILURES_TO_WARN = 20
-FAILURE_WINDOW_SECONDS = 60.0
-_MAX_WATCHED = 10_000
 _SHOWN = 64
 """At most this much of a client-supplied address is repeated in an answer or a log line."""
-
-
-class AnomalyWatch:
-    """Counts, in this process's memory, what ``hub.api.auth`` warns about (see the module
-    docstring); one warning per address or key per window."""
-
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
-        self._clock = clock
-        self._failures: dict[str, tuple[float, int]] = {}
-        self._warned: dict[str, float] = {}
-
-    def _once(self, what: str, now: float) -> bool:
-        last = self._warned.get(what)
-        if last is not None and now - last < FAILURE_WINDOW_SECONDS:
-            return False
-        if len(self._warned) >= _MAX_WATCHED:
-            self._warned.clear()
-        self._warned[what] = now
-        return True
-
-    def auth_failed(self, address: str) -> None:
-        """A request from ``address`` had no valid key."""
-        now = self._clock()
-        start, count = self._failures.get(address, (now, 0))
-        if now - start >= FAILURE_WINDOW_SECONDS:
-            start, count = now, 0
-        if len(self._failures) >= _MAX_WATCHED:
-            self._failures.clear()
-        self._failures[address] = (start, count + 1)
-        if count + 1 >= FAILURES_TO_WARN and self._once(f"auth {address}", now):
-            log.warning(
-                "anomaly: %d failed authentications from %s within %.0f s",
-                count + 1,
-                address,
-                FAILURE_WINDOW_SECONDS,
-            )
-
-    def refused_address(self, key: ApiKey, address: str) -> None:
-        """``key`` was used from ``address``, which its allowlist refuses."""
-        if self._once(f"address {key.id} {address}", self._clock()):
-            log.warning("anomaly: key %s… used from %s, outside its allowlist", key.prefix, address)
-
-    def over_rate(self, key: ApiKey) -> None:
-        """``key`` went over its rate limit."""
-        if self._once(f"rate {key.id}", self._clock()):
-            log.warning("anomaly: key %s… is over its rate limit", key.prefix)
 
 
 TRUSTED_PROXIES = web.AppKey("ledgerhub_trusted_proxies", tuple[Network, ...])
 RATE_LIMITER = web.AppKey("ledgerhub_rate_limiter", RateLimiter)
 ANOMALIES = web.AppKey("ledgerhub_anomalies", AnomalyWatch)
+CLIENT = web.RequestKey("ledgerhub_client", str)
+"""The client address of a key-authenticated request, as ``client_address`` resolved it."""
+
+__all__ = [
+    "ANOMALIES",
+    "CLIENT",
+    "FAILURES_TO_WARN",
+    "FAILURE_WINDOW_SECONDS",
+    "RATE_LIMITER",
+    "TRUSTED_PROXIES",
+    "AnomalyWatch",
+    "active_key",
+    "admit",
+    "auth_middleware",
+    "client_address",
+    "client_of",
+    "current_key",
+]
 
 
 def current_key(request: web.Request) -> ApiKey:
@@ -100,6 +78,13 @@ def current_key(request: web.Request) -> ApiKey:
     return request[API_KEY]
 
 
+def client_of(request: web.Request) -> str:
+    """The client address of a key-authenticated request (``--trust-proxy`` honoured), as
+    text; the socket's peer otherwise."""
+    return request.get(CLIENT) or request.remote or "unknown"
+
+
+@functools.lru_cache(maxsize=4096)  # parsed once per client, not once per request
 def _address(text: str) -> Address | None:
     text = text.strip()
     if text.startswith("[") and "]" in text:  # [2001:db8::1]:443
@@ -143,7 +128,13 @@ async def _authenticate(request: web.Request) -> ApiKey:
     header = request.headers.get("Authorization", "")
     if not header.lower().startswith(_BEARER) or not header[len(_BEARER) :].strip():
         raise Unauthenticated("this route needs an API key: Authorization: Bearer <key>")
-    key = await context(request).find_key(key_digest(header[len(_BEARER) :].strip()))
+    return await active_key(request, header[len(_BEARER) :].strip())
+
+
+async def active_key(request: web.Request, text: str) -> ApiKey:
+    """The active key ``text`` is (as a bearer key is checked); ``Unauthenticated`` when it is
+    not known, or is revoked, expired or rotated out."""
+    key = await context(request).find_key(key_digest(text))
     if key is None:
         raise Unauthenticated("the API key is not known")
     state = key.state(datetime.now(UTC))
@@ -156,19 +147,45 @@ def _watch(request: web.Request) -> AnomalyWatch | None:
     return request.app.get(ANOMALIES)
 
 
-def _admit(request: web.Request, key: ApiKey) -> None:
-    """The address and rate checks for an active key (403, 429); counts the use."""
-    if key.allow_ips:
-        address, text = _client(request)
-        if address is None or not key.allows_address(address):
-            text = text[:_SHOWN]
-            if (watch := _watch(request)) is not None:
-                watch.refused_address(key, text)
-            raise Forbidden(
-                f"the API key {key.prefix}… may not be used from {text}: it is allowed from "
-                + ", ".join(str(net) for net in key.allow_ips)
-            )
-    context(request).keys.record_use(key.id, datetime.now(UTC))
+def authentication_failed(request: web.Request) -> None:
+    """Count a request that came with no valid key against its client address (repeated
+    failures raise an alert: ``hub.api.anomalies``)."""
+    if (watch := _watch(request)) is not None:
+        watch.auth_failed(_client(request)[1][:_SHOWN])
+
+
+_NETWORKS: dict[Address, str] = {}
+
+
+def _network(address: Address) -> str:
+    """``network_of(address)``, remembered (a dictionary lookup per request)."""
+    network = _NETWORKS.get(address)
+    if network is None:
+        if len(_NETWORKS) >= 10_000:
+            _NETWORKS.clear()
+        network = _NETWORKS[address] = network_of(address)
+    return network
+
+
+def admit(request: web.Request, key: ApiKey) -> None:
+    """The address and rate checks for an active key (403, 429), as for every keyed route;
+    counts the use (and watches it: ``hub.api.anomalies``); the client address is kept in
+    ``request[CLIENT]``."""
+    address, text = _client(request)
+    request[CLIENT] = text[:_SHOWN]
+    if key.allow_ips and (address is None or not key.allows_address(address)):
+        text = text[:_SHOWN]
+        if (watch := _watch(request)) is not None:
+            watch.refused_address(key, text)
+        raise Forbidden(
+            f"the API key {key.prefix}… may not be used from {text}: it is allowed from "
+            + ", ".join(str(net) for net in key.allow_ips)
+        )
+    keys = context(request).keys
+    network = None if address is None else _network(address)
+    keys.record_use(key.id, datetime.now(UTC), network)
+    if (watch := _watch(request)) is not None:
+        watch.key_used(key, network, lambda: keys.networks_seen(key.id))
     limiter = request.app.get(RATE_LIMITER)
     wait = limiter.take(key) if limiter is not None else None
     if wait is not None:
@@ -194,11 +211,13 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
         try:
             key = await _authenticate(request)
         except Unauthenticated:
-            if (watch := _watch(request)) is not None:
-                watch.auth_failed(_client(request)[1][:_SHOWN])
+            authentication_failed(request)
             raise
-        _admit(request, key)
+        admit(request, key)
         if auth.access is not None and not key.grants(auth.access):
             raise Forbidden(f"the key's scopes ({key.scope}) do not grant {auth.access} access")
         request[API_KEY] = key
+        client = request[CLIENT]
+        if client != request.remote:  # behind a trusted proxy: the handler sees the client
+            request = request.clone(remote=client)
     return await handler(request)

@@ -1,6 +1,7 @@
 """``ledgerhub worker``: run projections (their share of them, by lease), the accounting
-sender (one process per tenant and target at a time, by advisory lock) and the scheduled pulls
-(one process per connection at a time, by lease: ``hub.usecases.pull``) until stopped."""
+sender (one process per tenant and target at a time, by advisory lock), the scheduled pulls
+(one process per connection at a time, by lease: ``hub.usecases.pull``) and the connection
+health checks (one process per connection and period: ``hub.runtime.health``) until stopped."""
 
 from __future__ import annotations
 
@@ -18,9 +19,10 @@ from hub.api.app import OBSERVE_ROUTES
 from hub.api.server import open_hub
 from hub.cli import usage
 from hub.cli.context import database_dsn
-from hub.cli.serve import listening
+from hub.cli.serve import listening, target_health
 from hub.cli.usage import UsageError
 from hub.config import Settings, load
+from hub.runtime.health import HealthEnvironment, scheduled_health
 from hub.runtime.settings import RuntimeSettings
 from hub.runtime.worker import Worker
 from hub.spi.registry import discover, document_source, select
@@ -76,6 +78,11 @@ def register(sub: Any) -> None:
         help="do not run scheduled pulls (leave them to other processes)",
     )
     parser.add_argument(
+        "--no-health",
+        action="store_true",
+        help="do not run scheduled connection health checks (leave them to other processes)",
+    )
+    parser.add_argument(
         "--metrics-port",
         type=usage.port,
         metavar="PORT",
@@ -89,9 +96,9 @@ def register(sub: Any) -> None:
 
 async def _work(worker: Worker, args: argparse.Namespace) -> None:
     """The projections, the sender (unless ``--no-sync``), the scheduled pulls (unless
-    ``--no-pull``) and the metrics endpoint (with ``--metrics-port``), until one fails or all
-    end; the first failure is raised as itself (the CLI reports a known error in one line, not
-    as a group)."""
+    ``--no-pull``), the health checks (unless ``--no-health``) and the metrics endpoint (with
+    ``--metrics-port``), until one fails or all end; the first failure is raised as itself (the
+    CLI reports a known error in one line, not as a group)."""
     try:
         await _run_all(worker, args)
     except ExceptionGroup as failures:
@@ -116,12 +123,15 @@ async def _run_all(worker: Worker, args: argparse.Namespace) -> None:
             if not args.no_sync:
                 store = await stack.enter_async_context(await EventStore.open(worker.dsn))
                 source = document_source()
-                sync = sync_forever(
-                    store, worker.config, Settings.from_env().home, interval_from_env(), source
-                )
+                health = target_health(store, worker.config)
+                home = Settings.from_env().home
+                sync = sync_forever(store, worker.config, home, interval_from_env(), source, health)
                 group.create_task(sync, name="sync")
             if not args.no_pull:
                 group.create_task(scheduled_pulls(worker.dsn, worker.config), name="pulls")
+            if not args.no_health:
+                checks = scheduled_health(worker.dsn, worker.config, Settings.from_env().home)
+                group.create_task(checks, name="health")
 
 
 async def run(args: argparse.Namespace) -> int:
@@ -132,8 +142,9 @@ async def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--projection {unknown[0]!r}: no such projection (installed: {known})")
     projections = select(installed, args.projection)
     config = load(Settings.from_env())  # a config mistake stops us at start
-    interval_from_env()  # the sender's settings, checked before anything starts
+    interval_from_env()  # the sender's and the health checks' settings, checked at start
     backoff_from_env()
+    HealthEnvironment.from_env()
     settings = RuntimeSettings.from_env()
     worker = Worker(await database_dsn(), projections, settings, config=config)
     task = asyncio.create_task(_work(worker, args))

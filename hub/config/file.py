@@ -11,16 +11,19 @@ mistake anywhere is one ``ConfigError`` reading ``FILE:LINE: key.path: what is w
 Secrets are written as ``env:NAME`` or ``file:PATH`` (a relative path is relative to the config
 file) and webhook secrets and API credentials (``api_key``; Plaid's ``client_id``, ``secret``,
 ``access_token``) are resolved when the file is loaded, so a missing secret is found at start,
-not at the first delivery or pull. An ``api_url`` must be https, or http to this machine only.
-Keys the models do not declare are refused.
+not at the first delivery or pull; a command that uses one connection loads the file with
+``secrets=False`` and resolves only that connection's (``ConnectionConfig.resolve``). An
+``api_url`` must be https, or http to this machine only. Keys the models do not declare are
+refused.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import tomllib
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
@@ -110,6 +113,61 @@ class PullSchedule(BaseModel):
     since: date | None = None
 
 
+class ConnectionHealth(BaseModel):
+    """A connection's ``health = { check, stale_after }``: whether workers check it, and how old
+    its newest event (a push-only source's last webhook, a bank's newest statement line) may be
+    before the check fails (``<n>s|m|h|d``; without it the connector's default)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    check: bool = True
+    stale_after: Annotated[float | None, BeforeValidator(duration_seconds)] = None
+
+
+class HealthSettings(BaseModel):
+    """``[health]``: how often workers check each connection (``every``, default 15 minutes;
+    ``LEDGERHUB_HEALTH_EVERY`` seconds overrides it) and after how long a connection still
+    failing is alerted again (``remind_after``, default 4 hours)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    every: Annotated[float, BeforeValidator(duration_seconds)] = 900.0
+    remind_after: Annotated[float, BeforeValidator(duration_seconds)] = 14400.0
+
+
+class AlertsSettings(BaseModel):
+    """``[alerts]``: ``webhook_url``, where alerts are POSTed as Slack-compatible JSON, written
+    ``env:NAME`` or ``file:PATH`` (the URL carries a token) and resolved at load; none: alerts
+    are log lines only."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    webhook_url: str | None = Field(default=None, pattern=_SECRET_REF.pattern)
+
+    _url: SecretBytes | None = PrivateAttr(default=None)
+    _base: Path | None = PrivateAttr(default=None)
+    """The config file's folder (a relative ``file:`` is relative to it)."""
+
+    def webhook(self) -> str | None:
+        """The resolved webhook URL (None: none configured). One not resolved at load (a
+        section built in code, a file loaded without secrets) is resolved now (``ConfigError``
+        naming what is missing or wrong)."""
+        if self.webhook_url is None:
+            return None
+        if self._url is None:
+            self._url = SecretBytes(_webhook(resolve_secret(self.webhook_url, base=self._base)))
+        return self._url.get_secret_value().decode()
+
+
+def _webhook(value: bytes) -> bytes:
+    """``value`` when it is a URL the hub may POST alerts to, else ``ConfigError``."""
+    if not safe_url(value.decode(errors="replace")):
+        raise ConfigError(
+            "the alert webhook must be https://…, or http:// to this machine only (localhost)"
+        )
+    return value
+
+
 def _api_url(value: str | None) -> str | None:
     if value is not None and not safe_url(value):
         raise ValueError("api_url must be https://…, or http:// to this machine only (localhost)")
@@ -144,9 +202,13 @@ class ConnectionConfig(BaseModel):
     """Plaid's access token of the Item (``env:``/``file:``)."""
     accounts: dict[str, str] = Field(default_factory=dict)
     """Plaid account_id → the bank account name its lines belong to."""
+    health: ConnectionHealth = Field(default_factory=ConnectionHealth)
+    """Whether workers check the connection's health, and its staleness limit."""
 
     _secret: SecretBytes | None = PrivateAttr(default=None)
     _credentials: dict[str, SecretBytes] | None = PrivateAttr(default=None)
+    _pending: Callable[[ConnectionConfig], None] | None = PrivateAttr(default=None)
+    """What resolves this connection's secrets, until it has (a file loaded lazily)."""
 
     @model_validator(mode="after")
     def _id_names_connector(self) -> ConnectionConfig:
@@ -159,8 +221,20 @@ class ConnectionConfig(BaseModel):
         """The part of ``id`` after the connector: ``acct_demo`` in ``stripe:acct_demo``."""
         return self.id.split(":", 1)[1]
 
+    def resolve(self) -> None:
+        """Resolve the secrets the connection names, if not yet done (``ConfigError`` with
+        the file's line naming one that is missing)."""
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            try:
+                pending(self)
+            except ConfigError:
+                self._pending = pending  # asked again, it fails again
+                raise
+
     def secret(self) -> bytes | None:
         """The resolved webhook secret, or None when the connection has none."""
+        self.resolve()
         return None if self._secret is None else self._secret.get_secret_value()
 
     def credential_refs(self) -> dict[str, str]:
@@ -176,6 +250,7 @@ class ConnectionConfig(BaseModel):
     def credentials(self) -> dict[str, bytes]:
         """The resolved API credentials by TOML key (resolved at load; a connection built in
         code resolves them now, ``ConfigError`` naming what is missing)."""
+        self.resolve()
         if self._credentials is None:
             self._credentials = {
                 key: SecretBytes(resolve_secret(ref)) for key, ref in self.credential_refs().items()
@@ -190,6 +265,8 @@ class Config(BaseModel):
 
     tenants: dict[str, TenantConfig] = Field(default_factory=dict)
     connections: list[ConnectionConfig] = Field(default_factory=list)
+    health: HealthSettings = Field(default_factory=HealthSettings)
+    alerts: AlertsSettings = Field(default_factory=AlertsSettings)
 
     _path: Path | None = PrivateAttr(default=None)
     _books: BooksConfig | None = PrivateAttr(default=None)
@@ -273,9 +350,36 @@ def resolve_secret(ref: str, *, base: Path | None = None) -> bytes:
     return data
 
 
-def load_config(path: Path, projections: Collection[type[Projection]] | None = None) -> Config:
+def _resolve_connection(path: Path, text: str, index: int, connection: ConnectionConfig) -> None:
+    """Resolve the secrets ``connection`` (``connections[index]`` of the file at ``path``)
+    names; ``ConfigError`` reading ``FILE:LINE: connections.N.KEY: what is missing``."""
+    if connection.webhook_secret is not None:
+        try:
+            value = resolve_secret(connection.webhook_secret, base=path.parent)
+        except ConfigError as exc:
+            line = line_of(text, ("connections", index, "webhook_secret"))
+            raise ConfigError(f"{path}:{line}: connections.{index}.webhook_secret: {exc}") from exc
+        connection._secret = SecretBytes(value)
+    resolved: dict[str, SecretBytes] = {}
+    for key, ref in connection.credential_refs().items():
+        try:
+            resolved[key] = SecretBytes(resolve_secret(ref, base=path.parent))
+        except ConfigError as exc:
+            line = line_of(text, ("connections", index, key))
+            raise ConfigError(f"{path}:{line}: connections.{index}.{key}: {exc}") from exc
+    connection._credentials = resolved
+
+
+def load_config(
+    path: Path, projections: Collection[type[Projection]] | None = None, *, secrets: bool = True
+) -> Config:
     """Read and validate the config file at ``path``, its secrets, books, sync targets and the
-    sections of ``projections`` (default: every installed one), as one ``Config``."""
+    sections of ``projections`` (default: every installed one), as one ``Config``.
+
+    With ``secrets=False`` (a command that uses one connection, or none) no secret is read
+    now: each connection resolves its own when first asked (``ConnectionConfig.resolve``), so
+    another connection's missing secret does not stop the command; ``serve`` and ``worker``
+    load with every secret, so a missing one stops them at start."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
@@ -293,23 +397,18 @@ def load_config(path: Path, projections: Collection[type[Projection]] | None = N
         raise ConfigError(f"{path}:{line}: {where}: {first['msg']}") from exc
     config._path = path
     for index, connection in enumerate(config.connections):
-        if connection.webhook_secret is None:
-            continue
+        connection._pending = functools.partial(_resolve_connection, path, text, index)
+    if secrets:
+        for connection in config.connections:
+            connection.resolve()
+    config.alerts._base = path.parent
+    if secrets and config.alerts.webhook_url is not None:
         try:
-            value = resolve_secret(connection.webhook_secret, base=path.parent)
+            url = _webhook(resolve_secret(config.alerts.webhook_url, base=path.parent))
         except ConfigError as exc:
-            line = line_of(text, ("connections", index, "webhook_secret"))
-            raise ConfigError(f"{path}:{line}: connections.{index}.webhook_secret: {exc}") from exc
-        connection._secret = SecretBytes(value)
-    for index, connection in enumerate(config.connections):
-        resolved: dict[str, SecretBytes] = {}
-        for key, ref in connection.credential_refs().items():
-            try:
-                resolved[key] = SecretBytes(resolve_secret(ref, base=path.parent))
-            except ConfigError as exc:
-                line = line_of(text, ("connections", index, key))
-                raise ConfigError(f"{path}:{line}: connections.{index}.{key}: {exc}") from exc
-        connection._credentials = resolved
+            line = line_of(text, ("alerts", "webhook_url"))
+            raise ConfigError(f"{path}:{line}: alerts.webhook_url: {exc}") from exc
+        config.alerts._url = SecretBytes(url)
     from hub.config.books import books_from_toml
     from hub.sync.settings import sync_settings
 
@@ -359,11 +458,11 @@ def _sections(
     return found
 
 
-def load(settings: Settings) -> Config:
+def load(settings: Settings, *, secrets: bool = True) -> Config:
     """The config file ``settings.config_file`` names (``hub.config.Settings``), or an empty
-    ``Config`` (every default) when it names none."""
+    ``Config`` (every default) when it names none; ``secrets`` as for ``load_config``."""
     path: Path | None = settings.config_file
-    return Config() if path is None else load_config(path)
+    return Config() if path is None else load_config(path, secrets=secrets)
 
 
 def reload(config: Config) -> Config:

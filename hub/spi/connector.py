@@ -17,8 +17,9 @@ and an entry point in the ``ledgerhub.connectors`` group (the built-ins register
 Parts, each optional: ``verifier`` (webhook signature check, and the events a delivery holds:
 ``hub.spi.verifier``), ``parser`` (a raw event's payload to typed models: ``hub.spi.parser``),
 ``mapper`` (typed models to canonical facts, with the connection's mapping config:
-``hub.spi.mapper``), ``importer`` (statement files to events: ``hub.spi.importer``) and
-``puller`` (the spoke's API read for history and missed changes: ``hub.spi.puller``).
+``hub.spi.mapper``), ``importer`` (statement files to events: ``hub.spi.importer``),
+``puller`` (the spoke's API read for history and missed changes: ``hub.spi.puller``) and
+``freshness`` (the health check of a connection that only receives: ``hub.spi.health``).
 Accounting targets are plugins of their own (``hub.spi.target``).
 """
 
@@ -30,6 +31,7 @@ from hub.spi.parser import PayloadParser
 from hub.spi.verifier import WebhookVerifier
 
 if TYPE_CHECKING:
+    from hub.spi.health import Freshness
     from hub.spi.importer import FileImporter
     from hub.spi.mapper import FactMapper
     from hub.spi.puller import Puller
@@ -54,3 +56,7 @@ class Connector:
     """Statement files (OFX, CSV, …) to events, for ``ledgerhub import``."""
     puller: ClassVar[Puller | None] = None
     """Reads the spoke's API (streams with cursors), for ``ledgerhub pull`` and scheduled pulls."""
+    freshness: ClassVar[Freshness | None] = None
+    """The health check of a connection that only receives (webhooks, statement files): how
+    old its newest event may be (``hub.spi.health``). A connection with pull credentials is
+    checked by its puller's ``health_check`` instead."""

@@ -213,6 +213,12 @@ class Puller(ABC):
         a refusal and ``SourceUnavailable`` once retries are spent.
         """
 
+    async def health_check(self, ctx: PullContext) -> str | None:
+        """One cheap authenticated call through ``ctx.transport``: a few words on what answered;
+        ``SourceRejected`` or ``SourceUnavailable`` when the connection is not healthy. None
+        (this default): the puller declares no check (``hub.spi.health``)."""
+        return None
+
     def base_url(self, ctx: PullContext) -> str:
         """``ctx.api_url`` or ``default_url``, without a trailing slash."""
         return (ctx.api_url or self.default_url).rstrip("/")

@@ -26,7 +26,7 @@ from hub.config.environment import EnvironmentSettings
 from hub.errors import ConfigError, RetriableError
 from hub.spi.documents import DocumentSource
 from hub.store import EventStore
-from hub.sync.sender import Backoff, Sender
+from hub.sync.sender import Backoff, Sender, TargetHealth
 from hub.sync.tenants import open_targets
 
 log = logging.getLogger(__name__)
@@ -60,17 +60,24 @@ def backoff_from_env() -> Backoff:
 
 
 async def sync_forever(
-    events: EventStore, config: Config, home: Path, interval: float, source: DocumentSource
+    events: EventStore,
+    config: Config,
+    home: Path,
+    interval: float,
+    source: DocumentSource,
+    health: TargetHealth | None = None,
 ) -> None:
     """Run the sender (documents from ``source``) for every tenant ``config`` syncs, then wait
-    ``interval``; until cancelled."""
+    ``interval``; until cancelled. Target faults and recoveries go to ``health`` if given."""
     async with open_targets(config, home) as pairs:
         if not pairs:
             return
-        sender = Sender(events, source, backoff_from_env())
+        sender = Sender(events, source, backoff_from_env(), health)
         stuck: dict[str, str] = {}
         while True:
             for tenant, target in pairs:
+                if health is not None:
+                    await health.check_target(tenant, target)
                 try:
                     await sender.run(tenant, target, scheduled=True)
                 except RetriableError as exc:

@@ -44,7 +44,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
@@ -54,7 +54,7 @@ from tenacity.wait import wait_random_exponential
 from hub import logs, telemetry
 from hub.domain.documents import Document
 from hub.domain.events import NewEvent
-from hub.errors import LedgerhubError, TargetRejected, TargetUnavailable
+from hub.errors import ConfigError, LedgerhubError, TargetRejected, TargetUnavailable
 from hub.spi.documents import DocumentSource
 from hub.spi.target import BatchingTarget, Receipt, Target, batched
 from hub.store import EventStore
@@ -92,14 +92,39 @@ class _Waiter:
         return delay
 
 
+class TargetHealth(Protocol):
+    """Where the sender reports what it learns of a target's health (``hub.runtime.health``'s
+    ``HealthMonitor``): both calls never raise."""
+
+    async def target_fault(self, tenant: str, target: str, detail: str) -> None:
+        """A refused token, or a call still failing once its retries were spent."""
+        ...
+
+    async def target_sent(self, tenant: str, target: str) -> None:
+        """A run sent to the target and no document failed."""
+        ...
+
+    async def check_target(self, tenant: str, target: Target) -> None:
+        """Run ``target``'s health check if it is due (on the sender's own instance, so its
+        token refreshes never race the sender's)."""
+        ...
+
+
 class Sender:
-    """Sends one tenant's documents, as ``source`` computes them, to one target per ``run``."""
+    """Sends one tenant's documents, as ``source`` computes them, to one target per ``run``;
+    faults at the target (a refused token, 5xx once retries are spent) and sends that work
+    again are reported to ``health`` when given."""
 
     def __init__(
-        self, events: EventStore, source: DocumentSource, backoff: Backoff | None = None
+        self,
+        events: EventStore,
+        source: DocumentSource,
+        backoff: Backoff | None = None,
+        health: TargetHealth | None = None,
     ) -> None:
         self.events = events
         self.source = source
+        self.health = health
         self.projections = ProjectionStore.over(events)
         self.log = SyncLog(self.projections)
         self.backoff = backoff or Backoff()
@@ -149,9 +174,13 @@ class Sender:
                 finally:
                     tally.records = counts.sent
                 await self.log.finish_run(run_id, counts)
+                if self.health is not None and counts.failed == 0 and tally.api_calls:
+                    await self.health.target_sent(tenant, target.name)
                 return run_id
         except BaseException as exc:
             error = error or str(exc) or type(exc).__name__
+            if self.health is not None and isinstance(exc, ConfigError | TargetUnavailable):
+                await self.health.target_fault(tenant, target.name, error)
             raise
         finally:
             ending = RunTally(
@@ -204,6 +233,8 @@ class _Run:
     """Calls that succeeded and await the target's flush: what it holds now, the operation."""
     calls: list[Call] = field(default_factory=list)
     """Calls made and not yet in the run's call log (written with the outcomes)."""
+    faulted: bool = False
+    """Whether this run reported a fault to the sender's ``health`` already."""
 
     async def go(self) -> None:
         async with self.sender.projections.pool.acquire() as conn:
@@ -295,6 +326,9 @@ class _Run:
         except TargetUnavailable as exc:
             self._count("failed")
             await self._failed(document, str(exc), parked=False)
+            if self.sender.health is not None and not self.faulted:  # once a run is enough
+                self.faulted = True
+                await self.sender.health.target_fault(self.tenant, self.target.name, str(exc))
             return
         key = receipt.idempotency_key or document.idempotency_key
         self.confirmed.append(

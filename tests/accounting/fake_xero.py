@@ -195,6 +195,7 @@ class FakeXero:
 
         app = web.Application(middlewares=[correlated])
         app.router.add_post("/connect/token", self._token)
+        app.router.add_get("/api.xro/2.0/Organisation", self._organisation)
         for collection in ID_FIELD:
             base = f"/api.xro/2.0/{collection}"
             app.router.add_get(base, self._list)
@@ -235,6 +236,13 @@ class FakeXero:
             return web.Response(status=429, headers={"Retry-After": "1"})
         self.calls.append(now)
         return None
+
+    async def _organisation(self, request: web.Request) -> web.Response:
+        """``GET /Organisation``: the connected organisation (what a health check reads)."""
+        refused = self._admit(request)
+        if refused is not None:
+            return refused
+        return _json({"Organisations": [{"OrganisationID": self.tenant_id, "Name": "Demo"}]})
 
     async def _list(self, request: web.Request) -> web.Response:
         refused = self._admit(request)

@@ -158,7 +158,10 @@ def _right_keys(operation: Operation, keys: dict[str, dict[str, str]]) -> list[s
     _, template, declared = operation
     if not declared["security"]:
         return ["none"]
-    operate = ("/v1/projections", "/v1/jobs", "/v1/parked", "/v1/sync", "/v1/runs", "/metrics")
+    operate = (
+        "/v1/projections", "/v1/jobs", "/v1/parked", "/v1/sync", "/v1/runs", "/metrics",
+        "/v1/health/connections", "/v1/audit",
+    )  # fmt: skip
     if template.startswith(operate):
         return ["operate"]
     if template in ("/v1/reconciliation/resolutions",) or (

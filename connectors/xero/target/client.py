@@ -15,6 +15,8 @@ collection is a ManualJournal written before this scheme).
   ``DELETED``; voiding twice repeats the first call's idempotency key.
 - held: every live object of the five collections whose Reference (Narration) ends with a
   ``[KEY HASH]`` tag.
+- a ``balance`` document (a bank statement's balance) is skipped: Xero has no balance
+  assertion (``NOT_SENT``).
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from connectors.xero.target.limits import Limits
 from connectors.xero.target.settings import API
 from connectors.xero.target.shapes import ID_FIELD, TAG, Shape
 from connectors.xero.target.transport import Response, Transport, body, checked
-from hub.domain.documents import Document
+from hub.domain.documents import BALANCE, Document
 from hub.errors import TargetUnavailable
 from hub.spi.target import HeldDocument, Receipt
 
@@ -54,6 +56,13 @@ _IN_PLACE = {
     ("BankTransactions", "spend"),
 }
 _PAGE = 100
+
+
+NOT_SENT = "not-sent"
+"""The target id of a statement balance (a ``balance`` document,
+``hub.domain.documents.BALANCE``): Xero has no balance assertion, so it is skipped: create,
+update and void call nothing and succeed (no failure, nothing parked), and ``held`` never lists
+it."""
 
 
 class XeroTarget:
@@ -88,6 +97,8 @@ class XeroTarget:
 
     async def create(self, document: Document) -> Receipt:
         """Write the document as its Xero object(s), under its idempotency key."""
+        if document.kind == BALANCE:
+            return Receipt(NOT_SENT, f"xero-not-sent-{document.idempotency_key}")
         chosen = shapes.shape(document, self.accounts)
         key = document.idempotency_key
         if chosen.kind == "journal":
@@ -113,6 +124,8 @@ class XeroTarget:
 
     async def update(self, target_id: str, document: Document) -> Receipt:
         """In place where Xero allows it, else void and create again under a revised key."""
+        if document.kind == BALANCE:
+            return Receipt(NOT_SENT, f"xero-not-sent-{document.idempotency_key}")
         chosen = shapes.shape(document, self.accounts)
         parts = _parts(target_id)
         collection, object_id = parts[0]
@@ -130,6 +143,8 @@ class XeroTarget:
     async def void(self, target_id: str) -> Receipt:
         """Void (journals, invoices) or delete (payments, bank transactions, transfers) every
         object of ``target_id``."""
+        if target_id == NOT_SENT:
+            return Receipt(NOT_SENT, "xero-not-sent")
         for collection, object_id in _parts(target_id):
             path, key = f"/{collection}/{object_id}", f"void-{object_id}"
             if collection == "ManualJournals":
@@ -167,6 +182,13 @@ class XeroTarget:
             HeldDocument(key, "+".join(filter(None, (target_id, fees.get(key)))), content_hash)
             for key, (target_id, content_hash) in sorted(main.items())
         ]
+
+    async def health_check(self) -> str:
+        """The refresh token and the organisation are usable: ``GET /Organisation`` (a token
+        refresh first when the access token is stale; ``ConfigError`` when Xero refuses the
+        refresh token, ``TargetUnavailable`` when it is away)."""
+        await self._call("GET", "/Organisation", None, None)
+        return "Xero answered for the organisation"
 
     async def _payment(self, document: Document, chosen: Shape) -> list[str]:
         """A payment of the order's invoice and its fee ``SPEND``; a ``RECEIVE`` when the
