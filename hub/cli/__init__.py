@@ -15,18 +15,26 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from importlib import metadata
 from typing import Any, NoReturn
 
 from hub import logs
 from hub.cli import (
+    audit,
     bank,
+    completion,
+    db,
     demo,
     events,
+    export,
+    health,
     jobs,
     keys,
+    ledger,
     migrate,
     parked,
     pull,
+    reconcile,
     runs,
     secrets,
     serve,
@@ -56,7 +64,43 @@ COMMANDS = (
     sync,
     pull,
     runs,
+    health,
+    ledger,
+    reconcile,
+    export,
+    db,
+    completion,
+    audit,
 )
+
+DESCRIPTION = """\
+ledgerhub connects a small business's shop, payment processor, bank and payroll to its
+accounting. Every change that comes in is kept, as received, in an append-only event log in
+PostgreSQL; the ledger, the reconciliation of payouts with bank deposits, and the documents sent
+to your accounting system (Beancount, Xero, QuickBooks) are built from that log.
+"""
+
+EPILOG = """\
+getting started:
+  ledgerhub demo                         sample data end to end, on an embedded database
+  ledgerhub serve                        the HTTP API and the workers on 127.0.0.1:8080
+  ledgerhub import bank FILE --account checking --dry-run
+  ledgerhub ledger trial-balance         the books
+  ledgerhub reconcile exceptions         what needs a look
+  ledgerhub export payouts --out payouts.xlsx
+
+Configuration: LEDGERHUB_CONFIG (a TOML file), LEDGERHUB_DSN (else an embedded PostgreSQL in
+LEDGERHUB_HOME). Each command has its own --help. Exit status: 0 success, 1 failure, 2 wrong
+usage; the reason is one line on stderr.
+"""
+
+
+def version() -> str:
+    """The installed ledgerhub's version."""
+    try:
+        return metadata.version("ledgerhub")
+    except metadata.PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -75,14 +119,39 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="ledgerhub", description=__doc__.splitlines()[0] if __doc__ else None)
+    """The whole command line: every command's parser (for ``main``, and for ``ledgerhub
+    completion``)."""
+    parser = _Parser(
+        prog="ledgerhub",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--version", action="version", version=f"%(prog)s {version()}", help="print the version"
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug detail to stderr")
     sub = parser.add_subparsers(
-        dest="command", required=True, metavar="COMMAND", parser_class=_Parser
+        title="commands", dest="command", required=True, metavar="COMMAND", parser_class=_Parser
     )
     for module in COMMANDS:
         module.register(sub)
+    _describe(parser)
     return parser
+
+
+def _describe(parser: argparse.ArgumentParser) -> None:
+    """Give every (sub)command without a description of its own its one-line help as one, so
+    ``ledgerhub X --help`` opens by saying what X does."""
+    for action in parser._actions:
+        if not isinstance(action, argparse._SubParsersAction):
+            continue
+        helps = {choice.dest: choice.help for choice in action._choices_actions}
+        for name, child in action.choices.items():
+            if child.description is None and helps.get(name):
+                said = str(helps[name])
+                child.description = said[:1].upper() + said[1:] + "."
+            _describe(child)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
