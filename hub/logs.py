@@ -29,6 +29,7 @@ any text is cut to the prefix ``keys list`` shows.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import re
@@ -84,6 +85,21 @@ def unbind(*names: str) -> None:
     structlog.contextvars.unbind_contextvars(*names)
 
 
+_PROCESS_FIELDS: dict[str, Any] = {}
+
+
+def tag_process(**fields: Any) -> None:
+    """Add ``fields`` to every line this process logs from now on (``serve --processes``
+    names each API process: ``process``, ``pid``)."""
+    _PROCESS_FIELDS.update(fields)
+
+
+def _process(_logger: WrappedLogger, _method: str, event: EventDict) -> EventDict:
+    for name, value in _PROCESS_FIELDS.items():
+        event.setdefault(name, value)
+    return event
+
+
 def _trace_id(_logger: WrappedLogger, _method: str, event: EventDict) -> EventDict:
     """Add the current span's trace id (32 hex digits) unless one is bound."""
     if "trace_id" not in event:
@@ -95,6 +111,8 @@ def _trace_id(_logger: WrappedLogger, _method: str, event: EventDict) -> EventDi
 
 def _scrub(value: Any) -> Any:
     if isinstance(value, str):
+        if KEY_PREFIX not in value and " " not in value and value.isprintable():
+            return value  # no key and no whitespace (printable: none but " "): nothing to cut
         return _BEARER.sub(r"\1 " + REDACTED, _KEY.sub(KEY_PREFIX + r"\1…", value))
     if isinstance(value, Mapping):
         return {k: REDACTED if _secret_name(k) else _scrub(v) for k, v in value.items()}
@@ -104,7 +122,12 @@ def _scrub(value: Any) -> Any:
 
 
 def _secret_name(name: object) -> bool:
-    return isinstance(name, str) and _SECRET_FIELD.search(name) is not None
+    return isinstance(name, str) and _secret_text(name)
+
+
+@functools.lru_cache(maxsize=1024)  # the same few field names, on every line
+def _secret_text(name: str) -> bool:
+    return _SECRET_FIELD.search(name) is not None
 
 
 def _redact(_logger: WrappedLogger, _method: str, event: EventDict) -> EventDict:
@@ -161,6 +184,7 @@ def configure(
         structlog.stdlib.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True, key="timestamp"),
         _trace_id,
+        _process,
     ]
     foreign: list[Processor] = [*shared, structlog.stdlib.ExtraAdder()]
     renderer: Processor

@@ -9,6 +9,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from hub import telemetry
 from hub.api.auth import current_key
 from hub.api.bodies import read_json, validate
 from hub.api.context import REQUEST_ID, context
@@ -50,6 +51,12 @@ async def append_events(request: web.Request) -> web.Response:
         )
     batch = validate(EventBatchIn, body, list_field="events")
     key = current_key(request)
+    # The request's own meta, written once per batch; the span's traceparent goes in here so
+    # that ``telemetry.traced`` (in the store) finds it and copies no event.
+    added = {"request_id": request[REQUEST_ID], "api_key": key.prefix}
+    parent = telemetry.traceparent()
+    if parent is not None:
+        added[telemetry.TRACEPARENT] = parent
     events = []
     for index, item in enumerate(batch.events):
         tenant = item.tenant or key.tenant
@@ -73,11 +80,18 @@ async def append_events(request: web.Request) -> web.Response:
                 data=item.data,
                 stream=item.stream,
                 expected_version=item.expected_version,
-                meta={**item.meta, "request_id": request[REQUEST_ID], "api_key": key.prefix},
+                meta=_with(item.meta, added),
             )
         )
     results = await context(request).store.append(events)
     return json_response(results_body(results))
+
+
+def _with(meta: dict[str, Any], added: dict[str, str]) -> dict[str, Any]:
+    """``meta`` with the request's fields; a ``traceparent`` the client sent is kept."""
+    if telemetry.TRACEPARENT in meta:
+        return {**meta, **{k: v for k, v in added.items() if k != telemetry.TRACEPARENT}}
+    return {**meta, **added}
 
 
 def _event_out(event: RecordedEvent) -> dict[str, Any]:

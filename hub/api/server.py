@@ -53,10 +53,12 @@ async def serving(
     tls: ssl.SSLContext | None = None,
     trusted_proxies: Sequence[Network] = (),
     rate_limit: Rate | Literal["env"] | None = "env",
+    reuse_port: bool = False,
 ) -> AsyncIterator[str]:
     """Serve the API (``core``: all of it by default, the projections' routes included) on
     ``host:port`` (0: any free port), over HTTPS only when ``tls`` is given; yields its base
-    URL. ``trusted_proxies`` and ``rate_limit``: see ``build_app``."""
+    URL. ``trusted_proxies`` and ``rate_limit``: see ``build_app``; ``reuse_port``: bind with
+    ``SO_REUSEPORT``, so that several processes serve one port (``serve --processes``)."""
     app = build_app(
         hub,
         extra_routes=extra_routes,
@@ -68,7 +70,7 @@ async def serving(
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     try:
-        site = web.TCPSite(runner, host, port, ssl_context=tls)
+        site = web.TCPSite(runner, host, port, ssl_context=tls, reuse_port=reuse_port or None)
         await site.start()
         bound_host, bound_port = runner.addresses[0][:2]
         scheme = "https" if tls is not None else "http"

@@ -11,19 +11,24 @@ import os
 import signal
 import socket
 import ssl
-from collections.abc import AsyncIterator, Sequence
-from typing import Any
+from collections.abc import AsyncIterator, Coroutine, Sequence
+from typing import TYPE_CHECKING, Any
 
 from hub import logs
 from hub.api.app import BackgroundTask
 from hub.api.context import ApiLimits, HubContext
 from hub.api.routing import ApiRoute
 from hub.api.server import open_hub, serving, tls_context
-from hub.cli import usage
+from hub.cli import processes, usage
 from hub.config import Settings, load
 from hub.domain.keys import Network
 from hub.errors import FatalError
 from hub.store.provision import resolve_dsn
+
+if TYPE_CHECKING:
+    from hub.config import Config
+    from hub.store import EventStore
+    from hub.sync.sender import TargetHealth
 
 
 def register(sub: Any) -> None:
@@ -57,6 +62,14 @@ def register(sub: Any) -> None:
         default=[],
         help="a reverse proxy whose X-Forwarded-For names the client (repeatable)",
     )
+    parser.add_argument(
+        "--processes",
+        type=usage.at_least(1, "processes"),
+        default=1,
+        metavar="N",
+        help="run N API processes on one port (SO_REUSEPORT); workers run in the first",
+    )
+    parser.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)
     parser.set_defaults(run=run)
 
 
@@ -70,10 +83,12 @@ async def listening(
     core: Sequence[ApiRoute] | None = None,
     tls: ssl.SSLContext | None = None,
     trusted_proxies: Sequence[Network] = (),
+    reuse_port: bool = False,
 ) -> AsyncIterator[str]:
-    """``hub.api.server.serving`` (over TLS when ``tls`` is given), but an address it cannot
-    listen on (in use, not this machine's, a port it may not bind, a host name that does not
-    resolve) is one line naming the address, not an internal error; yields the base URL."""
+    """``hub.api.server.serving`` (over TLS when ``tls`` is given; with ``SO_REUSEPORT`` when
+    ``reuse_port``), but an address it cannot listen on (in use, not this machine's, a port it
+    may not bind, a host name that does not resolve) is one line naming the address, not an
+    internal error; yields the base URL."""
     async with contextlib.AsyncExitStack() as stack:
         try:
             url = await stack.enter_async_context(
@@ -85,11 +100,17 @@ async def listening(
                     core=core,
                     tls=tls,
                     trusted_proxies=trusted_proxies,
+                    reuse_port=reuse_port,
                 )
             )
         except OSError as exc:
-            raise FatalError(f"cannot listen on {_address(host, port)}: {_reason(exc)}") from exc
+            raise listen_error(host, port, exc) from exc
         yield url
+
+
+def listen_error(host: str, port: int, exc: OSError) -> FatalError:
+    """The one line for an address that cannot be listened on."""
+    return FatalError(f"cannot listen on {_address(host, port)}: {_reason(exc)}")
 
 
 def _address(host: str, port: int) -> str:
@@ -123,7 +144,33 @@ async def accounting_sync(hub: HubContext) -> None:
     from hub.sync.loop import interval_from_env, sync_forever
 
     source = document_source()
-    await sync_forever(hub.store, hub.config, Settings.from_env().home, interval_from_env(), source)
+    health = target_health(hub.store, hub.config)
+    home = Settings.from_env().home
+    await sync_forever(hub.store, hub.config, home, interval_from_env(), source, health)
+
+
+def target_health(store: EventStore, config: Config) -> TargetHealth:
+    """Where the sender reports target faults: the connection health monitor
+    (``hub.runtime.health``), alerting through the configured channel."""
+    from hub.alerts import AlertChannel
+    from hub.runtime.health import HealthMonitor
+
+    return HealthMonitor.over(store, config, AlertChannel.from_config(config))
+
+
+async def fresh_gauges(hub: HubContext) -> None:
+    """With OTLP metrics on, read the lag and health gauges on a timer, since nothing scrapes
+    (``hub.runtime.gauges``); returns at once otherwise."""
+    from hub.runtime.gauges import keep_fresh
+
+    await keep_fresh(hub.store)
+
+
+async def connection_health(hub: HubContext) -> None:
+    """Check every connection's health on the shared schedule (``hub.runtime.health``)."""
+    from hub.runtime.health import scheduled_health
+
+    await scheduled_health(hub.dsn, hub.config, Settings.from_env().home)
 
 
 async def scheduled_pulls(hub: HubContext) -> None:
@@ -142,24 +189,41 @@ def _tls(args: argparse.Namespace) -> ssl.SSLContext | None:
     return tls_context(args.tls_cert, args.tls_key)
 
 
-async def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> Coroutine[Any, Any, int]:
+    """The ``serve`` command, run by ``hub.cli`` with ``asyncio.run``; called before that makes
+    the event loop, it installs uvloop's loop policy when uvloop is installed (the ``uvloop``
+    extra), so the loop the API runs on is uvloop's."""
+    with contextlib.suppress(ImportError):
+        import uvloop
+
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    return _serve(args)
+
+
+async def _serve(args: argparse.Namespace) -> int:
+    processes.tag_child()
     tls = _tls(args)  # an unreadable certificate stops us before anything else
     settings = Settings.from_env()
     config = load(settings)  # a config mistake stops us before we bind
     if not args.no_workers:  # so does a sync target we could not reach (a missing secret…)
+        from hub.runtime.health import HealthEnvironment
         from hub.spi.registry import document_source
         from hub.sync.loop import backoff_from_env, interval_from_env
         from hub.sync.tenants import open_targets
 
         interval_from_env()
         backoff_from_env()
+        HealthEnvironment.from_env()
         async with open_targets(config, settings.home) as pairs:
             if pairs:
                 document_source()  # and so does having nothing that computes the documents
+    if args.processes > 1:
+        return await processes.run_processes(args, await resolve_dsn(settings))
     limits = ApiLimits.from_env()
-    background: list[BackgroundTask] = (
-        [] if args.no_workers else [projection_workers, accounting_sync, scheduled_pulls]
-    )
+    worker_tasks: list[BackgroundTask] = [
+        projection_workers, accounting_sync, scheduled_pulls, connection_health,
+    ]  # fmt: skip
+    background: list[BackgroundTask] = [fresh_gauges, *([] if args.no_workers else worker_tasks)]
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -173,9 +237,11 @@ async def run(args: argparse.Namespace) -> int:
             background=background,
             tls=tls,
             trusted_proxies=args.trust_proxy,
+            reuse_port=args.reuse_port,
         ) as url,
     ):
         workers = "without workers" if args.no_workers else "with projection workers"
         logging.getLogger(logs.SERVICE_LOGGER).info("ledgerhub serving on %s %s", url, workers)
+        processes.tell_ready()
         await stop.wait()
     return 0

@@ -19,7 +19,9 @@ cheap because this process coalesces every append waiting at that moment into on
 
 The head must be read by a statement issued *after* the lock statement returns: in READ
 COMMITTED each statement takes a fresh snapshot, and only a snapshot taken after the lock is
-granted sees the previous holder's rows.
+granted sees the previous holder's rows. That read is one statement (the head, the group's known
+keys and its streams' versions): every round trip made under the lock is one that every other
+appender, in this process or another (``serve --processes``), waits for.
 
 Group commit and isolation between requests
 -------------------------------------------
@@ -82,6 +84,36 @@ _SELECT = (
     "occurred_at, recorded_at, data::text AS data, meta::text AS meta, raw, hash "
     "FROM ledgerhub.events"
 )
+
+_BY_KEY = """\
+  FROM unnest($1::text[], $2::text[], $3::text[]) AS k(tenant, source, external_id)
+  CROSS JOIN LATERAL (SELECT position, stream_version FROM ledgerhub.events AS x
+                       WHERE x.tenant = k.tenant AND x.source = k.source
+                         AND x.external_id = k.external_id LIMIT 1) AS e"""
+"""The events already stored under the keys in $1-$3, each found through ``events_idempotency``.
+
+A lateral subquery with ``LIMIT 1`` (the key is unique) is always a nested loop of index
+lookups: a plain join of ``unnest`` with the log was planned as a hash join over a scan of the
+whole log (or of the source's events) whenever the table had no statistics yet — a new
+database, or the first big import before autoanalyze — so an append cost grew with the log."""
+
+_GROUP_STATE = f"""
+SELECT 'h' AS kind, clock_timestamp() AS now, h.position, h.hash,
+       NULL::text AS tenant, NULL::text AS source, NULL::text AS name, NULL::int AS version
+  FROM (SELECT) AS one
+  LEFT JOIN LATERAL (SELECT position, hash FROM ledgerhub.events
+                     ORDER BY position DESC LIMIT 1) AS h ON true
+UNION ALL
+SELECT 'k', NULL, e.position, NULL, k.tenant, k.source, k.external_id, e.stream_version
+{_BY_KEY}
+UNION ALL
+SELECT 'v', NULL, NULL, NULL, s.tenant, NULL, s.stream,
+       (SELECT max(e.stream_version) FROM ledgerhub.events AS e
+         WHERE e.tenant = s.tenant AND e.stream = s.stream)
+  FROM unnest($4::text[], $5::text[]) AS s(tenant, stream)
+"""
+"""Read under the lock, one row each: the head (``h``), a logged key of the group (``k``), a
+stream's current version (``v``)."""
 
 Key = tuple[str, str, str]
 StreamKey = tuple[str, str]
@@ -274,6 +306,7 @@ class EventStore:
                 _settle(request, exc)
             raise
         self.stats.groups += 1
+        counted: list[tuple[str, str, str]] = []  # counted once for the group, not per request
         for request, outcome in zip(group, outcomes, strict=True):
             self.stats.requests += 1
             if isinstance(outcome, ConcurrencyConflict):
@@ -281,16 +314,14 @@ class EventStore:
             elif isinstance(outcome, Exception):
                 self.stats.rejected += 1
             else:
-                for result in outcome:
+                for event, result in zip(request.events, outcome, strict=True):
                     if result.status == "appended":
                         self.stats.events_appended += 1
                     else:
                         self.stats.duplicates += 1
-                telemetry.events.results(
-                    (event.tenant, event.source, result.status)
-                    for event, result in zip(request.events, outcome, strict=True)
-                )
+                    counted.append((event.tenant, event.source, result.status))
             _settle(request, outcome)
+        telemetry.events.results(counted)
 
     async def _commit_group(self, group: list[_Request]) -> list[Outcome]:
         # Each request's payloads as JSON text, or the error that is that request's answer.
@@ -313,19 +344,9 @@ class EventStore:
             )
             await conn.execute("SELECT pg_advisory_xact_lock($1)", EVENT_LOG_LOCK)
             # A new statement, so a new snapshot: it sees the previous lock holder's commit.
-            head = await conn.fetchrow(
-                "SELECT clock_timestamp() AS now, h.position, h.hash FROM (SELECT) AS one "
-                "LEFT JOIN LATERAL (SELECT position, hash FROM ledgerhub.events "
-                "ORDER BY position DESC LIMIT 1) AS h ON true"
-            )
-            assert head is not None
-            state = _GroupState(
-                known=await self._known_keys(conn, events),
-                versions=await self._stream_versions(conn, events),
-                next_position=(head["position"] or 0) + 1,
-                previous_hash=head["hash"] or GENESIS_HASH,
-                recorded_at=head["now"],
-            )
+            # One statement for the head, the known keys and the streams' versions: each round
+            # trip made under the lock is a round trip every other appender waits for.
+            state = await self._group_state(conn, events)
             offset = 0
             for number, request, _ in live:
                 texts = normalised[offset : offset + len(request.events)]
@@ -341,12 +362,40 @@ class EventStore:
         return _settled(outcomes)
 
     @staticmethod
+    async def _group_state(conn: Connection, events: list[NewEvent]) -> _GroupState:
+        """The head (position, hash, the time to record), the logged keys among ``events``'
+        (position, stream version) and their streams' versions; read under the lock."""
+        keys = {e.idempotency_key for e in events}
+        streams = {(e.tenant, e.stream_name) for e in events}
+        rows = await conn.fetch(
+            _GROUP_STATE,
+            *(list(column) for column in zip(*keys, strict=True)),
+            *(list(column) for column in zip(*streams, strict=True)),
+        )
+        head = None
+        known: dict[Key, tuple[int, int]] = {}
+        versions: dict[StreamKey, int] = {}
+        for r in rows:
+            if r["kind"] == "k":
+                known[(r["tenant"], r["source"], r["name"])] = (r["position"], r["version"])
+            elif r["kind"] == "v":
+                versions[(r["tenant"], r["name"])] = r["version"] or 0
+            else:
+                head = r
+        assert head is not None
+        return _GroupState(
+            known=known,
+            versions=versions,
+            next_position=(head["position"] or 0) + 1,
+            previous_hash=head["hash"] or GENESIS_HASH,
+            recorded_at=head["now"],
+        )
+
+    @staticmethod
     async def _known_keys(conn: Connection, events: list[NewEvent]) -> dict[Key, tuple[int, int]]:
         keys = {e.idempotency_key for e in events}
         rows = await conn.fetch(
-            "SELECT e.tenant, e.source, e.external_id, e.position, e.stream_version "
-            "FROM unnest($1::text[], $2::text[], $3::text[]) AS k(tenant, source, external_id) "
-            "JOIN ledgerhub.events AS e USING (tenant, source, external_id)",
+            f"SELECT k.tenant, k.source, k.external_id, e.position, e.stream_version {_BY_KEY}",
             *(list(column) for column in zip(*keys, strict=True)),
         )
         return {
