@@ -7,9 +7,6 @@ with ``authorization: {credentials_file: ...}`` in the scrape config.
 
 from __future__ import annotations
 
-import asyncio
-import logging
-
 from aiohttp import web
 
 from hub import telemetry
@@ -17,42 +14,21 @@ from hub.api.auth import current_key
 from hub.api.context import context
 from hub.api.routing import ApiRoute, requires
 from hub.domain.keys import ALL_TENANTS, Access
-from hub.errors import Forbidden, LedgerhubError
-from hub.store.projections import ProjectionStore
-
-log = logging.getLogger(__name__)
-
-STATUS_TIMEOUT = 5.0
-"""Seconds the projection status may take before a scrape answers without the lag gauges."""
-
-
-async def refresh_projections(store: ProjectionStore) -> None:
-    """Read every projection's lag and parked count into the gauges (cleared if unreadable)."""
-    try:
-        async with asyncio.timeout(STATUS_TIMEOUT):
-            statuses = await store.status()
-    except (LedgerhubError, TimeoutError) as exc:
-        log.warning("metrics: projection status unavailable: %s", exc)
-        telemetry.projections.unknown()
-        return
-    telemetry.projections.update(
-        [
-            telemetry.ProjectionSnapshot(s.name, s.lag_events, s.lag_seconds, s.parked)
-            for s in statuses
-        ]
-    )
+from hub.errors import Forbidden
+from hub.runtime import gauges
 
 
 async def metrics(request: web.Request) -> web.Response:
-    """Prometheus text exposition (version 0.0.4) of this process's metrics and the projections'
-    lag and parked counts; needs an ``operate`` key for all tenants."""
+    """Prometheus text exposition (version 0.0.4) of this process's metrics, the projections'
+    lag and parked counts and the connections' health (read now: ``hub.runtime.gauges``);
+    needs an ``operate`` key for all tenants."""
     key = current_key(request)
     if key.tenant != ALL_TENANTS:
         raise Forbidden(
             f"metrics cover every tenant: they need an operate key for all tenants "
             f"('{ALL_TENANTS}'), not one of tenant {key.tenant!r}"
         )
-    await refresh_projections(ProjectionStore.over(context(request).store))
+    await gauges.refresh(context(request).store)
     return web.Response(body=telemetry.render(), headers={"Content-Type": telemetry.CONTENT_TYPE})
 
 

@@ -15,6 +15,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from hub import telemetry
 from hub.api.app import OBSERVE_ROUTES
 from hub.api.server import open_hub
 from hub.cli import usage
@@ -22,6 +23,7 @@ from hub.cli.context import database_dsn
 from hub.cli.serve import listening, target_health
 from hub.cli.usage import UsageError
 from hub.config import Settings, load
+from hub.runtime import gauges
 from hub.runtime.health import HealthEnvironment, scheduled_health
 from hub.runtime.settings import RuntimeSettings
 from hub.runtime.worker import Worker
@@ -132,6 +134,9 @@ async def _run_all(worker: Worker, args: argparse.Namespace) -> None:
             if not args.no_health:
                 checks = scheduled_health(worker.dsn, worker.config, Settings.from_env().home)
                 group.create_task(checks, name="health")
+            if telemetry.TELEMETRY.otlp.metrics:  # nothing scrapes: read the gauges on a timer
+                gauge_store = await stack.enter_async_context(await EventStore.open(worker.dsn))
+                group.create_task(gauges.keep_fresh(gauge_store), name="gauges")
 
 
 async def run(args: argparse.Namespace) -> int:

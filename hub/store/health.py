@@ -176,7 +176,8 @@ class HealthStore:
         column = "occurred_at" if occurred else "recorded_at"
         found: datetime | None = await self._fetchval(
             f"SELECT max({column}) FROM (SELECT {column}, type FROM ledgerhub.events "
-            "WHERE tenant = $1 AND source = $2 ORDER BY position DESC LIMIT $4) AS newest "
+            "WHERE ARRAY[tenant, source] = ARRAY[$1::text, $2::text] "  # events_source_newest
+            "ORDER BY position DESC LIMIT $4) AS newest "
             "WHERE cardinality($3::text[]) = 0 OR type LIKE ANY($3::text[])",
             tenant,
             source,
@@ -205,5 +206,5 @@ class HealthStore:
 
 NEWEST_SCAN = 1000
 """How many of a source's newest events a freshness check reads (newest first, through the
-index ``events_tenant_source_position``): enough to find a statement's latest line among the
+index ``events_source_newest``): enough to find a statement's latest line among the
 source's last imports without reading its whole history."""

@@ -11,8 +11,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from hub import telemetry
 from hub.api.context import HubContext
-from hub.api.metrics import refresh_projections
 from hub.errors import StoreUnavailable
+from hub.runtime.gauges import refresh_projections
 from hub.store.leases import Leases
 from hub.store.projections import ProjectionStore
 from tests.api.conftest import bearer, event_body, make_key

@@ -5,6 +5,10 @@ intervals longer than the test, everything arrives because the process flushes a
 
 from __future__ import annotations
 
+import asyncio
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import aiohttp
@@ -12,8 +16,9 @@ import asyncpg
 
 from hub.telemetry import OtlpSettings
 from tests.api.conftest import event_body, write_config
-from tests.ops.harness import hub_env, make_key, serving
+from tests.ops.harness import ROOT, hub_env, make_key, serving
 from tests.ops.otlp_receiver import receiving
+from tests.runtime.harness import wait_until
 
 
 async def test_spans_and_metrics_reach_a_local_otlp_receiver_and_are_flushed_on_stop(
@@ -80,3 +85,38 @@ def test_the_otel_variables_decide_what_is_exported() -> None:
     assert OtlpSettings.from_env(disabled) == OtlpSettings()
     named = {"OTEL_EXPORTER_OTLP_ENDPOINT": " ", "OTEL_RESOURCE_ATTRIBUTES": "service.name=b"}
     assert OtlpSettings.from_env(named) == OtlpSettings(default_service_name=False)
+
+
+async def test_a_worker_exports_the_lag_gauges_over_otlp_without_any_scrape(
+    dsn: str, tmp_path: Path
+) -> None:
+    """Nothing scrapes an OTLP-only deployment: the worker reads the projections' lag into the
+    gauges on a timer, so they reach the collector (they would be absent otherwise)."""
+    async with receiving() as receiver:
+        env = hub_env(
+            dsn,
+            write_config(tmp_path),
+            tmp_path / "home",
+            OTEL_EXPORTER_OTLP_ENDPOINT=receiver.url,
+            OTEL_METRIC_EXPORT_INTERVAL="300",
+        )
+        log = tmp_path / "worker.log"
+        with log.open("ab") as stderr:
+            worker = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "hub", "worker", "--no-sync", "--no-pull", "--no-health",
+                env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=stderr,
+            )  # fmt: skip
+        try:
+
+            async def exported() -> bool:
+                # status read (status_up 1) and the worker's projections registered (lag)
+                metrics = receiver.metrics
+                return (
+                    metrics.get("ledgerhub.projection.status_up") == 1
+                    and "ledgerhub.projection.lag_events" in metrics
+                )
+
+            await wait_until(exported, within=60, what="the lag gauges at the collector")
+        finally:
+            worker.send_signal(signal.SIGTERM)
+            await asyncio.wait_for(worker.wait(), 30)

@@ -15,7 +15,7 @@ import pytest
 from hub.domain.events import AppendResult, NewEvent
 from hub.errors import ConcurrencyConflict, InvalidInput
 from hub.store import EventStore
-from hub.store.events import EVENT_LOG_LOCK
+from hub.store.events import _BY_KEY, EVENT_LOG_LOCK
 from hub.usecases.verify import verify_chain
 from tests.factories import event
 
@@ -342,3 +342,24 @@ async def test_a_stored_infinity_verifies_on_any_hosts_time_zone(
         monkeypatch.undo()
         time.tzset()
     assert report.ok, report.reason
+
+
+async def test_the_key_lookup_probes_the_idempotency_index_even_without_statistics(
+    store: EventStore, dsn: str
+) -> None:
+    """An append looks its keys up one index probe each, however large the log and whether or
+    not PostgreSQL has analyzed it yet: a plain join of the keys with the log was planned as a
+    scan of the whole log (or of the source's events) on a table without statistics."""
+    await store.append([event(f"k{n}") for n in range(2000)])
+    conn = await asyncpg.connect(dsn)
+    try:
+        keys = [event(f"k{n}").idempotency_key for n in range(0, 2000, 40)]
+        plan = await conn.fetchval(
+            f"EXPLAIN (FORMAT JSON) SELECT e.position {_BY_KEY}",
+            *(list(column) for column in zip(*keys, strict=True)),
+        )
+    finally:
+        await conn.close()
+    text = str(plan)
+    assert "events_idempotency" in text
+    assert "Seq Scan" not in text

@@ -14,8 +14,12 @@
 -- it moved `due_at` forward in one statement (INSERT … ON CONFLICT DO UPDATE … WHERE due_at <=
 -- now), so one worker checks a connection per period however many share the schedule.
 --
--- events_tenant_source_position lets a push-only source's freshness check read its newest
--- event without scanning the source's history.
+-- events_source_newest lets a push-only source's freshness check read its newest events
+-- without scanning the source's history. It is on the expression ARRAY[tenant, source], not on
+-- the columns: an index on (tenant, source, position) competes with events_idempotency for
+-- the append's key lookup (tenant, source, external_id), and on a table with no statistics yet
+-- the planner picked it and filtered external_id by hand, reading every event of the source for
+-- every key (18.5 ms instead of 0.08 ms at 3,000 events). No other query names the expression.
 
 CREATE TABLE ledgerhub.connection_health (
     tenant      text        NOT NULL,
@@ -36,7 +40,7 @@ CREATE TABLE ledgerhub.health_schedule (
     PRIMARY KEY (tenant, connection)
 );
 
-CREATE INDEX events_tenant_source_position ON ledgerhub.events (tenant, source, position);
+CREATE INDEX events_source_newest ON ledgerhub.events ((ARRAY[tenant, source]), position);
 
 GRANT SELECT, INSERT, UPDATE ON ledgerhub.connection_health TO ledgerhub_app;
 GRANT SELECT, INSERT, UPDATE ON ledgerhub.health_schedule TO ledgerhub_app;
