@@ -1,6 +1,7 @@
 """The bank connector's ``FileImporter``: OFX/QFX, CSV (with a column mapping) and Plaid
 transactions JSON into ``bank.line`` records, identified by FITID or the stable key of
-``connectors.bank.lines.external_ids``."""
+``connectors.bank.lines.external_ids``; and an OFX statement's closing balance (``LEDGERBAL``)
+into one ``bank.balance`` record, identified by account and as-of date."""
 
 from __future__ import annotations
 
@@ -8,8 +9,14 @@ from pathlib import Path, PurePath
 from typing import ClassVar
 
 from connectors.bank.csv_format import CsvMapping, load_mapping, parse_csv
-from connectors.bank.lines import EVENT_TYPE, StatementLine, external_ids
-from connectors.bank.ofx import parse_ofx
+from connectors.bank.lines import (
+    BALANCE_EVENT_TYPE,
+    EVENT_TYPE,
+    StatementBalance,
+    StatementLine,
+    external_ids,
+)
+from connectors.bank.ofx import parse_ofx, parse_ofx_statement
 from connectors.bank.plaid import parse_plaid
 from hub.spi.importer import FileImporter, ImportedRecord, ImportOptions
 
@@ -65,9 +72,20 @@ class BankImporter(FileImporter):
     def read(
         self, name: str, data: bytes, *, file_format: str, options: ImportOptions
     ) -> list[ImportedRecord]:
-        """One ``bank.line`` record per statement line."""
-        lines = self.lines(name, data, file_format=file_format, options=options)
-        return [
+        """One ``bank.line`` record per statement line, then one ``bank.balance`` record for
+        an OFX statement's closing balance (CSV and Plaid files state none)."""
+        balances: list[StatementBalance] = []
+        if file_format == "ofx":
+            lines, balances = parse_ofx_statement(
+                name,
+                data,
+                account=options.account,
+                select=options.select,
+                report=options.progress,
+            )
+        else:
+            lines = self.lines(name, data, file_format=file_format, options=options)
+        records = [
             ImportedRecord(
                 external_id=external_id,
                 type=EVENT_TYPE,
@@ -77,3 +95,14 @@ class BankImporter(FileImporter):
             )
             for line, external_id in zip(lines, external_ids(lines), strict=True)
         ]
+        records += [
+            ImportedRecord(
+                external_id=balance.external_id,
+                type=BALANCE_EVENT_TYPE,
+                occurred_at=balance.occurred_at,
+                data=balance.data(file_format),
+                where=balance.where,
+            )
+            for balance in balances
+        ]
+        return records

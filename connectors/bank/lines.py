@@ -20,6 +20,7 @@ from hub.domain.money import exponent
 from hub.spi.importer import ImportFileError
 
 EVENT_TYPE = "bank.line"
+BALANCE_EVENT_TYPE = "bank.balance"
 
 MINOR_LIMIT = 2**63
 """Amounts are kept in signed 64-bit minor units (the log's and PostgreSQL's bigint range),
@@ -125,6 +126,36 @@ class StatementLine:
             "check_number": self.check_number,
             "format": file_format,
             "original": self.original or {},
+        }
+
+
+@dataclass(frozen=True)
+class StatementBalance:
+    """What a statement says the account held at the end of ``as_of`` (OFX ``LEDGERBAL``:
+    ``BALAMT`` at ``DTASOF``); ``amount_minor`` > 0 is money the business has."""
+
+    account: str
+    as_of: date
+    """The business date as the file wrote it (before any UTC shift)."""
+    occurred_at: datetime
+    amount_minor: int
+    currency: str
+    where: str
+
+    @property
+    def external_id(self) -> str:
+        """``balance:<account>:<as-of date>``: one balance per account and day, so a statement
+        imported again (or another file closing on the same day) adds nothing."""
+        return f"balance:{self.account}:{self.as_of.isoformat()}"
+
+    def data(self, file_format: str) -> dict[str, Any]:
+        """The ``bank.balance`` event's payload."""
+        return {
+            "account": self.account,
+            "date": self.as_of.isoformat(),
+            "amount_minor": self.amount_minor,
+            "currency": self.currency,
+            "format": file_format,
         }
 
 

@@ -1,10 +1,14 @@
-"""``bank.line`` events (from ``ledgerhub import bank``) → ``BankLine`` facts.
+"""``bank.line`` events (from ``ledgerhub import bank``) → ``BankLine`` facts, and
+``bank.balance`` events (a statement's closing balance) → ``StatementBalance`` facts.
 
 The event's ``data`` is ``connectors.bank.lines.StatementLine.data``: ``account``, ``date``
 (YYYY-MM-DD), ``amount_minor`` (positive = money in), ``currency``, ``description``, ``memo``,
 ``fitid``, ``kind``, ``check_number``, ``format`` and the file's ``original`` fields. The payee
 the categorization rules match is the description by default (map ``payee`` from e.g.
 ``line.original.merchant_name`` for Plaid files).
+
+A ``bank.balance`` event's ``data`` is ``connectors.bank.lines.StatementBalance.data``:
+``account``, ``date`` (the as-of date, YYYY-MM-DD), ``amount_minor``, ``currency``, ``format``.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from collections.abc import Mapping
 from typing import ClassVar
 
 from connectors.bank.models import BankParser
-from hub.domain.facts import BankLine, Fact
+from hub.domain.facts import BankLine, Fact, StatementBalance
 from hub.domain.mapping import KindSchema, spec
 from hub.spi.mapper import FactMapper, Handler, MapContext, SourceEvent, money
 from hub.spi.parser import PayloadParser
@@ -38,7 +42,18 @@ SCHEMA = {
             "description": spec("concat(line.description, ' ', line.memo)"),
         },
         required=frozenset({"date", "amount", "currency"}),
-    )
+    ),
+    "bank_balance": KindSchema(
+        root="balance",
+        fields={"account": "text", "date": "date", "amount": "money", "currency": "text"},
+        defaults={
+            "account": spec("balance.account"),
+            "date": spec("balance.date", "iso_to_date"),
+            "amount": spec("balance.amount_minor", "cents"),
+            "currency": spec("balance.currency"),
+        },
+        required=frozenset({"date", "amount", "currency"}),
+    ),
 }
 
 
@@ -57,9 +72,21 @@ def _line(event: SourceEvent, ctx: MapContext) -> list[Fact]:
     ]
 
 
+def _balance(event: SourceEvent, ctx: MapContext) -> list[Fact]:
+    f = ctx.fields("bank_balance", event.data)
+    return [
+        StatementBalance(
+            key=f"balance:{f['date'].isoformat()}",
+            business_date=f["date"],
+            amount=money(f, "amount"),
+            account=f["account"],
+        )
+    ]
+
+
 class BankMapper(FactMapper):
-    """Statement lines, whatever file they came from."""
+    """Statement lines and closing balances, whatever file they came from."""
 
     schema = SCHEMA
     parser: ClassVar[PayloadParser | None] = BankParser()
-    handlers: ClassVar[Mapping[str, Handler]] = {"bank.line": _line}
+    handlers: ClassVar[Mapping[str, Handler]] = {"bank.line": _line, "bank.balance": _balance}

@@ -1,4 +1,5 @@
-"""The typed ``bank.line`` payload (``connectors.bank.lines.StatementLine.data``)."""
+"""The typed ``bank.line`` and ``bank.balance`` payloads (``connectors.bank.lines``'
+``StatementLine.data`` and ``StatementBalance.data``)."""
 
 from __future__ import annotations
 
@@ -23,7 +24,19 @@ class BankLineData(ProviderModel):
     fitid: str | None = None
 
 
-class BankParser(PayloadParser):
-    """``bank.line`` → ``BankLineData``."""
+class BankBalanceData(ProviderModel):
+    """A statement's closing balance: what the account held at the end of ``date``."""
 
-    parsers: ClassVar[Mapping[str, Parse]] = {"bank.line": model(BankLineData)}
+    account: str
+    date: date
+    amount_minor: StrictInt
+    currency: str
+
+
+class BankParser(PayloadParser):
+    """``bank.line`` → ``BankLineData``, ``bank.balance`` → ``BankBalanceData``."""
+
+    parsers: ClassVar[Mapping[str, Parse]] = {
+        "bank.line": model(BankLineData),
+        "bank.balance": model(BankBalanceData),
+    }

@@ -29,7 +29,14 @@ from ofxtools.Parser import ParseError, TreeBuilder
 from ofxtools.Types import DateTime as OfxDateTime
 from ofxtools.Types import OFXSpecError
 
-from connectors.bank.lines import BankFileError, StatementLine, minor_units, quoted, shortened
+from connectors.bank.lines import (
+    BankFileError,
+    StatementBalance,
+    StatementLine,
+    minor_units,
+    quoted,
+    shortened,
+)
 from hub.domain.money import parse_decimal
 from hub.spi.importer import Progress
 
@@ -101,6 +108,14 @@ class _Source:
             self.data, start, end
         )
         return self.line_at(found.start() if found else start)
+
+    def tag_line(self, tag: str, nth: int) -> int:
+        """The line of the ``nth`` (from 0) ``<tag>`` of the file (line 1 if there is none)."""
+        pattern = re.compile(rb"<" + re.escape(tag.encode()) + rb">", re.IGNORECASE)
+        for number, found in enumerate(pattern.finditer(self.data)):
+            if number == nth:
+                return self.line_at(found.start())
+        return 1
 
     def decode_error_line(self, exc: UnicodeDecodeError) -> int:
         """The line of the byte a decoder could not read (``exc.object`` is part of the file)."""
@@ -236,6 +251,21 @@ def parse_ofx(
 ) -> list[StatementLine]:
     """Every transaction of the file's statement (``select``: the ACCTID when it holds several);
     ``report(stage, done, total)`` is told how far it got."""
+    lines, _ = parse_ofx_statement(name, data, account=account, select=select, report=report)
+    return lines
+
+
+def parse_ofx_statement(
+    name: str,
+    data: bytes,
+    *,
+    account: str,
+    select: str | None = None,
+    report: Progress = _unreported,
+) -> tuple[list[StatementLine], list[StatementBalance]]:
+    """``parse_ofx``'s lines, and the statement's closing balance (its ``LEDGERBAL``: none when
+    the file has none); a LEDGERBAL whose BALAMT or DTASOF is wrong is a problem like a bad
+    line's."""
     source = _Source(name, data)
     root = _tree(source, report)
     statements = [s for tag in _STATEMENTS for s in root.iter(tag)]
@@ -258,7 +288,9 @@ def parse_ofx(
         chosen = statements
     # each transaction's number in the file, to find its text (its lines) again
     numbers = {id(element): n for n, element in enumerate(root.iter("STMTTRN"))}
+    closings = {id(element): n for n, element in enumerate(root.iter("LEDGERBAL"))}
     lines = []
+    balances: list[StatementBalance] = []
     problems: list[BankFileError] = []
     total = sum(1 for statement in chosen for _ in statement.iter("STMTTRN"))
     report("checking transactions", 0, total)
@@ -279,9 +311,40 @@ def parse_ofx(
             checked = len(lines) + len(problems)
             if checked % PROGRESS_EVERY == 0 or checked == total:
                 report("checking transactions", checked, total)
+        closing = statement.find("LEDGERBAL")
+        if closing is not None:
+            try:
+                found = _balance(source, closing, closings[id(closing)], account, currency)
+            except BankFileError as exc:
+                problems.append(exc)
+            else:
+                balances += [found] if found is not None else []
     if problems:
         raise BankFileError.combine(problems)
-    return lines
+    return lines, balances
+
+
+def _balance(
+    source: _Source, element: ET.Element, index: int, account: str, currency: str
+) -> StatementBalance | None:
+    """The statement's ``LEDGERBAL`` (the ``index``-th of the file); None when it states no
+    amount or no date (an empty ``<BALAMT>``: some banks send one), which is no balance rather
+    than a broken file."""
+    problems: list[BankFileError] = []
+    where = f"line {source.tag_line('LEDGERBAL', index)}"
+
+    def fail(tag: str, reason: str) -> None:
+        problems.append(BankFileError(source.name, where, f"LEDGERBAL: {reason}"))
+
+    written, dated = _text(element, "BALAMT"), _text(element, "DTASOF")
+    if written is None or dated is None:
+        return None
+    as_of = _date_field(dated, fail, tag="DTASOF")
+    minor = _amount_field(written, currency, fail, tag="BALAMT")
+    if problems or as_of is None or minor is None:
+        raise BankFileError.combine(problems)
+    day, instant = as_of
+    return StatementBalance(account, day, instant, minor, currency, where)
 
 
 def _line(
@@ -327,28 +390,39 @@ def _line(
     )
 
 
-def _date_field(text: str | None, fail: Callable[[str, str], None]) -> tuple[date, datetime] | None:
+def _date_field(
+    text: str | None,
+    fail: Callable[[str, str], None],
+    *,
+    tag: str = "DTPOSTED",
+) -> tuple[date, datetime] | None:
     if text is None:
-        fail("DTPOSTED", "transaction has no DTPOSTED (posting date)")
+        fail(tag, "transaction has no DTPOSTED (posting date)")
         return None
     try:
         return _posted(text)
     except (OFXSpecError, ValueError) as exc:
-        fail("DTPOSTED", f"DTPOSTED {quoted(text)} is not a valid date ({shortened(exc)})")
+        fail(tag, f"{tag} {quoted(text)} is not a valid date ({shortened(exc)})")
         return None
 
 
-def _amount_field(text: str | None, currency: str, fail: Callable[[str, str], None]) -> int | None:
+def _amount_field(
+    text: str | None,
+    currency: str,
+    fail: Callable[[str, str], None],
+    *,
+    tag: str = "TRNAMT",
+) -> int | None:
     if text is None:
-        fail("TRNAMT", "transaction has no TRNAMT (amount)")
+        fail(tag, "transaction has no TRNAMT (amount)")
         return None
     try:
         amount = parse_decimal(text)
     except ValueError:
-        fail("TRNAMT", f"TRNAMT {quoted(text)} is not a decimal amount")
+        fail(tag, f"{tag} {quoted(text)} is not a decimal amount")
         return None
     try:
         return minor_units(amount, currency, written=text)
     except ValueError as exc:
-        fail("TRNAMT", f"TRNAMT {exc}")
+        fail(tag, f"{tag} {exc}")
         return None

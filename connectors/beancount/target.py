@@ -37,6 +37,18 @@ transaction in place, ``void`` of a transaction that is gone does nothing. A fai
 the old file (and no temporary one); inside a batch the changes stay for ``flush`` to try again,
 and when the sender gives up it records those documents as failed (not synced) and leaves the
 block with an error, which drops them: they are sent again next run.
+
+Statement balances. A ``balance`` document (a bank statement's closing balance at the end of its
+business date, ``hub.domain.documents.BALANCE``) is written as a ``balance`` directive on the
+bank account, dated the next day (Beancount asserts a balance at the start of its day), when the
+books agree with the statement; where they do not, a failing assertion would make the whole file
+fail ``bean-check`` over a true discrepancy the reconciliation already lists, so the directive is
+a ``note`` on the account instead, stating the statement's balance, what the books hold and the
+difference (and, as metadata, ``lh-statement`` and ``lh-difference``). Which they are is
+Beancount's own judgment, made at every write (a later deposit can make a balance agree): the
+file's text with every balance as an assertion is run through Beancount's loader (the code
+behind ``bean-check``), and each assertion it reports as failing is written as a note. That costs
+one load of the file per write, and only for a file that holds balances.
 """
 
 from __future__ import annotations
@@ -51,15 +63,17 @@ import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
+from beancount import loader
 from beancount.core import data
 from beancount.core.amount import Amount
+from beancount.core.interpolate import BalanceError
 from beancount.parser import parser, printer
 
-from hub.domain.documents import Document
+from hub.domain.documents import BALANCE, Document
 from hub.domain.money import to_major
 from hub.errors import TargetRejected, TargetUnavailable
 from hub.spi.target import HeldDocument, Receipt
@@ -106,6 +120,24 @@ class _Entry:
     accounts: tuple[str, ...]
     currencies: tuple[str, ...]
     text: str
+    statement: data.Balance | None = None
+    """For a statement balance: its assertion (``text`` is that printed), written as a note
+    where the books disagree (``_note``)."""
+
+    @classmethod
+    def asserted(cls, balance: data.Balance) -> _Entry:
+        """From a statement balance's assertion (built here, or read from the file)."""
+        meta = balance.meta or {}
+        return cls(
+            key=str(meta.get("lh-key", "")),
+            doc_key=str(meta.get("lh-doc", "")),
+            content_hash=str(meta.get("lh-hash", "")),
+            day=balance.date,
+            accounts=(balance.account,),
+            currencies=(balance.amount.currency,),
+            text=printer.format_entry(balance),
+            statement=balance,
+        )
 
     @classmethod
     def of(cls, txn: data.Transaction) -> _Entry:
@@ -245,7 +277,9 @@ class BeancountTarget:
         async with self._lock:  # the latest table, whoever changed it, written in call order
             if not self._dirty or self._entries is None:
                 return
-            version, text = self._version, self._text(self._entries)
+            # a file holding balances is loaded to check them: off the event loop
+            version, entries = self._version, dict(self._entries)
+            text = await asyncio.to_thread(self._text, entries)
             try:
                 self._stamp = await asyncio.to_thread(self._write, text)
             except OSError as exc:
@@ -316,27 +350,38 @@ class BeancountTarget:
             )
         entries = {}
         for entry in parsed:
-            if isinstance(entry, data.Transaction) and entry.meta.get("lh-key"):
+            if not entry.meta.get("lh-key"):
+                continue
+            if isinstance(entry, data.Transaction):
                 read = _Entry.of(entry._replace(meta=_own_meta(entry.meta)))
-                entries[read.key] = read
+            elif isinstance(entry, data.Balance):
+                read = _Entry.asserted(entry._replace(meta=_own_meta(entry.meta)))
+            elif isinstance(entry, data.Note) and isinstance(
+                entry.meta.get("lh-statement"), Amount
+            ):
+                read = _Entry.asserted(_asserted(entry))
+            else:
+                continue
+            entries[read.key] = read
         identity = (stamp.st_ino, stamp.st_size, stamp.st_mtime_ns)
         return entries, identity
 
     # ------------------------------------------------------------------ the text
 
+    def _name(self, code: str) -> str:
+        """Account ``code``'s Beancount name; ``TargetRejected`` if the chart lacks it."""
+        name = self._names.get(code)
+        if name is None:
+            account = self._chart.get(code)
+            if account is None:
+                raise TargetRejected(f"account {code!r} is not in the chart of accounts")
+            name = self._names[code] = account_name(account)
+        return name
+
     def _entry(self, document: Document) -> _Entry:
-        """``document`` as a beancount transaction; ``TargetRejected`` for an account the
-        chart does not have."""
-        postings = []
-        for code, currency, amount in document.postings:
-            name = self._names.get(code)
-            if name is None:
-                account = self._chart.get(code)
-                if account is None:
-                    raise TargetRejected(f"account {code!r} is not in the chart of accounts")
-                name = self._names[code] = account_name(account)
-            units = Amount(to_major(amount, currency), currency)
-            postings.append(data.Posting(name, units, None, None, None, None))
+        """``document`` as a beancount transaction (a ``balance`` document as the assertion
+        of its statement balance, dated the day after its business date); ``TargetRejected``
+        for an account the chart does not have."""
         meta = data.new_metadata(str(self.path), 0)
         meta.update(
             {
@@ -346,6 +391,17 @@ class BeancountTarget:
                 "lh-hash": document.content_hash,
             }
         )
+        if document.kind == BALANCE:
+            if len(document.postings) != 1:
+                raise TargetRejected("a balance document states one account's balance")
+            ((code, currency, amount),) = document.postings
+            units = Amount(to_major(amount, currency), currency)
+            day = document.business_date + timedelta(days=1)
+            return _Entry.asserted(data.Balance(meta, day, self._name(code), units, None, None))
+        postings = []
+        for code, currency, amount in document.postings:
+            units = Amount(to_major(amount, currency), currency)
+            postings.append(data.Posting(self._name(code), units, None, None, None, None))
         payee, tags, links = _labels(document)
         txn = data.Transaction(
             meta,
@@ -360,7 +416,17 @@ class BeancountTarget:
         return _Entry.of(txn)
 
     def _text(self, entries: Mapping[str, _Entry]) -> str:
-        """The whole file: options, then opens and transactions in date order."""
+        """The whole file: options, then opens and transactions (and statement balances) in
+        date order; a statement balance the books disagree with, by Beancount's own check
+        (``_failing``), as a note."""
+        text = self._joined(entries, {})
+        if not any(e.statement is not None for e in entries.values()):
+            return text
+        failing = _failing(text)
+        return self._joined(entries, failing) if failing else text
+
+    def _joined(self, entries: Mapping[str, _Entry], failing: Mapping[str, data.Balance]) -> str:
+        """The file's text, each statement balance keyed in ``failing`` written as a note."""
         first_use: dict[str, date] = {}
         currencies: Counter[str] = Counter()
         for entry in entries.values():
@@ -375,7 +441,11 @@ class BeancountTarget:
             operating = min(currencies, key=lambda c: (-currencies[c], c))
             lines.append(f'option "operating_currency" "{operating}"')
         dated = [(day, False, account, _open(day, account)) for account, day in first_use.items()]
-        dated += [(e.day, True, f"{e.doc_key}\x00{e.key}", e.text) for e in entries.values()]
+        dated += [
+            (e.day, True, f"{e.doc_key}\x00{e.key}",
+             _note(failing[e.key]) if e.key in failing else e.text)
+            for e in entries.values()
+        ]  # fmt: skip
         dated.sort(key=lambda item: item[:3])
         parts = ["\n".join(lines), "\n"]
         after_open = False
@@ -444,6 +514,53 @@ def _printed(txn: data.Transaction) -> str:
     """The printer's text of ``txn`` (without the blank it leaves after an empty narration)."""
     head, _, rest = printer.format_entry(txn).partition("\n")
     return f"{head.rstrip()}\n{rest}"
+
+
+def _failing(text: str) -> dict[str, data.Balance]:
+    """The statement balances (by idempotency key) whose assertion Beancount's loader reports
+    as failing in the file ``text``, each as the loader left it: with the difference it found
+    (``diff_amount``: the books less the statement) when it could compute one."""
+    loaded, errors, _ = loader.load_string(text)
+    failing: dict[str, data.Balance] = {}
+    for error in errors:
+        entry = getattr(error, "entry", None)
+        if isinstance(error, BalanceError) and isinstance(entry, data.Balance):
+            key = (entry.meta or {}).get("lh-key")
+            if key:
+                failing[str(key)] = entry
+    for entry in loaded:  # the loader replaced each failing assertion by one with its difference
+        if isinstance(entry, data.Balance) and entry.diff_amount is not None:
+            key = (entry.meta or {}).get("lh-key")
+            if key and str(key) in failing:
+                failing[str(key)] = entry
+    return failing
+
+
+def _note(balance: data.Balance) -> str:
+    """The note written instead of a statement balance the books disagree with: the
+    statement's balance, the books' and the difference, in words and as metadata."""
+    stated = balance.amount
+    meta = {k: v for k, v in (balance.meta or {}).items() if k.startswith("lh-")}
+    meta["lh-statement"] = stated
+    text = f"Bank statement balance at the end of {balance.date - timedelta(days=1)}: {stated}"
+    difference = balance.diff_amount
+    if difference is not None and difference.number is not None and stated.number is not None:
+        books = Amount(stated.number + difference.number, stated.currency)
+        apart = Amount(abs(difference.number), stated.currency)
+        more = "more" if difference.number > 0 else "less"
+        meta["lh-difference"] = difference
+        text += f"; the books hold {books}, {apart} {more} (see the reconciliation exceptions)"
+    note = data.Note(meta, balance.date, balance.account, text, frozenset(), frozenset())
+    return printer.format_entry(note)
+
+
+def _asserted(note: data.Note) -> data.Balance:
+    """The statement balance a note (``_note``) read from the file stands for."""
+    meta = _own_meta(note.meta)
+    stated = meta.pop("lh-statement")
+    meta.pop("lh-difference", None)
+    assert isinstance(stated, Amount)
+    return data.Balance(meta, note.date, note.account, stated, None, None)
 
 
 def _open(day: date, account: str) -> str:

@@ -246,6 +246,8 @@ def _show(console: Console, report: DemoReport) -> None:
             console.print(f"[red]beancount: {problem}")
         if not sync.problems:
             console.print("beancount loads the file without errors (as bean-check does)")
+        for balance in sync.statement_balances:
+            console.print(f"  statement balance {balance}")
     chain = report.chain
     if chain is not None and not chain.ok:
         console.print(f"[red]chain broken at {chain.broken_at}: {chain.reason}")

@@ -17,6 +17,10 @@ import orjson
 Mode = Literal["per_transaction", "per_payout", "daily"]
 """How a tenant's books become documents (see ``projections.accounting.documents``)."""
 MODES: tuple[Mode, ...] = ("per_transaction", "per_payout", "daily")
+BALANCE = "balance"
+"""The kind of a document that states a bank statement's balance rather than moving money: a
+target that can assert balances does (Beancount's ``balance``); the others skip it, sending
+nothing (Xero, QuickBooks)."""
 
 
 @dataclass(frozen=True)
@@ -30,7 +34,9 @@ class Document:
     business_date: date
     description: str
     postings: tuple[tuple[str, str, int], ...]
-    """Summed per (account, currency), zero lines dropped, sorted: balanced per currency."""
+    """Summed per (account, currency), zero lines dropped, sorted: balanced per currency. A
+    ``balance`` document (``BALANCE``) is the exception: its one line is a bank account's
+    statement balance at the end of ``business_date`` (zero included), not a movement."""
     revision: str = ""
     """Set only to re-create a voided document at a target that cannot update in place: the
     new copy needs an idempotency key of its own."""

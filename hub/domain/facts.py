@@ -9,7 +9,8 @@ Most facts are booked. A ``BalanceMovement`` is not: it states what one balance 
 to the processor balance, money the same event's other facts already book, so that
 reconciliation can compose payouts and tie out clearing accounts for any processor without
 reading its payloads. Its class says so (``informational``); the ledger and the accounting sync
-skip such facts.
+skip such facts. A ``StatementBalance`` is informational too: it moves no money, it states what
+the bank says an account held (the accounting sync asserts it where a target can).
 """
 
 from __future__ import annotations
@@ -346,6 +347,18 @@ class BankLine(_Fact):
     account: str | None = None
 
 
+class StatementBalance(_Fact):
+    """What a bank statement says an account held at the end of ``business_date`` (its as-of
+    date, e.g. OFX's ``LEDGERBAL``): ``amount`` positive = money the business has. Books nothing
+    (``informational``): the account's lines book its movements; this is what the books of the
+    account should add up to, for a target to assert (a Beancount ``balance``)."""
+
+    kind: Literal["statement_balance"] = "statement_balance"
+    informational: ClassVar[bool] = True
+    amount: Money
+    account: str | None = None
+
+
 class PayrollEmployee(BaseModel):
     """One employee's pay in a run: ``gross = withholdings + benefits_deductions + net_pay``."""
 
@@ -437,6 +450,7 @@ Fact = Annotated[
     | Payout
     | BalanceMovement
     | BankLine
+    | StatementBalance
     | PayrollRun
     | Customer
     | InventoryMovement,

@@ -10,7 +10,8 @@ twice, as providers redeliver:
   verifier and POSTed to ``/v1/webhooks/{connector}/{name}``;
 - what a pull would store (Stripe and Shopify Payments balance transactions and payouts, the
   Gusto payroll), POSTed to ``/v1/events`` with an ``ingest:*`` key;
-- the bank statement (OFX), imported by the use case ``ledgerhub import bank`` runs.
+- the bank statements (two OFX files, each with its closing balance), imported by the use case
+  ``ledgerhub import bank`` runs.
 
 It then waits (on the projections' positions, bounded) until the books have caught up, sends the
 documents to the tenant's target (a Beancount file, checked by Beancount's own loader), waits
@@ -186,6 +187,9 @@ class SyncReport:
     failed: int
     problems: list[str]
     """What Beancount's own loader (the code behind ``bean-check``) says of the file."""
+    statement_balances: list[str] = field(default_factory=list)
+    """Each bank statement balance the file holds, in words: asserted (a ``balance``) where
+    the books agree, noted (a ``note`` with the difference) where they do not."""
 
 
 @dataclass
@@ -215,8 +219,9 @@ class DemoReport:
     url: str
     keys: DemoKeys
     statement: str
+    """The month's last bank statement (its path)."""
     statement_balance_minor: int
-    """The bank statement's closing balance."""
+    """The last bank statement's closing balance."""
     delivered: list[Delivered]
     head: int = 0
     trial_balance: dict[str, Any] = field(default_factory=dict)
@@ -309,11 +314,22 @@ def demo_config(settings: Settings) -> Config:
     return load_config(path)
 
 
-def _beancount_problems(path: str) -> list[str]:
+def _beancount_check(path: str) -> tuple[list[str], list[str]]:
+    """What Beancount's loader says of the file, and its statement balances in words."""
     from beancount import loader
+    from beancount.core import data
 
-    _, errors, _ = loader.load_file(path)
-    return [str(getattr(error, "message", error)) for error in errors]
+    entries, errors, _ = loader.load_file(path)
+    balances = []
+    for entry in entries:
+        when = f"at the start of {entry.date}"
+        if isinstance(entry, data.Balance):
+            balances.append(f"{entry.amount} {when}: asserted (the books agree)")
+        elif isinstance(entry, data.Note) and "lh-statement" in entry.meta:
+            apart = entry.meta.get("lh-difference")
+            off = f"{apart.number:+} {apart.currency}" if apart is not None else "some"
+            balances.append(f"{entry.meta['lh-statement']} {when}: noted (the books: {off})")
+    return [str(getattr(error, "message", error)) for error in errors], balances
 
 
 async def _caught_up(store: EventStore, names: set[str], task: asyncio.Task[None],
@@ -345,12 +361,14 @@ async def _sync(store: EventStore, config: Config, settings: Settings) -> list[S
             run_id = await sender.run(tenant, target)
             run = next(r for r in await sender.log.runs(tenant=tenant) if r.id == run_id)
             location = str(getattr(target, "path", target.name))
-            problems = (
-                await asyncio.to_thread(_beancount_problems, location)
+            problems, balances = (
+                await asyncio.to_thread(_beancount_check, location)
                 if target.name == "beancount"
-                else []
+                else ([], [])
             )
-            reports.append(SyncReport(target.name, location, run.sent, run.failed, problems))
+            reports.append(
+                SyncReport(target.name, location, run.sent, run.failed, problems, balances)
+            )
     return reports
 
 
@@ -411,14 +429,15 @@ def _count(delivered: Delivered, statuses: list[str]) -> None:
 
 async def _deliver(
     client: _Client, store: EventStore, config: Config, month: Month, ingest: str,
-    statement: Path,
+    statements: list[Path],
 ) -> list[Delivered]:  # fmt: skip
     """Every delivery of the month, twice (providers redeliver; the log keeps each once)."""
+    names = " and ".join(s.name for s in statements)
     counts = {
         "stripe": Delivered("signed webhooks", "Stripe charges, refund, dispute, payouts"),
         "shopify": Delivered("signed webhooks", "Shopify orders and refund"),
         "pushed": Delivered("POST /v1/events", "balance transactions, payouts, payroll"),
-        "bank": Delivered("import bank", f"OFX statement {statement.name}"),
+        "bank": Delivered("import bank", f"OFX statements {names}"),
     }
     importer = importer_for("bank")
     account = demo_month.BANK.split(":", 1)[1]
@@ -436,12 +455,13 @@ async def _deliver(
         headers = {"Content-Type": "application/json", "Authorization": f"Bearer {ingest}"}
         _count(counts["pushed"], await client.post("/v1/events", batch, headers))
         zone = config.tenant(TENANT).zone
-        async with recorded(store, tenant=TENANT, source=demo_month.BANK) as run:
-            read = read_statement(statement, importer, account=account, zone=zone)
-            events = statement_events(read, tenant=TENANT, source=demo_month.BANK)
-            report = run.report = await import_events(store, demo_month.BANK, events)
-        counts["bank"].appended += report.appended
-        counts["bank"].duplicates += report.duplicates
+        for statement in statements:
+            async with recorded(store, tenant=TENANT, source=demo_month.BANK) as run:
+                read = read_statement(statement, importer, account=account, zone=zone)
+                events = statement_events(read, tenant=TENANT, source=demo_month.BANK)
+                report = run.report = await import_events(store, demo_month.BANK, events)
+            counts["bank"].appended += report.appended
+            counts["bank"].duplicates += report.duplicates
     return list(counts.values())
 
 
@@ -492,9 +512,12 @@ async def run_demo(
     settings = Settings.from_env()
     config = demo_config(settings)
     month = build_month()
-    statement = settings.home / "demo" / f"checking-{demo_month.MONTH}.ofx"
-    statement.parent.mkdir(parents=True, exist_ok=True)
-    statement.write_bytes(month.ofx())
+    folder = settings.home / "demo"
+    folder.mkdir(parents=True, exist_ok=True)
+    statements = []
+    for name, text in month.statements():
+        statements.append(folder / name)
+        statements[-1].write_bytes(text)
     async with (
         _running(dsn, config, port) as (hub, url, task, names),
         aiohttp.ClientSession() as session,
@@ -502,10 +525,10 @@ async def run_demo(
         store = hub.store
         client = _Client(session, url)
         keys = await _keys(hub.keys)
-        delivered = await _deliver(client, store, config, month, keys.ingest, statement)
+        delivered = await _deliver(client, store, config, month, keys.ingest, statements)
         await _caught_up(store, names, task, patience)
         closing = to_minor(month.closing_balance, demo_month.CURRENCY)
-        report = DemoReport(str(config.path), url, keys, str(statement), closing, delivered)
+        report = DemoReport(str(config.path), url, keys, str(statements[-1]), closing, delivered)
         report.syncs = await _sync(store, config, settings)
         await _caught_up(store, names, task, patience)
         report.head = await store.head()

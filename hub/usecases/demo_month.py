@@ -19,10 +19,12 @@ The story:
   month's end);
 - weekly payouts: 5 from Shopify Payments, 4 from Stripe, each the net of the balance
   transactions it settles;
-- the checking account's statement (OFX): the owner's capital, rent, postage, software,
-  electricity, a tea supplier, Gusto's net pay and tax debits, and the payout deposits, except
-  two planted problems: Stripe's payout of 23 October never arrives, and Shopify's of 20 October
-  arrives one cent short;
+- the checking account's statements (OFX, one for 1-15 October and one for 16-31 October, each
+  with its closing balance): the owner's capital, rent, postage, software, electricity, a tea
+  supplier, Gusto's net pay and tax debits, and the payout deposits, except two planted
+  problems, both in the second half: Stripe's payout of 23 October never arrives, and
+  Shopify's of 20 October arrives one cent short (so the books agree with the first
+  statement's closing balance and not with the second's);
 - one Gusto payroll run for two employees (check date 30 October).
 """
 
@@ -103,6 +105,8 @@ MISSING_PAYOUT = "po_demo_1023"
 """Stripe's payout of 23 October: no deposit on the statement."""
 SHORT_PAYOUT = "90020"
 """Shopify's payout of 20 October: deposited one cent short."""
+STATEMENTS = ((1, 15), (16, 31))
+"""The days of October each of the checking account's statements covers."""
 
 
 def _day(day: int, at: str = "12:00") -> datetime:
@@ -185,12 +189,26 @@ class Month:
 
     @property
     def closing_balance(self) -> Decimal:
-        """The statement's closing balance (its ``LEDGERBAL``; the account opens at zero)."""
-        return sum((line.amount for line in self.bank), Decimal(0))
+        """The month's closing balance (the last statement's ``LEDGERBAL``; the account opens
+        at zero)."""
+        return self.balance_after(MONTH_END.day)
 
-    def ofx(self) -> bytes:
-        """The checking account's statement for the month (OFX 1.02, SGML)."""
-        return _ofx(sorted(self.bank, key=lambda b: b.day))
+    def balance_after(self, last: int) -> Decimal:
+        """The account's balance at the end of October ``last`` (it opens at zero)."""
+        return sum((line.amount for line in self.bank if line.day <= last), Decimal(0))
+
+    def ofx(self, first: int = 1, last: int = MONTH_END.day) -> bytes:
+        """The checking account's statement of October ``first`` to ``last`` (OFX 1.02, SGML),
+        closing at the balance after ``last``; a line's FITID is the same in any statement."""
+        lines = sorted(self.bank, key=lambda b: b.day)
+        return _ofx(lines, first, last, self.balance_after(last))
+
+    def statements(self) -> list[tuple[str, bytes]]:
+        """The month's statements (``STATEMENTS``): file name and OFX text."""
+        return [
+            (f"checking-{MONTH}-{first:02d}-{last:02d}.ofx", self.ofx(first, last))
+            for first, last in STATEMENTS
+        ]
 
 
 @dataclass
@@ -653,10 +671,13 @@ def _payroll() -> Pushed:
     return Pushed(PAYROLL, "gusto-2026-10", "payroll.run", _day(28, "15:00").isoformat(), body)
 
 
-def _ofx(lines: list[BankEntry]) -> bytes:
-    """An OFX 1.02 statement of ``lines`` (opening balance 0: a new account)."""
+def _ofx(lines: list[BankEntry], first: int, last: int, closing: Decimal) -> bytes:
+    """An OFX 1.02 statement of the ``lines`` of October ``first`` to ``last`` (numbered among
+    all of ``lines``), closing at ``closing``."""
     rows = []
     for n, line in enumerate(lines, start=1):
+        if not first <= line.day <= last:
+            continue
         rows.append(
             "<STMTTRN>\n"
             f"<TRNTYPE>{'CREDIT' if line.amount > 0 else 'DEBIT'}\n"
@@ -667,7 +688,6 @@ def _ofx(lines: list[BankEntry]) -> bytes:
             f"<MEMO>{line.memo}\n"
             "</STMTTRN>"
         )
-    closing = sum((line.amount for line in lines), Decimal(0))
     head = (
         "OFXHEADER:100\nDATA:OFXSGML\nVERSION:102\nSECURITY:NONE\nENCODING:USASCII\n"
         "CHARSET:1252\nCOMPRESSION:NONE\nOLDFILEUID:NONE\nNEWFILEUID:NONE\n\n"
@@ -678,10 +698,11 @@ def _ofx(lines: list[BankEntry]) -> bytes:
         "<BANKMSGSRSV1>\n<STMTTRNRS>\n<TRNUID>1\n<STATUS>\n<CODE>0\n<SEVERITY>INFO\n</STATUS>\n"
         "<STMTRS>\n<CURDEF>USD\n<BANKACCTFROM>\n<BANKID>021000021\n<ACCTID>000123456789\n"
         "<ACCTTYPE>CHECKING\n</BANKACCTFROM>\n<BANKTRANLIST>\n"
-        "<DTSTART>20261001000000.000[-4:EDT]\n<DTEND>20261031235959.000[-4:EDT]\n"
+        f"<DTSTART>202610{first:02d}000000.000[-4:EDT]\n"
+        f"<DTEND>202610{last:02d}235959.000[-4:EDT]\n"
         + "\n".join(rows)
         + "\n</BANKTRANLIST>\n<LEDGERBAL>\n"
-        f"<BALAMT>{_money(closing)}\n<DTASOF>20261031235959.000[-4:EDT]\n"
+        f"<BALAMT>{_money(closing)}\n<DTASOF>202610{last:02d}235959.000[-4:EDT]\n"
         "</LEDGERBAL>\n</STMTRS>\n</STMTTRNRS>\n</BANKMSGSRSV1>\n</OFX>\n"
     )
     return (head + body).encode("ascii")

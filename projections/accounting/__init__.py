@@ -7,7 +7,9 @@ ledger, and an event about an order re-books its payments and refunds) for the t
 config has ``sync = { target = …, mode = … }``; each booked fact is a row of
 ``parts`` (keyed by its fact key, replaced by a later event about the same object), and every
 document a batch touches is recomputed from its parts (``projections.accounting.documents``) into
-``documents``, with its content hash and idempotency key. This projection never calls a target:
+``documents``, with its content hash and idempotency key. A bank statement's closing balance,
+which the ledger does not book, is a ``balance`` document of its own
+(``projections.accounting.balances``). This projection never calls a target:
 ``hub.sync.sender`` pushes what is new or changed, so a rebuild recomputes documents and sends
 nothing by itself. The sender reads the documents through ``Accounting.documents`` and
 ``Accounting.last_positions`` (``projections.accounting.queries``): the class is the
@@ -30,6 +32,7 @@ from hub.errors import Unmappable
 from hub.spi.config import BooksConfig, SyncSettings
 from hub.spi.projection import Connection, Context, Projection
 from projections.accounting import queries
+from projections.accounting.balances import balance_parts
 from projections.accounting.documents import Part, combine, part_of
 from projections.ledger import booked_facts
 from projections.ledger.links import LINKS, ORDERS, Links
@@ -51,7 +54,8 @@ _DOCUMENTS = (
     "currencies text[] NOT NULL, amounts bigint[] NOT NULL, content_hash text NOT NULL, "
     "idempotency_key text NOT NULL, positions bigint[] NOT NULL, customer text, order_ref text, "
     "PRIMARY KEY (tenant, target, doc_key), "
-    "CHECK (ledgerhub.postings_balanced(currencies, amounts))"
+    # a ``balance`` document's one line states a balance: it moves nothing, so it balances nothing
+    "CHECK (kind = 'balance' OR ledgerhub.postings_balanced(currencies, amounts))"
 )
 # Each statement names one (tenant, target) and a list of keys (``= ANY``): an index scan
 # whatever the planner knows of a table a rebuild has just filled (a join to ``unnest`` was
@@ -105,7 +109,7 @@ class Accounting(Projection):
     """Parts (one per booked fact) and the documents they sum to, per tenant and target."""
 
     name: ClassVar[str] = "accounting"
-    version: ClassVar[int] = 3
+    version: ClassVar[int] = 4
     tables: ClassVar[dict[str, str]] = {
         "parts": _PARTS,
         "documents": _DOCUMENTS,
@@ -161,7 +165,9 @@ class Accounting(Projection):
                 bookings = links.apply(self.books, event, facts)
             except Unbookable:
                 continue
-            for row in _part_rows(event, chosen, bookings):
+            rows = _part_rows(event, chosen, bookings)
+            rows += _balance_rows(self.books, event, chosen)
+            for row in rows:
                 key = (row[0], row[1], row[2])
                 seen = latest.get(key)
                 positions = [event.position] if seen is None else [*seen[1], event.position]
@@ -199,6 +205,19 @@ def _part_rows(
         rows.append((*head, part.group, part.kind, part.business_date, part.description,
                      accounts, currencies, amounts, event.position, part.customer,
                      part.order))  # fmt: skip
+    return rows
+
+
+def _balance_rows(
+    books: BooksConfig, event: RecordedEvent, chosen: SyncSettings
+) -> list[tuple[Any, ...]]:
+    """The ``parts`` rows of the statement balances ``event`` states (each its own document)."""
+    rows: list[tuple[Any, ...]] = []
+    for key, part in balance_parts(books, event):
+        accounts, currencies, amounts = (list(c) for c in zip(*part.postings, strict=True))
+        rows.append((event.tenant, chosen.target, key, part.group, part.kind, part.business_date,
+                     part.description, accounts, currencies, amounts, event.position, None,
+                     None))  # fmt: skip
     return rows
 
 

@@ -23,7 +23,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 
-from hub.domain.documents import Document, Mode
+from hub.domain.documents import BALANCE, Document, Mode
 from hub.domain.facts import Fact
 from projections.ledger.posting import Entry
 
@@ -84,10 +84,16 @@ def part_of(mode: Mode, fact_key: str, fact: Fact, entry: Entry) -> Part:
 
 
 def combine(tenant: str, target: str, key: str, parts: Iterable[Part]) -> Document | None:
-    """The document made of ``parts`` (all of group ``key``); None when they sum to nothing."""
+    """The document made of ``parts`` (all of group ``key``); None when they sum to nothing.
+    A ``balance`` (a statement balance, ``projections.accounting.balances``) is its one part as
+    it is: a balance of zero is still a balance."""
     chosen = sorted(parts, key=lambda p: (p.business_date, p.description))
     if not chosen:
         return None
+    if chosen[-1].kind == BALANCE:
+        last = chosen[-1]
+        return Document(tenant, target, key, last.kind, last.business_date, last.description,
+                        last.postings)  # fmt: skip
     sums: dict[tuple[str, str], int] = {}
     for part in chosen:
         for account, currency, amount in part.postings:

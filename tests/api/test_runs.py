@@ -57,10 +57,11 @@ async def test_imports_and_sync_runs_are_in_the_runs_log(
     home = tmp_path / "home"
     ofx = str(OFX / "checking.ofx")
 
+    # its 3 lines and its closing balance (LEDGERBAL): 4 events
     code, out, err = await cli(dsn, config, home, "import", "bank", ofx, "--account", "checking")
-    assert (code, "3 new" in out) == (0, True), err
+    assert (code, "4 new" in out) == (0, True), err
     code, out, err = await cli(dsn, config, home, "import", "bank", ofx, "--account", "checking")
-    assert (code, "0 new, 3 already in the log" in out) == (0, True), err
+    assert (code, "0 new, 4 already in the log" in out) == (0, True), err
     broken = str(OFX / "bank_small.ofx")
     code, _, err = await cli(dsn, config, home, "import", "bank", broken, "--account", "checking")
     assert code == 1
@@ -89,7 +90,7 @@ async def test_imports_and_sync_runs_are_in_the_runs_log(
         ("sync", "sync:beancount", "succeeded", len(docs)),
         ("import", "bank:checking", "failed", 0),
         ("import", "bank:checking", "succeeded", 0),
-        ("import", "bank:checking", "succeeded", 3),
+        ("import", "bank:checking", "succeeded", 4),
     ]
     assert all(r["tenant"] == "default" and r["ended_at"] is not None for r in runs)
     sent, failed = runs[1], runs[2]

@@ -27,7 +27,9 @@ from hub.usecases import demo_month
 from tests.cli.test_cli import demo_env, ledgerhub, sent
 
 MONTH = demo_month.build_month()
-DELIVERIES = len(MONTH.webhooks) + len(MONTH.pushed) + len(MONTH.bank)
+DELIVERIES = len(MONTH.webhooks) + len(MONTH.pushed) + len(MONTH.bank) + len(demo_month.STATEMENTS)
+"""Every event the demo delivers: webhooks, pushes, statement lines and each statement's
+closing balance."""
 
 
 def _money(amount: Decimal) -> str:
@@ -81,6 +83,11 @@ def test_the_demo_tells_the_month_and_a_second_run_adds_nothing(dsn: str, tmp_pa
     assert _row(out, "stripe")[1] == _row(out, "stripe")[2]  # every clearing day ties
     assert _row(out, "shopify")[1] == _row(out, "shopify")[2]
     assert "beancount loads the file without errors" in out
+    # the first statement's balance holds in the books, the second's is off by the exceptions
+    first_end = demo_month.STATEMENTS[0][1]
+    assert f"{MONTH.balance_after(first_end)} USD at the start of 2026-10-16: asserted" in out
+    assert f"{MONTH.closing_balance} USD at the start of 2026-11-01: noted" in out
+    assert "(the books: +46.98 USD)" in out
     assert "everything checks out" in out
     assert not first.stderr.strip(), first.stderr  # no log lines, no warnings
     assert max(len(line) for line in out.splitlines() if "│" in line) <= 80
@@ -130,6 +137,23 @@ def test_the_beancount_file_is_one_a_user_would_keep(dsn: str, tmp_path: Path) -
     # bank lines: the statement's text as the narration
     bank = [t for t in transactions if "bank" in t.tags]
     assert {(t.narration or "").split()[0] for t in bank} >= {"MAPLE", "USPS", "GUSTO"}
+    # statement balances: the first statement's closing balance, where the books agree, is
+    # asserted at the start of the next day (and the file passed bean-check above, so it holds);
+    # the second's, which the two planted exceptions keep the books from, is a note saying so
+    (_, first_end), (second_half, last) = demo_month.STATEMENTS
+    checking = "Assets:1000-Checking"
+    balances = [e for e in entries if isinstance(e, data.Balance)]
+    assert [(b.date, b.account, b.amount.number) for b in balances] == [
+        (date(2026, 10, second_half), checking, MONTH.balance_after(first_end))
+    ]
+    notes = [e for e in entries if isinstance(e, data.Note)]
+    assert [(n.date, n.account) for n in notes] == [(date(2026, 11, 1), checking)]
+    closing = MONTH.balance_after(last)
+    assert notes[0].meta["lh-statement"].number == closing
+    planted = MONTH.payouts[demo_month.MISSING_PAYOUT] + Decimal("0.01")  # 46.97 and the cent
+    assert notes[0].meta["lh-difference"].number == planted
+    assert f"{closing} USD" in notes[0].comment
+    assert f"{planted} USD more" in notes[0].comment
 
 
 async def test_a_deposit_that_arrives_later_clears_its_exception(dsn: str, tmp_path: Path) -> None:
