@@ -57,7 +57,7 @@ from connectors.quickbooks.transport import (
 )
 from hub.domain.documents import BALANCE, Document
 from hub.errors import TargetRejected, TargetUnavailable
-from hub.spi.target import HeldDocument, Receipt
+from hub.spi.target import NOT_SENT, HeldDocument, Receipt
 
 if TYPE_CHECKING:
     from hub.spi.config import Account
@@ -69,13 +69,6 @@ _VOIDABLE = {"Invoice", "Payment"}
 """Entities QuickBooks voids (the others can only be deleted)."""
 _PAGE = 1000
 _STALE_TRIES = 3
-
-
-NOT_SENT = "not-sent"
-"""The target id of a statement balance (a ``balance`` document,
-``hub.domain.documents.BALANCE``): QuickBooks has no balance assertion, so it is skipped: create,
-update and void call nothing and succeed (no failure, nothing parked), and ``held`` never lists
-it."""
 
 
 @dataclasses.dataclass(frozen=True)

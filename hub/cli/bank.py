@@ -189,7 +189,7 @@ async def _import(
         )  # fmt: skip
         return 0
     print(
-        f"imported {statement.file} ({statement.format}) into {source}: {report.lines} lines, "
+        f"imported {statement.file} ({statement.format}) into {source}: {report.lines} records, "
         f"{report.appended} new, {report.duplicates} already in the log",
         file=sys.stdout,
     )
@@ -234,7 +234,7 @@ def _dry_run(
     if not args.json:
         assert statement is not None
         print(
-            f"{statement.file} ({statement.format}) for {source}: {lines} lines, no problems; "
+            f"{statement.file} ({statement.format}) for {source}: {lines} records, no problems; "
             "nothing stored (dry run)"
         )
     return 0

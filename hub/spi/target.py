@@ -100,6 +100,13 @@ class Target(Protocol):
         ...
 
 
+NOT_SENT = "not-sent"
+"""The target id a target answers for a document kind it cannot hold (a statement balance,
+``hub.domain.documents.BALANCE``, at Xero or QuickBooks, which have no balance assertion): the
+call sends nothing and succeeds, the sender records the document as synced, ``held`` never
+lists it, and a shadow comparison does not expect it there."""
+
+
 @runtime_checkable
 class BatchingTarget(Target, Protocol):
     """A target whose calls inside ``batch()`` may wait for ``flush()`` to be durable."""

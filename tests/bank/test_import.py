@@ -212,11 +212,11 @@ def test_import_command_reports_counts(dsn: str) -> None:
     env = {"LEDGERHUB_DSN": dsn}
     first = ledgerhub("import", "bank", str(PLAID), "--account", "gingham", env=env)
     assert first.returncode == 0, first.stderr
-    assert "36 lines, 36 new, 0 already in the log" in first.stdout
+    assert "36 records, 36 new, 0 already in the log" in first.stdout
     again = ledgerhub(
         "import", "bank", str(PLAID), "--account", "gingham", "--format", "plaid", env=env
     )
-    assert "36 lines, 0 new, 36 already in the log" in again.stdout
+    assert "36 records, 0 new, 36 already in the log" in again.stdout
     assert (
         date(2026, 8, 22).isoformat() in ledgerhub("events", "tail", "--after", "0", env=env).stdout
     )

@@ -122,7 +122,7 @@ def test_import_bank_shows_progress_for_a_large_file_only(dsn: str, tmp_path: Pa
     env = {"LEDGERHUB_DSN": dsn}
     result = ledgerhub("import", "bank", str(big), "--account", "checking", env=env)
     assert result.returncode == 0, result.stderr
-    assert "2500 lines, 2500 new" in result.stdout
+    assert "2500 records, 2500 new" in result.stdout
     stages_shown = [line.split(": ", 1)[1].rsplit(" ", 1)[0] for line in result.stderr.splitlines()]
     assert list(dict.fromkeys(stages_shown)) == [
         "reading lines",

@@ -299,7 +299,7 @@ async def test_dry_run_lists_every_problem_and_stores_nothing(
     assert "(and 2 more problem(s)); `--dry-run` lists every one" in line
     clean = ledgerhub("import", "bank", str(statement), "--account", "c", "--dry-run", env=env)
     assert clean.returncode == 0, clean.stderr
-    assert "good.csv (csv) for bank:c: 3 lines, no problems; nothing stored" in clean.stdout
+    assert "good.csv (csv) for bank:c: 3 records, no problems; nothing stored" in clean.stdout
     events, _ = await _stored(dsn)
     assert events == 0
 

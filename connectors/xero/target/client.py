@@ -37,7 +37,7 @@ from connectors.xero.target.shapes import ID_FIELD, TAG, Shape
 from connectors.xero.target.transport import Response, Transport, body, checked
 from hub.domain.documents import BALANCE, Document
 from hub.errors import TargetUnavailable
-from hub.spi.target import HeldDocument, Receipt
+from hub.spi.target import NOT_SENT, HeldDocument, Receipt
 
 if TYPE_CHECKING:
     from hub.spi.config import Account
@@ -56,13 +56,6 @@ _IN_PLACE = {
     ("BankTransactions", "spend"),
 }
 _PAGE = 100
-
-
-NOT_SENT = "not-sent"
-"""The target id of a statement balance (a ``balance`` document,
-``hub.domain.documents.BALANCE``): Xero has no balance assertion, so it is skipped: create,
-update and void call nothing and succeed (no failure, nothing parked), and ``held`` never lists
-it."""
 
 
 class XeroTarget:
