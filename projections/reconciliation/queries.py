@@ -16,6 +16,7 @@ from typing import Any
 import asyncpg
 
 from hub.spi.projection import Connection, View
+from hub.spi.reports import EXCEPTION_FIELDS, PAYOUT_FIELDS
 
 # The analysts' views. Placeholders: {table} is this projection's table of the generation,
 # {as_of} the day statuses are evaluated on (NULL in the view: today in each row's time zone;
@@ -201,19 +202,6 @@ VIEWS: dict[str, View] = {
 """``ledgerhub_views.<name>`` for analysts (role ``ledgerhub_analyst``), in the order they are
 created; the dated ones (``{as_of}``) also as ``<name>_at(as_of date)``."""
 
-PAYOUT_COLUMNS = (
-    "source", "payout_id", "currency", "amount_minor", "arrival_date", "status", "bank_line",
-    "difference_minor", "gross_minor", "refunds_minor", "fees_minor", "disputes_minor",
-    "adjustments_minor",
-)  # fmt: skip
-"""The payout reconciliation row of DESIGN.md's contract, in order."""
-
-EXCEPTION_COLUMNS = (
-    "id", "kind", "source", "reference", "amount_minor", "currency", "difference_minor",
-    "detail", "resolved",
-)  # fmt: skip
-"""The exception row of DESIGN.md's contract, in order."""
-
 CLEARING_COLUMNS = (
     "processor", "clearing_account", "currency", "business_date", "ledger_balance_minor",
     "processor_unpaid_minor", "difference_minor", "difference_change_minor", "status",
@@ -240,7 +228,7 @@ async def payouts(
 ) -> list[dict[str, Any]]:
     """Payouts arriving from ``start`` to ``end`` (inclusive), oldest first, optionally of
     one ``status``; ``after`` is the previous page's last ``(arrival_date, source, payout_id)``."""
-    columns = ", ".join(PAYOUT_COLUMNS)
+    columns = ", ".join(PAYOUT_FIELDS)
     rows = await conn.fetch(
         f"""
         SELECT {columns} FROM ledgerhub_views.reconciliation_payouts_at($2)
@@ -273,7 +261,7 @@ async def exceptions(
 ) -> list[dict[str, Any]]:
     """Exceptions by id, optionally of one ``kind`` or resolution state; ``after`` is the
     previous page's last id."""
-    columns = ", ".join(EXCEPTION_COLUMNS)
+    columns = ", ".join(EXCEPTION_FIELDS)
     rows = await conn.fetch(
         f"""
         SELECT {columns} FROM ledgerhub_views.reconciliation_exceptions_at($2)
@@ -373,7 +361,7 @@ async def order_chain(
     )
     references = [order_id, *(p["payment_id"] for p in payments)]
     references += [p["payout_id"] for p in payments if p["payout_id"] is not None]
-    columns = ", ".join(EXCEPTION_COLUMNS)
+    columns = ", ".join(EXCEPTION_FIELDS)
     exceptions = await conn.fetch(
         f"SELECT {columns} FROM ledgerhub_views.reconciliation_exceptions_at($2) "
         "WHERE tenant = $1 AND reference = ANY($3::text[]) ORDER BY id",

@@ -10,9 +10,10 @@ import aiohttp
 from yarl import URL
 
 from hub.api.context import HubContext
+from hub.spi.reports import EXCEPTION_FIELDS as EXCEPTION_COLUMNS
+from hub.spi.reports import PAYOUT_FIELDS as PAYOUT_COLUMNS
 from hub.store import EventStore
 from projections.reconciliation import Reconciliation
-from projections.reconciliation.queries import EXCEPTION_COLUMNS, PAYOUT_COLUMNS
 from tests.api.conftest import bearer, make_key
 from tests.ledger.test_http import api, hub
 from tests.reconciliation.harness import Recon, reconciliation_running
