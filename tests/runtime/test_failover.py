@@ -199,12 +199,14 @@ async def test_a_rebuild_interrupted_by_kill_9_is_resumed_by_the_next_holder(
     queued = cli(dsn, tmp_path, "rebuild", "count_by_type", "--no-wait")
     assert queued.returncode == 0, queued.stderr
     job_id = int(queued.stdout.split()[-1])
+    total = await model.head()
+    assert total == 31, "the 30 events and the rebuild's audit event"
 
     async def progress() -> int:
         done = await model.conn.fetchval(
             "SELECT done FROM ledgerhub.projection_jobs WHERE id = $1", job_id
         )
-        return int(done) if 0 < done < 30 else 0
+        return int(done) if 0 < done < total else 0
 
     halfway = await wait_until(progress, what="the rebuild to be half way")
     os.kill(first.pid, signal.SIGKILL)
@@ -223,6 +225,6 @@ async def test_a_rebuild_interrupted_by_kill_9_is_resumed_by_the_next_holder(
         "SELECT active_generation FROM ledgerhub.projections WHERE name = 'count_by_type'"
     )
     assert generation == 2, "resumed into the same new generation, not started over"
-    await _caught_up_exactly_once(model, 30)
-    handled = {await model.handled_by(p) for p in range(1, 31)}
+    await _caught_up_exactly_once(model, total)
+    handled = {await model.handled_by(p) for p in range(1, total + 1)}
     assert handled == {first.pid, second.pid}, f"both built part of it (half way: {halfway})"

@@ -91,8 +91,16 @@ async def test_each_operator_action_over_http_is_in_the_log_with_its_key_and_add
             json_body={"from": 1, "to": 2},
         )  # fmt: skip
         assert status == 202, job
-        status, _ = await call(url, "POST", "/v1/projections/count_by_type/rebuild", operator)
-        assert status == 202
+        status, rebuild = await call(url, "POST", "/v1/projections/count_by_type/rebuild", operator)
+        assert status == 202, rebuild
+
+        async def rebuilt() -> bool:  # the parked events to act on are the new generation's
+            state = await model.conn.fetchval(
+                "SELECT state FROM ledgerhub.projection_jobs WHERE id = $1", rebuild["id"]
+            )
+            return state == "done"
+
+        await wait_until(rebuilt, what="the rebuild to be swapped in")
 
         async def parked() -> list[dict[str, Any]]:
             _, page = await call(url, "GET", "/v1/parked", operator)
