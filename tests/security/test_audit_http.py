@@ -98,7 +98,7 @@ async def test_each_operator_action_over_http_is_in_the_log_with_its_key_and_add
             state = await model.conn.fetchval(
                 "SELECT state FROM ledgerhub.projection_jobs WHERE id = $1", rebuild["id"]
             )
-            return state == "done"
+            return bool(state == "done")
 
         await wait_until(rebuilt, what="the rebuild to be swapped in")
 
