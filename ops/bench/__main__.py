@@ -42,7 +42,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import aiohttp
 import asyncpg
@@ -288,9 +288,11 @@ def _peer_rates(server: str, name: str, singles: int, n: int) -> dict[str, float
     from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 
     parts = urlsplit(server)
+    # the embedded server's URI names its socket directory as ?host=, not in the netloc
+    socket_dir = parse_qs(parts.query).get("host", [None])[0]
     datastore = PostgresDatastore(
         dbname=name,
-        host=parts.hostname or "127.0.0.1",
+        host=socket_dir or parts.hostname or "127.0.0.1",
         port=parts.port or 5432,
         user=unquote(parts.username or "postgres"),
         password=unquote(parts.password or ""),
@@ -464,9 +466,11 @@ def rows_of(r: dict[str, float], processes: int, p50: float, p99: float, n: int)
                 baseline="raw 16-conn INSERTs", ratio=r["peer_single"] / sixteen),
             Row("peer: eventsourcing 500-event saves", r["peer_batch"],
                 baseline="raw executemany", ratio=r["peer_batch"] / many),
-            Row("HTTP singles (best above) / peer single saves", best,
-                baseline="peer single saves", ratio=best / r["peer_single"], target=">= 5x"),
         ]  # fmt: skip
+        if best:  # the HTTP part ran
+            rows.append(Row("HTTP singles (best above) / peer single saves", best,
+                            baseline="peer single saves", ratio=best / r["peer_single"],
+                            target=">= 5x"))  # fmt: skip
     if n:
         rows += [
             Row("latency HTTP 200 -> ledger, p50, 500 events/s", p50, unit="ms",
