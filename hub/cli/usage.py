@@ -98,16 +98,6 @@ def http_url(text: str) -> str:
     return text
 
 
-def secret_ref(text: str) -> str:
-    """A secret given as ``env:NAME`` or ``file:PATH`` (never the secret itself)."""
-    kind, sep, target = text.partition(":")
-    if kind not in ("env", "file") or not sep or not target:
-        raise argparse.ArgumentTypeError(
-            "give the secret as env:NAME or file:PATH (never the secret itself)"
-        )
-    return text
-
-
 def name(what: str, *, prefix: str = "") -> Callable[[str], str]:
     """A name the log keeps (a tenant, or a source once ``prefix`` is put before it): not
     blank, at most 200 characters, no NUL."""
