@@ -277,15 +277,19 @@ class Runner:
                                 error,
                             )
                             await batch.park(generation.generation, event, error, attempts)
-                applied = self._batches[generation.generation] = (
-                    self._batches.get(generation.generation, 0) + 1
-                )
-                if applied & (applied - 1) == 0:
-                    # After this runner's 1st, 2nd, 4th, 8th … batch of a generation: during a
-                    # rebuild or a long catch-up its tables grow faster than autovacuum analyzes
-                    # them, and a plan made for a nearly empty table (a scan of all of it) makes
-                    # every batch slower than the one before. O(log n) analyzes in all.
-                    await batch.analyze(generation.tables.values())
+                if len(events) >= self.settings.batch_size:
+                    applied = self._batches[generation.generation] = (
+                        self._batches.get(generation.generation, 0) + 1
+                    )
+                    if applied & (applied - 1) == 0:
+                        # After this runner's 1st, 2nd, 4th, 8th … full batch of a generation:
+                        # during a rebuild or a long catch-up its tables grow faster than
+                        # autovacuum analyzes them, and a plan made for a nearly empty table (a
+                        # scan of all of it) makes every batch slower than the one before.
+                        # O(log n) analyzes in all. A runner keeping up reads short batches and
+                        # leaves statistics to autovacuum: an ANALYZE holds its batch (and
+                        # every event behind it) for tens of milliseconds.
+                        await batch.analyze(generation.tables.values())
                 await finish(batch)
 
     async def _attempt(self, events: Sequence[RecordedEvent], ctx: Context) -> Exception | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 
 import asyncpg
 
@@ -63,3 +64,48 @@ async def test_a_generations_tables_are_analyzed_after_batches_1_2_4_8(
 async def _nonempty_fours(conn: asyncpg.Connection) -> dict[str, int] | None:
     counts = await _analyzed(conn)
     return counts if len(counts) == 2 and all(n >= 4 for n in counts.values()) else None
+
+
+async def test_a_runner_keeping_up_leaves_statistics_to_autovacuum(
+    dsn: str, store: EventStore
+) -> None:
+    """Short batches (a runner at the head) never wait for an ``ANALYZE``: it would hold the
+    batch, and every event behind it, for as long as it takes to sample the tables."""
+    settings = RuntimeSettings(lease_ttl=2, poll_interval=0.05, batch_size=100)
+    conn = await asyncpg.connect(dsn)
+    try:
+        worker = asyncio.create_task(Worker(dsn, [CountByType], settings).run())
+        try:
+            for i in range(1, 10):
+                await store.append([event(f"evt_{i}", type=f"t.{i % 3}")])
+                await wait_until(functools.partial(_applied, conn, i), what=f"event {i} applied")
+        finally:
+            worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await worker
+        # the worker's sessions are closed: their statistics, rows written included, are in
+        counts = await wait_until(lambda: _written(conn), what="the worker's table statistics")
+    finally:
+        await conn.close()
+    assert counts == {name: 0 for name in counts}
+
+
+async def _applied(conn: asyncpg.Connection, position: int) -> bool:
+    return bool(
+        await conn.fetchval(
+            "SELECT position >= $1 FROM ledgerhub.projection_generations "
+            "WHERE projection = 'count_by_type'",
+            position,
+        )
+    )
+
+
+async def _written(conn: asyncpg.Connection) -> dict[str, int] | None:
+    rows = await conn.fetch(
+        "SELECT relname, analyze_count, n_tup_ins + n_tup_upd AS written "
+        "FROM pg_stat_user_tables WHERE schemaname = 'ledgerhub_projections' "
+        "AND relname LIKE 'count_by_type__%'"
+    )
+    if len(rows) < 2 or any(r["written"] == 0 for r in rows):
+        return None
+    return {r["relname"]: r["analyze_count"] for r in rows}
