@@ -35,6 +35,7 @@ from hub.store.events import (
     _COLUMNS,
     _DB_ERRORS,
     EVENT_LOG_LOCK,
+    LOCK_LOG,
     NOTIFY_CHANNEL,
     EventStore,
     _GroupState,
@@ -138,7 +139,7 @@ async def _append(conn: Connection, events: Sequence[NewEvent]) -> list[AppendRe
         payloads.data,
         payloads.meta,
     )
-    await conn.execute("SELECT pg_advisory_xact_lock($1)", EVENT_LOG_LOCK)
+    await conn.execute(LOCK_LOG, EVENT_LOG_LOCK)
     head = await conn.fetchrow(
         "SELECT clock_timestamp() AS now, h.position, h.hash FROM (SELECT) AS one "
         "LEFT JOIN LATERAL (SELECT position, hash FROM ledgerhub.events "

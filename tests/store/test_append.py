@@ -18,6 +18,7 @@ from hub.store import EventStore
 from hub.store.events import _BY_KEY, EVENT_LOG_LOCK
 from hub.usecases.verify import verify_chain
 from tests.factories import event
+from tests.runtime.harness import wait_until
 
 pytestmark = pytest.mark.store
 
@@ -363,3 +364,47 @@ async def test_the_key_lookup_probes_the_idempotency_index_even_without_statisti
     text = str(plan)
     assert "events_idempotency" in text
     assert "Seq Scan" not in text
+
+
+async def test_appends_never_scan_the_log_after_it_was_analyzed_nearly_empty(
+    store: EventStore, dsn: str
+) -> None:
+    """A session caches a generic plan for a statement after five runs. Cached while the log
+    held two analyzed rows, the append's reads under the lock (head, keys, stream versions)
+    were sequential scans, every key of every later group reading the whole log until
+    autovacuum analyzed it again."""
+    await store.append([event("first"), event("second")])
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute("ANALYZE ledgerhub.events")
+        before = await _scans_and_inserts(conn)
+        own = await EventStore.open(dsn)
+        try:
+            for n in range(10):  # each plan cached now is made for a two-row log
+                await own.append([event(f"one-{n}")])
+            for n in range(6):
+                await own.append([event(f"b{n}-{i}") for i in range(500)])
+        finally:
+            await own.close()
+        written = before[1] + 10 + 6 * 500
+        # a session's statistics reach the shared counters as it ends: wait for the rows
+        after = await wait_until(
+            lambda: _counted(conn, written), what="the appends' table statistics"
+        )
+    finally:
+        await conn.close()
+    assert after[0] == before[0], f"{after[0] - before[0]} sequential scans of the log"
+
+
+async def _scans_and_inserts(conn: asyncpg.Connection) -> tuple[int, int]:
+    row = await conn.fetchrow(
+        "SELECT seq_scan, n_tup_ins FROM pg_stat_user_tables "
+        "WHERE schemaname = 'ledgerhub' AND relname = 'events'"
+    )
+    assert row is not None
+    return row["seq_scan"], row["n_tup_ins"]
+
+
+async def _counted(conn: asyncpg.Connection, written: int) -> tuple[int, int] | None:
+    found = await _scans_and_inserts(conn)
+    return found if found[1] >= written else None
