@@ -32,6 +32,7 @@ import contextlib
 import logging
 import random
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 
 import asyncpg
 from tenacity import (
@@ -64,6 +65,25 @@ _CONNECTION_LOST = (
     asyncpg.OperatorInterventionError,
     asyncpg.IdleInTransactionSessionTimeoutError,
 )
+
+
+_PREPARE_SLICE = 50
+"""Events prepared between two turns of the event loop while reading ahead."""
+
+
+def _retrieved(task: asyncio.Task[tuple[list[RecordedEvent], int]]) -> None:
+    if not task.cancelled():
+        task.exception()
+
+
+@dataclass
+class _ReadAhead:
+    """The batch after ``after`` in ``(after, upto]`` of a generation of ``partitions``."""
+
+    after: int
+    upto: int
+    partitions: int
+    task: asyncio.Task[tuple[list[RecordedEvent], int]]
 
 
 class _HandlerFailed(RetriableError):
@@ -105,6 +125,8 @@ class Runner:
         self._building: Generation | None = None
         self._idle_at: tuple[int, int] | None = None
         """(generation, head) at which this partition last found nothing to rebuild."""
+        self._ahead: _ReadAhead | None = None
+        """The next batch, being read (and prepared) while the current one is applied."""
         self._failures = 0
         self._error_shown = True
         """Whether the projection's ``last_error`` may be set: by this runner's own failures, or
@@ -143,6 +165,12 @@ class Runner:
                 await asyncio.sleep(delay)
 
     async def _loop(self) -> None:
+        try:
+            await self._work()
+        finally:
+            self._drop_ahead()
+
+    async def _work(self) -> None:
         self._active = await self._prepare()
         while True:
             self.wake.clear()
@@ -232,8 +260,34 @@ class Runner:
     async def _read(
         self, after: int, upto: int, partitions: int
     ) -> tuple[list[RecordedEvent], int]:
-        """This partition's next batch (of a generation of ``partitions``) in ``(after, upto]``."""
-        return await self.store.read(
+        """This partition's next batch (of a generation of ``partitions``) in ``(after, upto]``.
+
+        A batch short of ``upto`` means more is waiting: the batch after it is read, and prepared
+        (``Projection.prepare``), while this one is applied. Read ahead in ``(covered,
+        upto]``, it is used only by the next call asking for the batch after ``covered``
+        with an ``upto`` at least as far (the log only grows, so it is what that call would
+        read, but for events committed since, which the call after picks up)."""
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None and ahead.after == after and ahead.partitions == partitions:
+            if ahead.upto <= upto:
+                events, covered = await ahead.task
+            else:
+                ahead.task.cancel()
+                events, covered = await self._fetch(after, upto, partitions)
+        else:
+            if ahead is not None:
+                ahead.task.cancel()
+            events, covered = await self._fetch(after, upto, partitions)
+        if covered < upto:
+            task = asyncio.create_task(self._fetch(covered, upto, partitions, prepare=True))
+            task.add_done_callback(_retrieved)  # a read-ahead dropped after failing is no news
+            self._ahead = _ReadAhead(covered, upto, partitions, task)
+        return events, covered
+
+    async def _fetch(
+        self, after: int, upto: int, partitions: int, *, prepare: bool = False
+    ) -> tuple[list[RecordedEvent], int]:
+        events, covered = await self.store.read(
             after,
             upto,
             types=self._types,
@@ -241,6 +295,19 @@ class Runner:
             partition=self.partition,
             partitions=partitions,
         )
+        if prepare:
+            for start in range(0, len(events), _PREPARE_SLICE):
+                await asyncio.sleep(0)  # let the batch being applied go first
+                try:
+                    self.handler.prepare(events[start : start + _PREPARE_SLICE])
+                except Exception as exc:
+                    log.debug("projection %s: prepare: %r", self.where, exc)
+        return events, covered
+
+    def _drop_ahead(self) -> None:
+        if self._ahead is not None:
+            self._ahead.task.cancel()
+            self._ahead = None
 
     # ------------------------------------------------------------------ applying
 

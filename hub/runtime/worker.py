@@ -146,7 +146,7 @@ class Worker:
             try:
                 store = await ProjectionStore.open(
                     self.dsn,
-                    max_connections=len(self.units) + 3,
+                    max_connections=2 * len(self.units) + 3,  # a batch and a read-ahead each
                     lease_ttl=self.settings.lease_ttl,
                 )
                 for projection in self.projections.values():

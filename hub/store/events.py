@@ -693,7 +693,10 @@ def _settle(request: _Request, outcome: list[AppendResult] | BaseException) -> N
 
 
 def _recorded(row: asyncpg.Record) -> RecordedEvent:
-    return RecordedEvent(
+    """The event of a row of the log, as it is: the columns' types are the model's (NOT NULL
+    where it has no None), and what was appended was validated then. Built without validating
+    it again, which was a fifth of a projection's time per event in a rebuild."""
+    return RecordedEvent.model_construct(
         position=row["position"],
         id=row["id"],
         tenant=row["tenant"],

@@ -109,6 +109,8 @@ _GENERATION_COLUMNS = (
 _GENERATION = f"SELECT {_GENERATION_COLUMNS} FROM ledgerhub.projection_generations"
 _JOB = "SELECT * FROM ledgerhub.projection_jobs"
 _PARKED = "SELECT * FROM ledgerhub.parked_events"
+_TYPED_WINDOW = 4
+"""A read of only some types looks at this many times ``limit`` positions (``read``)."""
 
 
 MAX_PARTITIONS = 256
@@ -801,7 +803,15 @@ class ProjectionStore:
         The covered position is ``upto`` when fewer than ``limit`` events came back (so a
         checkpoint may move past events of other types and other partitions), else the last
         event's position. With one partition the query is the one it always was.
+
+        One read looks at a window of positions after ``after`` (``limit`` for each
+        partition, four times that when only some types are wanted), never at everything up
+        to ``upto``: with statistics of a smaller log (a catch-up or rebuild soon after a big
+        import, before autovacuum analyzed the log) the planner read the whole range and
+        sorted it for its first ``limit`` rows, every batch reading all that was left — 490 ms
+        for a batch of 1,000 with 31,000 events to go. ``upto`` is then the window's end.
         """
+        upto = min(upto, after + limit * partitions * (1 if types is None else _TYPED_WINDOW))
         kinds = None if types is None else list(types)
         if partitions == 1:
             rows = await self.fetch(

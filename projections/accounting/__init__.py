@@ -22,6 +22,7 @@ rebuild accounting``.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable, Sequence
 from typing import Any, ClassVar
 
@@ -138,6 +139,13 @@ class Accounting(Projection):
     def settings(self, tenant: str) -> SyncSettings | None:
         """Where and how ``tenant`` syncs (None: nowhere)."""
         return self.config.sync_for(tenant)
+
+    def prepare(self, events: Sequence[RecordedEvent]) -> None:
+        """Map and book ``events`` ahead (``booked_facts`` remembers it for ``handle``)."""
+        for event in events:
+            if self.settings(event.tenant) is not None:
+                with contextlib.suppress(Unmappable, Unbookable):
+                    booked_facts(self.books, event)
 
     async def handle(self, events: Sequence[RecordedEvent], ctx: Context) -> None:
         """Book each event's facts into parts, then recompute every document they touch.

@@ -21,6 +21,7 @@ ledger`` (live events keep using the config the rebuild read).
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from datetime import date
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -179,6 +180,14 @@ class Ledger(LedgerInspection, JournalReports, Projection):
             await ctx.conn.execute(
                 f"DELETE FROM {tables['unmapped']} WHERE position = ANY($1::bigint[])", mapped
             )
+
+    def prepare(self, events: Sequence[RecordedEvent]) -> None:
+        """Map and book ``events`` ahead (``booked_facts`` remembers it for ``handle``)."""
+        for event in events:
+            if event.type.startswith(SYNC_OUTCOMES) or event.source == AUDIT_SOURCE:
+                continue
+            with contextlib.suppress(Unmappable, Unbookable):
+                booked_facts(self.books, event)
 
     async def _chart(self, tenant: str, ctx: Context) -> None:
         marker = (ctx.tables["accounts"], tenant)

@@ -50,6 +50,7 @@ from projections.reconciliation.extract import (
     PayoutRecord,
     RefundRecord,
     ResolutionRecord,
+    facts_of,
     records,
 )
 from projections.reconciliation.incremental import (
@@ -343,6 +344,12 @@ class Reconciliation(ReconciliationInspection, ReconciliationReports, Projection
     def settings_for(self, tenant: str) -> MatchSettings:
         """The tenant's matching rules (defaults unless configured)."""
         return self.config.section("reconciliation", tenant, MatchSettings)
+
+    def prepare(self, events: Sequence[RecordedEvent]) -> None:
+        """Map ``events`` ahead (``BooksConfig.map`` remembers it for ``handle``)."""
+        for event in events:
+            if event.type not in SYNC_OUTCOMES:
+                facts_of(event, self.books)
 
     async def handle(self, events: Sequence[RecordedEvent], ctx: Context) -> None:
         """Store each event's records, then recompute what they can have changed

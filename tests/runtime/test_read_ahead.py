@@ -1,0 +1,128 @@
+"""A runner behind the head reads the next batch, and prepares it, while it applies this one.
+
+``Projection.prepare`` is the projection's database-free work on a batch (mapping and booking,
+remembered for ``handle``); run on the batch after the one being applied, Python's work on it
+overlaps the database's on this one. These tests hold the runtime to that, and to the batches
+it applies being the same as without reading ahead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Sequence
+from typing import ClassVar
+
+import asyncpg
+
+from hub.domain.events import RecordedEvent
+from hub.runtime.settings import RuntimeSettings
+from hub.runtime.worker import Worker
+from hub.spi.projection import Context, Projection
+from hub.store import EventStore
+from hub.store.projections import ProjectionStore
+from tests.factories import event
+from tests.runtime.harness import wait_until
+
+JOURNAL: list[tuple[str, tuple[int, ...]]] = []
+"""What the projection below was asked to do, in order: ("prepare" | "handle", positions)."""
+
+
+class Journaled(Projection):
+    """Writes each position it handles once; journals its calls."""
+
+    name: ClassVar[str] = "journaled"
+    tables: ClassVar[dict[str, str]] = {"seen": "position bigint PRIMARY KEY"}
+
+    def prepare(self, events: Sequence[RecordedEvent]) -> None:
+        JOURNAL.append(("prepare", tuple(e.position for e in events)))
+
+    async def handle(self, events: Sequence[RecordedEvent], ctx: Context) -> None:
+        JOURNAL.append(("handle", tuple(e.position for e in events)))
+        await ctx.conn.executemany(
+            f"INSERT INTO {ctx.tables['seen']} (position) VALUES ($1)",
+            [(e.position,) for e in events],
+        )
+
+
+async def _caught_up(conn: asyncpg.Connection, head: int) -> bool:
+    return bool(
+        await conn.fetchval(
+            "SELECT position >= $1 FROM ledgerhub.projection_generations "
+            "WHERE projection = 'journaled'",
+            head,
+        )
+    )
+
+
+async def _run_until_caught_up(dsn: str, head: int, settings: RuntimeSettings) -> None:
+    conn = await asyncpg.connect(dsn)
+    try:
+        worker = asyncio.create_task(Worker(dsn, [Journaled], settings).run())
+        try:
+            await wait_until(lambda: _caught_up(conn, head), what="the catch-up")
+        finally:
+            worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await worker
+    finally:
+        await conn.close()
+
+
+async def test_a_catch_up_prepares_each_batch_before_it_is_handled(
+    dsn: str, store: EventStore
+) -> None:
+    await store.append([event(f"evt_{i}") for i in range(50)])
+    JOURNAL.clear()
+    await _run_until_caught_up(
+        dsn, 50, RuntimeSettings(lease_ttl=2, poll_interval=0.05, batch_size=10)
+    )
+    handled = [positions for call, positions in JOURNAL if call == "handle"]
+    # every event handled once, in order, in batches of 10
+    assert [p for batch in handled for p in batch] == list(range(1, 51))
+    assert handled[0] == tuple(range(1, 11))
+    # batches 2..5 were read ahead: prepared (in slices) before they were handled
+    for batch in handled[1:]:
+        at = JOURNAL.index(("handle", batch))
+        prepared = {p for call, ps in JOURNAL[:at] if call == "prepare" for p in ps}
+        assert set(batch) <= prepared, f"batch {batch} handled before it was prepared"
+    # the first batch was not read ahead: nothing was applied before the worker read it
+    assert not any(1 in ps for call, ps in JOURNAL if call == "prepare")
+
+
+async def test_a_runner_at_the_head_does_not_read_ahead(dsn: str, store: EventStore) -> None:
+    await store.append([event("first")])
+    JOURNAL.clear()
+    settings = RuntimeSettings(lease_ttl=2, poll_interval=0.05, batch_size=10)
+    await _run_until_caught_up(dsn, 1, settings)
+    assert JOURNAL == [("handle", (1,))]
+
+
+async def test_a_read_looks_at_a_window_of_positions_and_misses_nothing(
+    store: EventStore, projections: ProjectionStore, dsn: str
+) -> None:
+    """One read covers at most ``limit`` positions (four times that for some types only), so
+    its cost does not depend on how much of the log is left, whatever plan PostgreSQL picks
+    with its statistics; reading on from each covered position still yields every event."""
+    await store.append([event("first"), event("second")])
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute("ANALYZE ledgerhub.events")  # statistics of a two-event log
+    finally:
+        await conn.close()
+    await store.append(
+        [event(f"evt_{i}", type="t.rare" if i % 25 == 0 else "t.common") for i in range(1000)]
+    )
+    head = 1002
+    seen: list[int] = []
+    covered = 0
+    while covered < head:
+        events, reached = await projections.read(covered, head, types=["t.rare"], limit=10)
+        assert covered < reached <= covered + 40
+        seen += [e.position for e in events]
+        covered = reached
+    rare = [n + 3 for n in range(1000) if n % 25 == 0]
+    assert seen == rare
+    events, reached = await projections.read(0, head, types=None, limit=10)
+    assert [e.position for e in events] == list(range(1, 11))
+    assert reached == 10
