@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -166,6 +167,19 @@ def test_stdlib_logging_comes_out_as_json_with_the_bound_context(configured: io.
     assert outside["api_key"] == logs.REDACTED
     assert outside["n"] == 1
     assert key not in configured.getvalue()
+
+
+def test_any_value_logged_is_written_as_json(configured: io.StringIO) -> None:
+    """Values JSON has no type for are written as text, an integer past 64 bits as itself."""
+    when = datetime(2026, 10, 1, 9, 30, tzinfo=UTC)
+    log = logging.getLogger("hub.example")
+    log.warning("values", extra={"when": when, "path": Path("/srv/x"), "ids": {1}})
+    log.warning("a big one", extra={"big": 2**70, "n": 1})
+    line, big = [json.loads(text) for text in configured.getvalue().splitlines()]
+    assert line["when"] == "2026-10-01T09:30:00+00:00"
+    assert line["path"] == "/srv/x"
+    assert line["ids"] == "{1}"
+    assert (big["big"], big["n"]) == (2**70, 1)
 
 
 @pytest.mark.parametrize(
