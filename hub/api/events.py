@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import uuid
 from typing import Any
 
 import orjson
@@ -21,7 +20,7 @@ from hub.api.models import (
     EventQuery,
 )
 from hub.api.routing import ApiRoute, requires
-from hub.domain.events import AppendResult, NewEvent, RecordedEvent
+from hub.domain.events import AppendResult, NewEvent, RecordedEvent, new_ids
 from hub.domain.keys import Access
 from hub.errors import BatchTooLarge, Forbidden
 
@@ -58,6 +57,7 @@ async def append_events(request: web.Request) -> web.Response:
     if parent is not None:
         added[telemetry.TRACEPARENT] = parent
     events = []
+    ids = new_ids(len(batch.events))
     for index, item in enumerate(batch.events):
         tenant = item.tenant or key.tenant
         if not key.may_ingest(tenant, item.source):
@@ -70,7 +70,7 @@ async def append_events(request: web.Request) -> web.Response:
             # EventIn has validated every field with NewEvent's own types: no second pass
             # (id and raw given, so no default factory is consulted)
             NewEvent.model_construct(
-                id=uuid.uuid4(),
+                id=ids[index],
                 raw=None,
                 tenant=tenant,
                 source=item.source,
