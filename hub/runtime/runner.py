@@ -102,9 +102,11 @@ class Runner:
         wake: asyncio.Event,
         config: Config,
         partitions: int = 1,
+        behind: set[tuple[str, int]] | None = None,
     ) -> None:
         """``lease`` is of partition ``lease.partition`` of the ``partitions`` (K) this
-        projection runs as."""
+        projection runs as; ``behind``: the (projection, partition) of this process's runners
+        that are behind the head, shared by them (when to read ahead: ``_read``)."""
         self.definition = projection
         self.partition = lease.partition
         self.partitions = partitions
@@ -125,6 +127,7 @@ class Runner:
         self._building: Generation | None = None
         self._idle_at: tuple[int, int] | None = None
         """(generation, head) at which this partition last found nothing to rebuild."""
+        self._behind = set() if behind is None else behind
         self._ahead: _ReadAhead | None = None
         """The next batch, being read (and prepared) while the current one is applied."""
         self._failures = 0
@@ -169,6 +172,7 @@ class Runner:
             await self._work()
         finally:
             self._drop_ahead()
+            self._behind.discard((self.name, self.partition))
 
     async def _work(self) -> None:
         self._active = await self._prepare()
@@ -262,11 +266,14 @@ class Runner:
     ) -> tuple[list[RecordedEvent], int]:
         """This partition's next batch (of a generation of ``partitions``) in ``(after, upto]``.
 
-        A batch short of ``upto`` means more is waiting: the batch after it is read, and prepared
-        (``Projection.prepare``), while this one is applied. Read ahead in ``(covered,
-        upto]``, it is used only by the next call asking for the batch after ``covered``
-        with an ``upto`` at least as far (the log only grows, so it is what that call would
-        read, but for events committed since, which the call after picks up)."""
+        A batch short of ``upto`` means more is waiting: if no other runner of this process is
+        behind too, the batch after it is read, and prepared (``Projection.prepare``), while
+        this one is applied. Read ahead in ``(covered, upto]``, it is used only by the next
+        call asking for the batch after ``covered`` with an ``upto`` at least as far (the log
+        only grows, so it is what that call would read, but for events committed since, which
+        the call after picks up). Measured at 25,000 events: a rebuild of the ledger alone 9%
+        faster with it; a catch-up of every projection in one worker, which keeps the process's
+        one CPU busy without it, 13% slower, hence only when alone."""
         ahead, self._ahead = self._ahead, None
         if ahead is not None and ahead.after == after and ahead.partitions == partitions:
             if ahead.upto <= upto:
@@ -278,7 +285,12 @@ class Runner:
             if ahead is not None:
                 ahead.task.cancel()
             events, covered = await self._fetch(after, upto, partitions)
+        unit = (self.name, self.partition)
         if covered < upto:
+            self._behind.add(unit)
+        else:
+            self._behind.discard(unit)
+        if covered < upto and self._behind == {unit}:
             task = asyncio.create_task(self._fetch(covered, upto, partitions, prepare=True))
             task.add_done_callback(_retrieved)  # a read-ahead dropped after failing is no news
             self._ahead = _ReadAhead(covered, upto, partitions, task)

@@ -79,6 +79,8 @@ class Worker:
         """Every (projection, partition) this worker may run, in the order it seeks them."""
         self._runners: dict[tuple[str, int], tuple[Runner, asyncio.Task[None]]] = {}
         self._wakes = {unit: asyncio.Event() for unit in self.units}
+        self._behind: set[tuple[str, int]] = set()
+        """The units whose runners are behind the head (read ahead only when one is)."""
         self._given_back: dict[tuple[str, int], float] = {}
         """Partitions given back -> until when this worker leaves them to others."""
         self._disputed: dict[str, tuple[str, int]] = {}
@@ -249,6 +251,7 @@ class Worker:
             self._wakes[unit],
             self.config,
             self.partitions[projection.name],
+            self._behind,
         )
         task = asyncio.create_task(runner.run(), name=f"ledgerhub-projection-{self._unit(unit)}")
         self._runners[unit] = (runner, task)

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from collections.abc import Sequence
 from typing import ClassVar
 
 import asyncpg
+import pytest
 
 from hub.domain.events import RecordedEvent
 from hub.runtime.settings import RuntimeSettings
@@ -37,22 +39,30 @@ class Journaled(Projection):
     def prepare(self, events: Sequence[RecordedEvent]) -> None:
         JOURNAL.append(("prepare", tuple(e.position for e in events)))
 
+    delay: ClassVar[float] = 0.0
+    """Seconds each batch takes besides its writes (a slow projection)."""
+
     async def handle(self, events: Sequence[RecordedEvent], ctx: Context) -> None:
         JOURNAL.append(("handle", tuple(e.position for e in events)))
+        await asyncio.sleep(self.delay)
         await ctx.conn.executemany(
             f"INSERT INTO {ctx.tables['seen']} (position) VALUES ($1)",
             [(e.position,) for e in events],
         )
 
 
-async def _caught_up(conn: asyncpg.Connection, head: int) -> bool:
+async def _at(conn: asyncpg.Connection, name: str, head: int) -> bool:
     return bool(
         await conn.fetchval(
-            "SELECT position >= $1 FROM ledgerhub.projection_generations "
-            "WHERE projection = 'journaled'",
+            "SELECT position >= $2 FROM ledgerhub.projection_generations WHERE projection = $1",
+            name,
             head,
         )
     )
+
+
+async def _caught_up(conn: asyncpg.Connection, head: int) -> bool:
+    return await _at(conn, "journaled", head)
 
 
 async def _run_until_caught_up(dsn: str, head: int, settings: RuntimeSettings) -> None:
@@ -126,3 +136,40 @@ async def test_a_read_looks_at_a_window_of_positions_and_misses_nothing(
     events, reached = await projections.read(0, head, types=None, limit=10)
     assert [e.position for e in events] == list(range(1, 11))
     assert reached == 10
+
+
+class Journaled2(Journaled):
+    """A second projection, journaling into the same list."""
+
+    name: ClassVar[str] = "journaled_too"
+
+    def prepare(self, events: Sequence[RecordedEvent]) -> None:
+        JOURNAL.append(("prepare too", tuple(e.position for e in events)))
+
+
+async def test_runners_behind_together_do_not_read_ahead(
+    dsn: str, store: EventStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two projections catching up in one process keep its CPU busy between them; reading
+    ahead there only adds work. Allowed: a batch read before the second runner fell behind,
+    and one after the first caught up (the other alone then)."""
+    monkeypatch.setattr(Journaled, "delay", 0.05)  # both slow: behind together most of the way
+    await store.append([event(f"evt_{i}") for i in range(50)])
+    JOURNAL.clear()
+    settings = RuntimeSettings(lease_ttl=2, poll_interval=0.05, batch_size=10)
+    conn = await asyncpg.connect(dsn)
+    try:
+        worker = asyncio.create_task(Worker(dsn, [Journaled, Journaled2], settings).run())
+        try:
+            for name in ("journaled", "journaled_too"):
+                await wait_until(functools.partial(_at, conn, name, 50), what=f"{name} caught up")
+        finally:
+            worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await worker
+    finally:
+        await conn.close()
+    handled = [ps for call, ps in JOURNAL if call == "handle"]
+    assert sorted(p for ps in handled for p in ps) == sorted(2 * list(range(1, 51)))
+    prepared = [p for call, ps in JOURNAL if call.startswith("prepare") for p in ps]
+    assert len(prepared) <= 20, f"{len(prepared)} events read ahead"
