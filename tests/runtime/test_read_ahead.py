@@ -1,4 +1,4 @@
-"""A runner behind the head reads the next batch, and prepares it, while it applies this one.
+"""A runner alone behind the head reads the next batch, and prepares it, while it applies this one.
 
 ``Projection.prepare`` is the projection's database-free work on a batch (mapping and booking,
 remembered for ``handle``); run on the batch after the one being applied, Python's work on it
@@ -36,11 +36,11 @@ class Journaled(Projection):
     name: ClassVar[str] = "journaled"
     tables: ClassVar[dict[str, str]] = {"seen": "position bigint PRIMARY KEY"}
 
-    def prepare(self, events: Sequence[RecordedEvent]) -> None:
-        JOURNAL.append(("prepare", tuple(e.position for e in events)))
-
     delay: ClassVar[float] = 0.0
     """Seconds each batch takes besides its writes (a slow projection)."""
+
+    def prepare(self, events: Sequence[RecordedEvent]) -> None:
+        JOURNAL.append(("prepare", tuple(e.position for e in events)))
 
     async def handle(self, events: Sequence[RecordedEvent], ctx: Context) -> None:
         JOURNAL.append(("handle", tuple(e.position for e in events)))
