@@ -80,7 +80,8 @@ class Worker:
         self._runners: dict[tuple[str, int], tuple[Runner, asyncio.Task[None]]] = {}
         self._wakes = {unit: asyncio.Event() for unit in self.units}
         self._behind: set[tuple[str, int]] = set()
-        """The units whose runners are behind the head (read ahead only when one is)."""
+        """The units whose runners are behind the head (a runner reads ahead only when it is
+        the only one: ``Runner._read``)."""
         self._given_back: dict[tuple[str, int], float] = {}
         """Partitions given back -> until when this worker leaves them to others."""
         self._disputed: dict[str, tuple[str, int]] = {}

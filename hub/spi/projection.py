@@ -140,9 +140,10 @@ class Projection:
     def prepare(self, events: Sequence[RecordedEvent]) -> None:
         """Optional: work on ``events`` that needs no database, done ahead of ``handle``.
 
-        While a runner is behind the head (a rebuild, a catch-up) it reads the next batch
-        while the current one is being applied, and calls this on it in slices in between:
-        Python's work on the next batch then runs while the database works on this one. Only
+        While a runner is behind the head (a rebuild, a catch-up) and no other runner of its
+        process is, it reads the next batch while the current one is being applied, and calls
+        this on it in slices in between: Python's work on the next batch then runs while the
+        database works on this one. Only
         for pure work whose results ``handle`` finds again (a memo such as
         ``BooksConfig.remember``); it may run on a configuration ``handle`` will not use, or on
         events ``handle`` never sees, and what it raises is ignored."""

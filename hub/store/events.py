@@ -99,7 +99,7 @@ database, or the first big import before autoanalyze — so an append cost grew 
 Not ``LIMIT 1``: with statistics of a nearly empty log the planner expected the first of a
 tenant's events to match and probed ``events_tenant_position``, reading every event of the
 tenant per key. With all three columns of the unique index equal it knows the probe finds at
-most one row, and no other index can look cheaper."""
+most one row, and with any statistics no other index looks cheaper (with none: ``LOCK_LOG``)."""
 
 LOCK_LOG = (
     "SELECT pg_advisory_xact_lock($1), set_config('plan_cache_mode', 'force_custom_plan', true),"
@@ -111,11 +111,12 @@ an index probe at any size of the log, but a session caches a generic plan for a
 statement after five runs, and one made while the statistics described a handful of rows (the
 first autoanalyze of a new database comes at about 50) scanned the whole log for every key of
 every later group until autovacuum analyzed it again. Measured: 500-event HTTP batches into a
-log analyzed at two events, 607 events/s (3.6 s for one group's lookups at 4,500 events);
-12,652 with this. A custom plan each time costs about 0.08 ms a group, and sequential scans
-are refused besides, as no estimate makes one right here. (Left: a log never analyzed, or
-analyzed while empty, has no statistics at all, and the planner may then probe
-``events_tenant_position`` for the keys; autovacuum analyzes it after its first 50 rows.)"""
+log analyzed at two events, 607 events/s (auto_explain: up to 3.2 s for one group's lookups
+at 4,565 events); 12,652 with this. A custom plan each time costs about 0.08 ms a group,
+and sequential scans are refused besides, as no estimate makes one right here. (Left: a log
+never analyzed, or analyzed while empty, has no statistics at all, and the planner may then
+probe ``events_tenant_position`` for the keys; autovacuum analyzes it after its first 50
+rows.)"""
 
 _GROUP_STATE = f"""
 SELECT 'h' AS kind, clock_timestamp() AS now, h.position, h.hash,
@@ -694,8 +695,8 @@ def _settle(request: _Request, outcome: list[AppendResult] | BaseException) -> N
 
 def _recorded(row: asyncpg.Record) -> RecordedEvent:
     """The event of a row of the log, as it is: the columns' types are the model's (NOT NULL
-    where it has no None), and what was appended was validated then. Built without validating
-    it again, which was a fifth of a projection's time per event in a rebuild."""
+    where it has no None), and what was appended was validated then, so it is not validated
+    again (every projection turns every row it reads into an event)."""
     return RecordedEvent.model_construct(
         position=row["position"],
         id=row["id"],
