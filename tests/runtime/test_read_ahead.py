@@ -61,16 +61,22 @@ async def _at(conn: asyncpg.Connection, name: str, head: int) -> bool:
     )
 
 
-async def _caught_up(conn: asyncpg.Connection, head: int) -> bool:
-    return await _at(conn, "journaled", head)
-
-
-async def _run_until_caught_up(dsn: str, head: int, settings: RuntimeSettings) -> None:
+async def _run_until_caught_up(
+    dsn: str,
+    head: int,
+    settings: RuntimeSettings,
+    projections: Sequence[type[Journaled]] = (Journaled,),
+) -> None:
+    """One worker running ``projections`` until each has applied the log up to ``head``."""
     conn = await asyncpg.connect(dsn)
     try:
-        worker = asyncio.create_task(Worker(dsn, [Journaled], settings).run())
+        worker = asyncio.create_task(Worker(dsn, list(projections), settings).run())
         try:
-            await wait_until(lambda: _caught_up(conn, head), what="the catch-up")
+            for projection in projections:
+                await wait_until(
+                    functools.partial(_at, conn, projection.name, head),
+                    what=f"{projection.name} caught up",
+                )
         finally:
             worker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -157,18 +163,7 @@ async def test_runners_behind_together_do_not_read_ahead(
     await store.append([event(f"evt_{i}") for i in range(50)])
     JOURNAL.clear()
     settings = RuntimeSettings(lease_ttl=2, poll_interval=0.05, batch_size=10)
-    conn = await asyncpg.connect(dsn)
-    try:
-        worker = asyncio.create_task(Worker(dsn, [Journaled, Journaled2], settings).run())
-        try:
-            for name in ("journaled", "journaled_too"):
-                await wait_until(functools.partial(_at, conn, name, 50), what=f"{name} caught up")
-        finally:
-            worker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await worker
-    finally:
-        await conn.close()
+    await _run_until_caught_up(dsn, 50, settings, (Journaled, Journaled2))
     handled = [ps for call, ps in JOURNAL if call == "handle"]
     assert sorted(p for ps in handled for p in ps) == sorted(2 * list(range(1, 51)))
     prepared = [p for call, ps in JOURNAL if call.startswith("prepare") for p in ps]
