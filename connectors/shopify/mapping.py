@@ -347,7 +347,7 @@ def from_summary(summary: Mapping[str, Any], currency: str) -> PayoutComposition
     return PayoutComposition(
         gross=amount("charges_gross_amount"),
         refunds=amount("refunds_gross_amount"),
-        fees=Money(minor=-fees, currency=currency),
+        fees=Money.of(-fees, currency),
         disputes=Money.zero(currency),
         adjustments=(
             amount("adjustments_gross_amount")

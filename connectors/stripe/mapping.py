@@ -163,7 +163,7 @@ def _settled(bt: Any, currency: str) -> tuple[Money | None, str | None]:
     if not isinstance(bt, dict) or str(bt.get("currency", "")).upper() == currency.upper():
         return None, None
     rate = bt.get("exchange_rate")
-    return Money(minor=bt["amount"], currency=bt["currency"]), None if rate is None else str(rate)
+    return Money.of(bt["amount"], bt["currency"]), None if rate is None else str(rate)
 
 
 def _payment(event: SourceEvent, ctx: MapContext) -> list[Fact]:
@@ -222,7 +222,7 @@ def _dispute(movement: DisputeMovement) -> Handler:
         for bt in dispute.get("balance_transactions") or []:
             moved, _ = _settled(bt, f["currency"])
             if moved is not None and (moved.minor < 0) == (movement == "withdrawn"):
-                settled = Money(minor=abs(moved.minor), currency=moved.currency)
+                settled = Money.of(abs(moved.minor), moved.currency)
         return [
             Dispute(
                 key=f"dispute:{f['id']}:{movement}",

@@ -345,12 +345,16 @@ class KindMapping:
     root: str
     fields: tuple[CompiledField, ...]
 
+    def __post_init__(self) -> None:
+        # ``currency`` first, so money fields convert with it (sorted once, not per event)
+        ordered = tuple(sorted(self.fields, key=lambda f: f.name != "currency"))
+        object.__setattr__(self, "fields", ordered)
+
     def evaluate(self, source: Any, env: MappingEnv) -> dict[str, Any]:
         """Field values for ``source`` (the object known as ``root``); ``currency`` first, so
         money fields convert with it. ``UnmappableValue`` names the field that failed."""
         values: dict[str, Any] = {}
-        ordered = sorted(self.fields, key=lambda f: f.name != "currency")
-        for compiled in ordered:
+        for compiled in self.fields:
             try:
                 values[compiled.name] = compiled.evaluate(source, env)
             except UnmappableValue as exc:

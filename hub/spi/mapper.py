@@ -129,7 +129,7 @@ def money(values: Mapping[str, Any], name: str, currency: str | None = None) -> 
     amount = values[name]
     if amount is None:
         raise UnmappableValue(f"{name}: no amount")
-    return Money(minor=amount, currency=currency or values["currency"])
+    return Money.of(amount, currency or values["currency"])
 
 
 def optional_money(values: Mapping[str, Any], name: str) -> Money | None:

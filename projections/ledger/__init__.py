@@ -148,18 +148,19 @@ class Ledger(LedgerInspection, JournalReports, Projection):
         unmapped: list[tuple[Any, ...]] = []
         mapped: list[int] = []
         batch: list[tuple[RecordedEvent, list[tuple[str, Fact, Booking]]]] = []
+        books = self.books  # once: ``Config.books`` is a private attribute of a pydantic model
         for event in events:
             if event.type.startswith(SYNC_OUTCOMES) or event.source == AUDIT_SOURCE:
                 continue  # the sync's own outcomes and operators' audited actions: no books
             await self._chart(event.tenant, ctx)
             try:
-                batch.append((event, booked_facts(self.books, event)))
+                batch.append((event, booked_facts(books, event)))
             except (Unmappable, Unbookable) as exc:
                 unmapped.append((event.position, event.tenant, event.source, event.type, str(exc)))
         links = await Links.load(ctx, [(e, [fact for _, fact, _ in b]) for e, b in batch])
         for event, booked in batch:
             try:
-                bookings = links.apply(self.books, event, booked)
+                bookings = links.apply(books, event, booked)
             except Unbookable as exc:
                 unmapped.append((event.position, event.tenant, event.source, event.type, str(exc)))
                 continue
@@ -183,11 +184,12 @@ class Ledger(LedgerInspection, JournalReports, Projection):
 
     def prepare(self, events: Sequence[RecordedEvent]) -> None:
         """Map and book ``events`` ahead (``booked_facts`` remembers it for ``handle``)."""
+        books = self.books
         for event in events:
             if event.type.startswith(SYNC_OUTCOMES) or event.source == AUDIT_SOURCE:
                 continue
             with contextlib.suppress(Unmappable, Unbookable):
-                booked_facts(self.books, event)
+                booked_facts(books, event)
 
     async def _chart(self, tenant: str, ctx: Context) -> None:
         marker = (ctx.tables["accounts"], tenant)

@@ -156,7 +156,7 @@ class TenantLinks:
             covered = min(stated, f.amount.minor)
             stated -= covered
             if other == key:
-                return Money(minor=fact.amount.minor - covered, currency=currency)
+                return Money.of(fact.amount.minor - covered, currency)
         return fact.amount
 
     def _of(self, ref: str | None) -> list[Link]:
@@ -319,9 +319,9 @@ async def _fetch(ctx: Context, state: TenantLinks, refs: list[str], payments: li
     rows = await ctx.conn.fetch(_SELECT_ORDERS.format(t=ctx.tables["orders"]), state.tenant, refs)
     for r in rows:
         figures = OrderFigures(
-            Money(minor=r["total"], currency=r["currency"]),
-            Money(minor=r["tax"], currency=r["currency"]),
-            Money(minor=r["shipping"], currency=r["currency"]),
+            Money.of(r["total"], r["currency"]),
+            Money.of(r["tax"], r["currency"]),
+            Money.of(r["shipping"], r["currency"]),
         )
         state.orders.setdefault(r["order_id"], (figures, r["position"]))
     rows = await ctx.conn.fetch(

@@ -94,9 +94,9 @@ def split_refund(amount: Money, order: OrderFigures | None) -> tuple[Money, Mone
     tax_and_shipping = _share(amount.minor, order.tax.minor + order.shipping.minor, whole)
     currency = amount.currency
     return (
-        Money(minor=amount.minor - tax_and_shipping, currency=currency),
-        Money(minor=tax, currency=currency),
-        Money(minor=tax_and_shipping - tax, currency=currency),
+        Money.of(amount.minor - tax_and_shipping, currency),
+        Money.of(tax, currency),
+        Money.of(tax_and_shipping - tax, currency),
     )
 
 
