@@ -23,7 +23,7 @@ from hub.cli import processes, usage
 from hub.config import Settings, load
 from hub.domain.keys import Network
 from hub.errors import FatalError
-from hub.runtime.heap import freeze_startup
+from hub.runtime.heap import tune_heap
 from hub.store.provision import resolve_dsn
 
 if TYPE_CHECKING:
@@ -243,7 +243,7 @@ async def _serve(args: argparse.Namespace) -> int:
     ):
         workers = "without workers" if args.no_workers else "with projection workers"
         logging.getLogger(logs.SERVICE_LOGGER).info("ledgerhub serving on %s %s", url, workers)
-        freeze_startup()
+        tune_heap()
         processes.tell_ready()
         await stop.wait()
     return 0

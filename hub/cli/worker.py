@@ -25,7 +25,7 @@ from hub.cli.usage import UsageError
 from hub.config import Settings, load
 from hub.runtime import gauges
 from hub.runtime.health import HealthEnvironment, scheduled_health
-from hub.runtime.heap import freeze_startup
+from hub.runtime.heap import tune_heap
 from hub.runtime.settings import RuntimeSettings
 from hub.runtime.worker import Worker
 from hub.spi.registry import discover, document_source, select
@@ -153,7 +153,7 @@ async def run(args: argparse.Namespace) -> int:
     HealthEnvironment.from_env()
     settings = RuntimeSettings.from_env()
     worker = Worker(await database_dsn(), projections, settings, config=config)
-    freeze_startup()
+    tune_heap()
     task = asyncio.create_task(_work(worker, args))
     loop = asyncio.get_running_loop()
     grace = max(2.0, settings.lease_ttl)
