@@ -36,6 +36,7 @@ from collections.abc import Sequence
 from hub.config import Config, Settings, load
 from hub.domain.projections import Lease
 from hub.errors import FatalError, LedgerhubError
+from hub.runtime.behind import Behind
 from hub.runtime.runner import Runner
 from hub.runtime.settings import RuntimeSettings
 from hub.spi.projection import Projection
@@ -79,9 +80,9 @@ class Worker:
         """Every (projection, partition) this worker may run, in the order it seeks them."""
         self._runners: dict[tuple[str, int], tuple[Runner, asyncio.Task[None]]] = {}
         self._wakes = {unit: asyncio.Event() for unit in self.units}
-        self._behind: set[tuple[str, int]] = set()
-        """The units whose runners are behind the head (a runner reads ahead only when it is
-        the only one: ``Runner._read``)."""
+        self._behind = Behind()
+        """Where the runners behind the head are (``Runner._read``: whether to read ahead, how
+        far to run ahead of the others)."""
         self._given_back: dict[tuple[str, int], float] = {}
         """Partitions given back -> until when this worker leaves them to others."""
         self._disputed: dict[str, tuple[str, int]] = {}

@@ -168,3 +168,39 @@ async def test_runners_behind_together_do_not_read_ahead(
     assert sorted(p for ps in handled for p in ps) == sorted(2 * list(range(1, 51)))
     prepared = [p for call, ps in JOURNAL if call.startswith("prepare") for p in ps]
     assert len(prepared) <= 20, f"{len(prepared)} events read ahead"
+
+
+class Slow(Journaled2):
+    """A preparing projection slower than ``Journaled``, journaling its batches apart."""
+
+    name: ClassVar[str] = "journaled_slowly"
+
+    async def handle(self, events: Sequence[RecordedEvent], ctx: Context) -> None:
+        JOURNAL.append(("handle slowly", tuple(e.position for e in events)))
+        await asyncio.sleep(0.03)
+        await ctx.conn.executemany(
+            f"INSERT INTO {ctx.tables['seen']} (position) VALUES ($1)",
+            [(e.position,) for e in events],
+        )
+
+
+async def test_runners_that_prepare_keep_within_the_window_of_the_slowest(
+    dsn: str, store: EventStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What one runner maps the others find in the process's memo only while they are near
+    each other in the log: a fast runner waits for a slow one (``Behind.keep_up``). Each reads
+    from where it has applied; the slow one is at most a batch past what it has handled."""
+    monkeypatch.setattr("hub.runtime.behind.WINDOW", 20)
+    await store.append([event(f"evt_{i}") for i in range(120)])
+    JOURNAL.clear()
+    settings = RuntimeSettings(lease_ttl=2, poll_interval=0.05, batch_size=10)
+    await _run_until_caught_up(dsn, 120, settings, (Journaled, Slow))
+    slow_done = 0
+    fast = []
+    for call, positions in JOURNAL:
+        if call == "handle slowly":
+            slow_done = max(slow_done, *positions)
+        elif call == "handle":
+            fast.append(positions)
+            assert positions[0] - 1 <= slow_done + 10 + 20, (positions, slow_done)
+    assert sorted(p for ps in fast for p in ps) == list(range(1, 121))
