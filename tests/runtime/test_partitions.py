@@ -219,9 +219,18 @@ async def test_worker_processes_share_partitions_and_take_over_a_killed_ones(
 
         async def both_work() -> bool:
             pids = [pid_of(h) for h in (await _holders(conn)).values()]
-            return sorted(pids.count(p.pid) for p in (one, two)) == [2, 2]
+            if sorted(pids.count(p.pid) for p in (one, two)) != [2, 2]:
+                return False
+            if await conn.fetchval("SELECT to_regclass($1)", SEEN) is None:
+                return False  # the first runner has not created the projection's tables yet
+            query = f"SELECT EXISTS (SELECT FROM {SEEN} WHERE pid = $1)"
+            return bool(await conn.fetchval(query, one.pid))
 
-        await wait_until(both_work, what="each worker process to hold 2 partitions", within=30)
+        await wait_until(
+            both_work,
+            what="each worker process to hold 2 partitions, the first to apply some",
+            within=30,
+        )
         os.kill(one.pid, signal.SIGKILL)
         one.wait(timeout=10)
 
