@@ -163,7 +163,7 @@ def _made(minor: int, code: str) -> Money:
 
 def total(amounts: list[Money], currency: str) -> Money:
     """The sum of ``amounts`` (all in ``currency``); zero for none."""
-    code = Money.zero(currency).currency
+    code = _CODES.get(currency) or Money.zero(currency).currency
     for amount in amounts:
         if amount.currency != code:
             raise ValueError(f"cannot combine {code} with {amount.currency}")

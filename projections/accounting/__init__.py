@@ -23,7 +23,7 @@ rebuild accounting``.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, ClassVar
 
 from hub.domain.documents import Document
@@ -140,12 +140,25 @@ class Accounting(Projection):
         """Where and how ``tenant`` syncs (None: nowhere)."""
         return self.config.sync_for(tenant)
 
+    def _settings_of(self) -> Callable[[str], SyncSettings | None]:
+        """``settings`` remembered per tenant, for one batch (read per event otherwise, through
+        the pydantic ``Config``'s private attributes)."""
+        known: dict[str, SyncSettings | None] = {}
+
+        def settings(tenant: str) -> SyncSettings | None:
+            if tenant not in known:
+                known[tenant] = self.settings(tenant)
+            return known[tenant]
+
+        return settings
+
     def prepare(self, events: Sequence[RecordedEvent]) -> None:
         """Map and book ``events`` ahead (``booked_facts`` remembers it for ``handle``)."""
+        books, settings = self.books, self._settings_of()
         for event in events:
-            if self.settings(event.tenant) is not None:
+            if settings(event.tenant) is not None:
                 with contextlib.suppress(Unmappable, Unbookable):
-                    booked_facts(self.books, event)
+                    booked_facts(books, event)
 
     async def handle(self, events: Sequence[RecordedEvent], ctx: Context) -> None:
         """Book each event's facts into parts, then recompute every document they touch.
@@ -154,12 +167,13 @@ class Accounting(Projection):
         documents (found through their indexes), so a batch costs the same however long the
         log already is."""
         booked: list[tuple[RecordedEvent, SyncSettings, list[tuple[str, Fact, Booking]]]] = []
+        books, settings = self.books, self._settings_of()
         for event in events:
-            chosen = self.settings(event.tenant)
+            chosen = settings(event.tenant)
             if chosen is None:
                 continue
             try:
-                booked.append((event, chosen, booked_facts(self.books, event)))
+                booked.append((event, chosen, booked_facts(books, event)))
             except (Unmappable, Unbookable):
                 continue  # the ledger lists it as unmapped, with the reason
         if not booked:
@@ -170,11 +184,11 @@ class Accounting(Projection):
         touched: set[Group] = set()
         for event, chosen, facts in booked:
             try:
-                bookings = links.apply(self.books, event, facts)
+                bookings = links.apply(books, event, facts)
             except Unbookable:
                 continue
             rows = _part_rows(event, chosen, bookings)
-            rows += _balance_rows(self.books, event, chosen)
+            rows += _balance_rows(books, event, chosen)
             for row in rows:
                 key = (row[0], row[1], row[2])
                 seen = latest.get(key)

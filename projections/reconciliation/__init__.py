@@ -347,9 +347,10 @@ class Reconciliation(ReconciliationInspection, ReconciliationReports, Projection
 
     def prepare(self, events: Sequence[RecordedEvent]) -> None:
         """Map ``events`` ahead (``BooksConfig.map`` remembers it for ``handle``)."""
+        books = self.books
         for event in events:
             if event.type not in SYNC_OUTCOMES:
-                facts_of(event, self.books)
+                facts_of(event, books)
 
     async def handle(self, events: Sequence[RecordedEvent], ctx: Context) -> None:
         """Store each event's records, then recompute what they can have changed
@@ -358,6 +359,8 @@ class Reconciliation(ReconciliationInspection, ReconciliationReports, Projection
         is."""
         rows: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
         touched: dict[str, Touched] = defaultdict(Touched)
+        books = self.books  # once: a private attribute of the pydantic ``Config``
+        syncs: dict[str, SyncSettings | None] = {}
         for event in events:
             if event.type in SYNC_OUTCOMES:
                 document = _document_row(event)
@@ -366,12 +369,14 @@ class Reconciliation(ReconciliationInspection, ReconciliationReports, Projection
                     rows["documents"].append(document)
                     touched[event.tenant].orders.documents.add(document[2])
                 continue
-            event_records = records(event, self.books)
+            event_records = records(event, books)
             if not event_records:
                 continue
             touched[event.tenant].seen = True
-            zone = self.books.tenant(event.tenant).timezone.key
-            sync = self.sync_for(event.tenant)
+            zone = books.tenant(event.tenant).timezone.key
+            if event.tenant not in syncs:
+                syncs[event.tenant] = self.sync_for(event.tenant)
+            sync = syncs[event.tenant]
             for record in event_records:
                 table, row, _ = _row(event, record, zone, sync)
                 rows[table].append(row)
