@@ -213,7 +213,22 @@ def compile_expression(text: str, root: str) -> Getter:
     if path[0] != root:
         raise ValueError(f"path {text!r} must start with {root!r}")
     rest = path[1:]
+    if all(isinstance(part, str) for part in rest):
+        return _keys(tuple(str(part) for part in rest))
     return lambda obj: _walk(obj, rest)
+
+
+def _keys(keys: tuple[str, ...]) -> Getter:
+    """``_walk`` for a path of names only (most paths): no list to spread, no index."""
+
+    def get(value: Any) -> Any:
+        for key in keys:
+            if not isinstance(value, dict):
+                return None
+            value = value.get(key)
+        return value
+
+    return get
 
 
 def _compile_part(arg: str, root: str) -> Getter:

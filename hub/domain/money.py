@@ -8,6 +8,7 @@ precision than the currency has ("1.005" USD is an error, not 100 or 101 cents).
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
 
@@ -47,9 +48,22 @@ def exponent(currency: str) -> int:
     return _EXPONENTS.get(currency.upper(), 2)
 
 
+_PLAIN = re.compile(r"(-?)([0-9]+)(?:\.([0-9]+))?")
+"""A decimal string in its common form (``409.94``, ``-5``): read without ``Decimal``."""
+
+
 def to_minor(amount: Decimal | str | int, currency: str) -> int:
     """``amount`` (major units) in minor units; ``ValueError`` if it has more precision than the
     currency, or is a float, or a string that is not a plain decimal number (``"409.94"``)."""
+    if type(amount) is str:  # the common form by its digits (a third of the time of Decimal)
+        plain = _PLAIN.fullmatch(amount.strip())
+        if plain is not None:
+            sign, whole, fraction = plain.groups()
+            digits = exponent(currency)
+            fraction = fraction or ""
+            if not fraction[digits:].strip("0"):  # no more precision than the currency has
+                minor = int(whole + fraction[:digits].ljust(digits, "0"))
+                return -minor if sign else minor
     if isinstance(amount, bool) or not isinstance(amount, Decimal | str | int):
         raise ValueError(f"an amount must be a decimal string, not {type(amount).__name__}")
     if isinstance(amount, str):

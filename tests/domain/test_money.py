@@ -64,3 +64,25 @@ def test_minor_units_round_trip_through_decimal_strings(minor: int, currency: st
     text = str(to_major(minor, currency))
     assert to_minor(text, currency) == minor
     assert Money.parse(text, currency).major() == Decimal(text)
+
+
+@given(
+    text=st.one_of(
+        st.from_regex(r"\A-?[0-9]{1,15}(\.[0-9]{0,6})?\Z"),
+        st.text(alphabet="0123456789.-+e_ ", max_size=12),
+    ),
+    currency=st.sampled_from(["USD", "JPY", "KWD", "CLF", "usd"]),
+)
+def test_strings_read_by_their_digits_agree_with_decimal(text: str, currency: str) -> None:
+    """``to_minor`` reads common decimal strings without ``Decimal``: the same minor units, and
+    the same refusals (too precise, not a number), as reading them with ``Decimal``."""
+    try:
+        value = Decimal(text.strip()).scaleb(exponent(currency))
+        expected: int | None = int(value) if value.is_finite() and value == int(value) else None
+    except ArithmeticError:
+        expected = None
+    try:
+        got: int | None = to_minor(text, currency)
+    except ValueError:
+        got = None
+    assert got == expected
