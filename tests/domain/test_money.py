@@ -86,3 +86,32 @@ def test_strings_read_by_their_digits_agree_with_decimal(text: str, currency: st
     except ValueError:
         got = None
     assert got == expected
+
+
+def test_money_made_without_validation_is_the_validated_money() -> None:
+    """``Money.of`` and arithmetic skip pydantic's ``__init__`` for valid values: the result
+    compares, hashes, dumps and copies as the validated model does."""
+    checked = Money(minor=-245, currency="usd")
+    for made in (
+        Money.of(-245, "usd"),
+        Money.of(-245, "USD"),
+        Money.of(100, "USD") - Money.of(345, "USD"),
+        -Money.of(245, "USD"),
+    ):
+        assert made == checked
+        assert hash(made) == hash(checked)
+        assert made.model_dump() == checked.model_dump() == {"minor": -245, "currency": "USD"}
+        assert made.model_fields_set == checked.model_fields_set
+        assert made.model_copy(update={"minor": 1}) == Money(minor=1, currency="USD")
+        with pytest.raises(ValidationError):
+            made.minor = 3  # type: ignore[misc]  # frozen, as the validated one
+
+
+@pytest.mark.parametrize(
+    ("minor", "currency"), [(1.5, "USD"), (True, "USD"), ("12", "USD"), (12, "US"), (12, "U$D")]
+)
+def test_money_of_refuses_what_money_refuses(minor: object, currency: str) -> None:
+    with pytest.raises(ValidationError):
+        Money(minor=minor, currency=currency)
+    with pytest.raises(ValidationError):
+        Money.of(minor, currency)  # type: ignore[arg-type]
