@@ -14,7 +14,8 @@
   event was mapped 2.5 times and booked 1.7 times, 19.8 s; with it once each, 15.8 s (a memo
   holding the whole log: 14.9 s, twice the memory). A runner never waits for long on one that
   does not move: after ``PATIENCE`` seconds in which no runner of the process read a batch, it
-  goes on.
+  goes on, and no runner waits for that one again until it moves (one retrying a failing batch,
+  say).
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ class Behind:
     def __init__(self) -> None:
         self._at: dict[Unit, int] = {}
         self._paced: set[Unit] = set()
+        self._stalled: set[Unit] = set()
+        """Paced units waited for ``PATIENCE`` seconds in vain; not waited for until they move."""
         self._moved = asyncio.Event()
 
     def __contains__(self, unit: object) -> bool:
@@ -50,6 +53,7 @@ class Behind:
     def move(self, unit: Unit, position: int | None, *, paced: bool = False) -> None:
         """``unit`` reads from ``position`` next (None: it is at the head, or stopped);
         ``paced``: it keeps up with the others (``keep_up``) and they wait for it."""
+        self._stalled.discard(unit)
         if position is None:
             self._at.pop(unit, None)
             self._paced.discard(unit)
@@ -64,15 +68,18 @@ class Behind:
 
     async def keep_up(self, unit: Unit, position: int) -> None:
         """Wait while ``position`` is more than ``WINDOW`` events past the slowest other
-        paced unit, or until no unit has moved for ``PATIENCE`` seconds."""
+        paced unit, or until no unit has moved for ``PATIENCE`` seconds (then that unit is
+        stalled: not waited for until it moves)."""
         while True:
-            slowest = min(
-                (at for other, at in self._at.items() if other in self._paced and other != unit),
-                default=None,
-            )
-            if slowest is None or position - slowest <= WINDOW:
+            waited = [
+                (at, other)
+                for other, at in self._at.items()
+                if other in self._paced and other != unit and other not in self._stalled
+            ]
+            if not waited or position - min(waited)[0] <= WINDOW:
                 return
             try:
                 await asyncio.wait_for(self._moved.wait(), PATIENCE)
             except TimeoutError:
+                self._stalled.add(min(waited)[1])
                 return

@@ -54,3 +54,12 @@ async def test_a_unit_that_does_not_move_is_waited_for_only_so_long(
     units.move(("stuck", 0), 0, paced=True)
     units.move(("fast", 0), 50_000, paced=True)
     await asyncio.wait_for(units.keep_up(("fast", 0), 50_000), 5)
+    # not waited for again until it moves (a runner retrying a failing batch, say)
+    monkeypatch.setattr(behind, "PATIENCE", 60)
+    await asyncio.wait_for(units.keep_up(("fast", 0), 51_000), 5)
+    units.move(("stuck", 0), 1_000, paced=True)  # it moved: it counts again
+    waiting = asyncio.create_task(units.keep_up(("fast", 0), 52_000))
+    await _settle()
+    assert not waiting.done()
+    units.move(("stuck", 0), 50_500, paced=True)
+    await asyncio.wait_for(waiting, 5)
