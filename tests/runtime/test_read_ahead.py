@@ -3,7 +3,8 @@
 ``Projection.prepare`` is the projection's database-free work on a batch (mapping and booking,
 remembered for ``handle``); run on the batch after the one being applied, Python's work on it
 overlaps the database's on this one. These tests hold the runtime to that, and to the batches
-it applies being the same as without reading ahead.
+it applies being the same as without reading ahead; and runners that prepare, behind together,
+to staying near each other in the log (what one prepared is remembered for the others).
 """
 
 from __future__ import annotations
