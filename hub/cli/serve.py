@@ -24,6 +24,7 @@ from hub.config import Settings, load
 from hub.domain.keys import Network
 from hub.errors import FatalError
 from hub.runtime.heap import tune_heap
+from hub.runtime.loop import use_uvloop
 from hub.store.provision import resolve_dsn
 
 if TYPE_CHECKING:
@@ -194,10 +195,7 @@ def run(args: argparse.Namespace) -> Coroutine[Any, Any, int]:
     """The ``serve`` command, run by ``hub.cli`` with ``asyncio.run``; called before that makes
     the event loop, it installs uvloop's loop policy when uvloop is installed (the ``uvloop``
     extra), so the loop the API runs on is uvloop's."""
-    with contextlib.suppress(ImportError):
-        import uvloop
-
-        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    use_uvloop()
     return _serve(args)
 
 

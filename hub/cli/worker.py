@@ -12,7 +12,7 @@ import functools
 import os
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from hub import telemetry
@@ -26,6 +26,7 @@ from hub.config import Settings, load
 from hub.runtime import gauges
 from hub.runtime.health import HealthEnvironment, scheduled_health
 from hub.runtime.heap import tune_heap
+from hub.runtime.loop import use_uvloop
 from hub.runtime.settings import RuntimeSettings
 from hub.runtime.worker import Worker
 from hub.spi.registry import discover, document_source, select
@@ -140,7 +141,15 @@ async def _run_all(worker: Worker, args: argparse.Namespace) -> None:
                 group.create_task(gauges.keep_fresh(gauge_store), name="gauges")
 
 
-async def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> Coroutine[Any, Any, int]:
+    """The ``worker`` command, run by ``hub.cli`` with ``asyncio.run``; called before that
+    makes the event loop, it installs uvloop's loop policy when uvloop is installed
+    (``hub.runtime.loop``)."""
+    use_uvloop()
+    return _worker(args)
+
+
+async def _worker(args: argparse.Namespace) -> int:
     installed = discover(names=args.projection)
     unknown = sorted(set(args.projection or ()) - set(installed))
     if unknown:  # judged from the installed plugins alone

@@ -115,13 +115,55 @@ def _side(fact: Fact) -> Side | None:
 
 @dataclass
 class TenantLinks:
-    """One tenant's orders and links, as loaded for a batch and changed by it."""
+    """One tenant's orders and links, as loaded for a batch and changed by it.
+
+    ``links`` is changed only through ``put`` and ``refer``, which keep it indexed by the order
+    each link resolves to and by the payment ids its payments and processor refunds name: what
+    an event asks of them is found by key, however many links its batch loaded."""
 
     tenant: str
     orders: dict[str, tuple[OrderFigures, int]] = field(default_factory=dict)
     links: dict[str, Link] = field(default_factory=dict)
     changed_orders: set[str] = field(default_factory=set)
     changed_links: set[str] = field(default_factory=set)
+    _of_order: dict[str, set[str]] = field(default_factory=dict)
+    """order_ref → the keys of the links resolving to it."""
+    _payments: dict[str, dict[str, None]] = field(default_factory=dict)
+    """payment_id → the keys of the payment links naming it, first held first."""
+    _refunds: dict[str, set[str]] = field(default_factory=dict)
+    """payment_ref → the keys of the processor refund links naming it."""
+
+    def put(self, link: Link) -> None:
+        """Hold ``link`` (replacing the link of its key, which keeps its place)."""
+        held = self.links.get(link.key)
+        if held is not None:
+            self._unindex(held)
+        self.links[link.key] = link
+        self._index(link)
+
+    def refer(self, link: Link, ref: str | None) -> None:
+        """Resolve the held ``link`` to the order ``ref``."""
+        self._unindex(link)
+        link.order_ref = ref
+        self._index(link)
+
+    def _index(self, link: Link) -> None:
+        if link.order_ref is not None:
+            self._of_order.setdefault(link.order_ref, set()).add(link.key)
+        payment_id, payment_ref = link.payment_id, link.payment_ref
+        if link.side == "payment" and payment_id is not None:
+            self._payments.setdefault(payment_id, {})[link.key] = None
+        if link.side == "processor_refund" and payment_ref is not None:
+            self._refunds.setdefault(payment_ref, set()).add(link.key)
+
+    def _unindex(self, link: Link) -> None:
+        if link.order_ref is not None:
+            self._of_order.get(link.order_ref, set()).discard(link.key)
+        payment_id, payment_ref = link.payment_id, link.payment_ref
+        if link.side == "payment" and payment_id is not None:
+            self._payments.get(payment_id, {}).pop(link.key, None)
+        if link.side == "processor_refund" and payment_ref is not None:
+            self._refunds.get(payment_ref, set()).discard(link.key)
 
     # ------------------------------------------------------------------ Known
     def order(self, ref: str) -> OrderFigures | None:
@@ -133,10 +175,15 @@ class TenantLinks:
         """A refund's own ``order_ref``, else the order its payment names."""
         if fact.order_ref is not None:
             return fact.order_ref
-        for link in self.links.values():
-            if link.side == "payment" and link.payment_id == fact.payment_ref:
-                return link.order_ref
-        return None
+        paying = self._payments.get(fact.payment_ref) if fact.payment_ref is not None else None
+        if not paying:
+            return None
+        # the payment held first, as a walk of ``links`` in order would find it
+        first = min(paying, key=self._place) if len(paying) > 1 else next(iter(paying))
+        return self.links[first].order_ref
+
+    def _place(self, key: str) -> int:
+        return list(self.links).index(key)
 
     def uncovered(self, key: str, fact: Refund) -> Money:
         """What of the processor refund ``key`` the order's shop-side refunds do not state:
@@ -162,7 +209,7 @@ class TenantLinks:
     def _of(self, ref: str | None) -> list[Link]:
         if ref is None:
             return []
-        return [link for link in self.links.values() if link.order_ref == ref]
+        return [self.links[key] for key in self._of_order.get(ref, ())]
 
     # ------------------------------------------------------------------ changes
     def take(self, event: RecordedEvent, key: str, fact: Fact) -> set[str]:
@@ -191,18 +238,18 @@ class TenantLinks:
         ):
             fact = held_link.fact  # a listing by total only: the refund as first stated stands
         ref = fact.order_ref if isinstance(fact, Payment) else self.order_of(fact)
-        self.links[key] = Link(key, event.source, side, fact, ref, event.position)
+        self.put(Link(key, event.source, side, fact, ref, event.position))
         self.changed_links.add(key)
         touched = {r for r in (ref, held_link.order_ref if held_link else None) if r}
         if isinstance(fact, Payment):  # refunds of this payment now know their order
-            for link in self.links.values():
-                if link.side == "processor_refund" and link.payment_ref == fact.payment_id:
-                    own_ref = link.fact.order_ref if isinstance(link.fact, Refund) else None
-                    if own_ref is None and link.order_ref != ref:
-                        link.order_ref = ref
-                        self.changed_links.add(link.key)
-                    if ref:
-                        touched.add(ref)
+            for other in sorted(self._refunds.get(fact.payment_id, ())):
+                link = self.links[other]
+                own_ref = link.fact.order_ref if isinstance(link.fact, Refund) else None
+                if own_ref is None and link.order_ref != ref:
+                    self.refer(link, ref)
+                    self.changed_links.add(link.key)
+                if ref:
+                    touched.add(ref)
         return touched
 
     def fact(self, key: str, fact: Fact) -> Fact:
@@ -212,11 +259,8 @@ class TenantLinks:
 
     def linked(self, refs: Iterable[str]) -> list[Link]:
         """Every link of the orders ``refs``, in key order."""
-        wanted = set(refs)
-        return sorted(
-            (link for link in self.links.values() if link.order_ref in wanted),
-            key=lambda link: link.key,
-        )
+        keys = {key for ref in set(refs) for key in self._of_order.get(ref, ())}
+        return [self.links[key] for key in sorted(keys)]
 
 
 class Links:
@@ -330,7 +374,7 @@ async def _fetch(ctx: Context, state: TenantLinks, refs: list[str], payments: li
     for r in rows:
         fact = _FACT.validate_json(r["fact"])
         assert isinstance(fact, Payment | Refund)
-        state.links.setdefault(
-            r["entry_key"],
-            Link(r["entry_key"], r["source"], r["side"], fact, r["order_ref"], r["position"]),
-        )
+        if r["entry_key"] not in state.links:
+            state.put(
+                Link(r["entry_key"], r["source"], r["side"], fact, r["order_ref"], r["position"])
+            )
