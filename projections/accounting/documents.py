@@ -54,10 +54,17 @@ class Part:
     """The order a sale is, or a payment pays (per-transaction documents only)."""
 
 
+def _field(fact: Fact, name: str) -> object:
+    """``fact``'s field ``name``, None when its kind has no such field (a model's fields are
+    its ``__dict__``; ``getattr`` with a default raised and caught an AttributeError for every
+    kind without it, in pydantic's ``__getattr__``)."""
+    return fact.__dict__.get(name)
+
+
 def document_key(mode: Mode, fact_key: str, fact: Fact, business_date: date) -> str:
     """The key of the document a fact keyed ``fact_key`` booked on ``business_date`` is part
     of (reconciliation uses it to follow an order to its document)."""
-    payout = getattr(fact, "payout_id", None)
+    payout = _field(fact, "payout_id")
     if mode == "daily":
         return f"day/{business_date.isoformat()}"
     if mode == "per_payout" and isinstance(payout, str) and payout:
@@ -68,7 +75,7 @@ def document_key(mode: Mode, fact_key: str, fact: Fact, business_date: date) -> 
 def part_of(mode: Mode, fact_key: str, fact: Fact, entry: Entry) -> Part:
     """The part ``entry`` (booked from ``fact``, keyed ``fact_key``) adds to a document."""
     postings = tuple((p.account, p.currency, p.amount) for p in entry.postings)
-    payout = getattr(fact, "payout_id", None)
+    payout = _field(fact, "payout_id")
     group = document_key(mode, fact_key, fact, entry.business_date)
     if mode == "daily":
         return Part(group, "journal", entry.business_date, f"summary of {group[4:]}", postings)
@@ -76,9 +83,9 @@ def part_of(mode: Mode, fact_key: str, fact: Fact, entry: Entry) -> Part:
         return Part(group, "journal", entry.business_date, f"payout {payout}", postings)
     kind = _KINDS.get(entry.kind, "journal")
     customer = entry.payee if kind == "invoice" else None
-    order = getattr(fact, "order_id", None) if kind == "invoice" else None
+    order = _field(fact, "order_id") if kind == "invoice" else None
     if kind == "payment":
-        order = getattr(fact, "order_ref", None)
+        order = _field(fact, "order_ref")
     return Part(fact_key, kind, entry.business_date, entry.description, postings,
                 customer or None, order if isinstance(order, str) and order else None)  # fmt: skip
 

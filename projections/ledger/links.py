@@ -63,18 +63,17 @@ _SELECT_LINKS = (
     "WHERE tenant = $1 AND (order_ref = ANY($2::text[]) OR payment_id = ANY($3::text[]) "
     "OR payment_ref = ANY($3::text[]))"
 )
-_UPSERT_ORDER = """
-INSERT INTO {t} AS o (tenant, order_id, currency, total, tax, shipping, position)
-VALUES ($1, $2, $3, $4, $5, $6, $7)
+# Each as one array of the table's own row type, in its columns' order (one statement a
+# batch; a batch names each key once).
+_UPSERT_ORDERS = """
+INSERT INTO {t} AS o SELECT * FROM unnest($1::{t}[])
 ON CONFLICT (tenant, order_id) DO UPDATE SET currency = excluded.currency,
     total = excluded.total, tax = excluded.tax, shipping = excluded.shipping,
     position = excluded.position
 WHERE o.position <= excluded.position
 """
-_UPSERT_LINK = """
-INSERT INTO {t} AS l (tenant, entry_key, source, side, order_ref, payment_id, payment_ref, fact,
-                      position)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9)
+_UPSERT_LINKS = """
+INSERT INTO {t} AS l SELECT * FROM unnest($1::{t}[])
 ON CONFLICT (tenant, entry_key) DO UPDATE SET source = excluded.source, side = excluded.side,
     order_ref = excluded.order_ref, payment_id = excluded.payment_id,
     payment_ref = excluded.payment_ref, fact = excluded.fact, position = excluded.position
@@ -354,9 +353,9 @@ class Links:
                               link.payment_id, link.payment_ref, link.fact.model_dump_json(),
                               link.position))  # fmt: skip
         if orders:
-            await ctx.conn.executemany(_UPSERT_ORDER.format(t=ctx.tables["orders"]), orders)
+            await ctx.conn.execute(_UPSERT_ORDERS.format(t=ctx.tables["orders"]), orders)
         if links:
-            await ctx.conn.executemany(_UPSERT_LINK.format(t=ctx.tables["links"]), links)
+            await ctx.conn.execute(_UPSERT_LINKS.format(t=ctx.tables["links"]), links)
 
 
 async def _fetch(ctx: Context, state: TenantLinks, refs: list[str], payments: list[str]) -> None:
