@@ -15,7 +15,9 @@ itself, inserts and commits. The lock is released only after the commit is visib
 transactions commit in position order and the numbers are contiguous (1, 2, 3 … with no holes,
 which also lets an auditor read a missing number as a removed row). Serialising appenders is
 cheap because this process coalesces every append waiting at that moment into one transaction
-(group commit): one lock, one round of inserts and one WAL flush for many requests.
+(group commit): one lock, one round of inserts and one WAL flush for many requests. A store
+has up to ``WRITERS`` (two) such transactions in flight: one under the lock, the next preparing
+its rows outside it (serialising, PostgreSQL's rendering of the payloads), then waiting for it.
 
 The head must be read by a statement issued *after* the lock statement returns: in READ
 COMMITTED each statement takes a fresh snapshot, and only a snapshot taken after the lock is
@@ -60,6 +62,11 @@ from hub.store.pool import Connection, create_pool
 from hub.store.schema import pending_migrations
 
 EVENT_LOG_LOCK = 0x4C48_4556  # "LHEV": held by every append transaction until it commits
+WRITERS = 2
+"""Group commits a store has in flight at once. While one holds the log's lock (its head read,
+COPY and commit), the next serialises its payloads and has PostgreSQL render them, then waits
+for the lock: the work outside the lock overlaps the work under it, as it does between the
+processes of ``serve --processes``."""
 NOTIFY_CHANNEL = "ledgerhub_events"
 """Each append transaction notifies this channel with the new head position (sent on commit)."""
 
@@ -233,7 +240,7 @@ class EventStore:
         self._owns_pool = owns_pool
         self._max_group_events = max_group_events
         self._queue: list[_Request] = []
-        self._writer: asyncio.Task[None] | None = None
+        self._writers: set[asyncio.Task[None]] = set()
         self.stats = AppendStats()
 
     @classmethod
@@ -265,8 +272,8 @@ class EventStore:
 
     async def close(self) -> None:
         """Finish queued appends, then release the pool if this store opened it."""
-        if self._writer is not None:
-            await asyncio.shield(self._writer)
+        while self._writers:
+            await asyncio.shield(next(iter(self._writers)))
         if self._owns_pool:
             await self._pool.close()
 
@@ -284,19 +291,18 @@ class EventStore:
         events = telemetry.traced(events)  # the current request's traceparent, into meta
         request = _Request(events, asyncio.get_running_loop().create_future())
         self._queue.append(request)
-        if self._writer is None:
-            self._writer = asyncio.create_task(self._write_loop(), name="ledgerhub-group-commit")
+        if len(self._writers) < WRITERS:
+            writer = asyncio.create_task(self._write_loop(), name="ledgerhub-group-commit")
+            self._writers.add(writer)
+            writer.add_done_callback(self._writers.discard)
         # The commit goes on even if this caller is cancelled: a caller that retries will get
         # `duplicate` for what did land.
         return await asyncio.shield(request.future)
 
     async def _write_loop(self) -> None:
-        try:
-            while self._queue:
-                group = self._take_group()
-                await self._commit_isolated(group)
-        finally:
-            self._writer = None
+        while self._queue:
+            group = self._take_group()
+            await self._commit_isolated(group)
 
     def _take_group(self) -> list[_Request]:
         group = [self._queue.pop(0)]

@@ -15,7 +15,7 @@ import pytest
 from hub.domain.events import AppendResult, NewEvent
 from hub.errors import ConcurrencyConflict, InvalidInput
 from hub.store import EventStore
-from hub.store.events import _BY_KEY, EVENT_LOG_LOCK
+from hub.store.events import _BY_KEY, EVENT_LOG_LOCK, WRITERS
 from hub.usecases.verify import verify_chain
 from tests.factories import event
 from tests.runtime.harness import wait_until
@@ -238,28 +238,27 @@ async def _as_one_group(
     store: EventStore, dsn: str, batches: list[list[NewEvent]]
 ) -> list[list[AppendResult] | BaseException]:
     """Append ``batches`` as concurrent requests that are certainly committed in one group: a
-    blocker holds the log's lock until the writer waits on it with a lead request and every
-    batch is queued behind it."""
+    blocker holds the log's lock until one writer waits on it with a lead request, and the
+    other (``WRITERS``) with every batch, all queued before it took them."""
+    assert WRITERS == 2
     blocker = await asyncpg.connect(dsn)
     tx = blocker.transaction()
     await tx.start()
     await blocker.execute("SELECT pg_advisory_xact_lock($1)", EVENT_LOG_LOCK)
 
-    async def writer_waits() -> bool:
+    async def writers_wait(count: int) -> bool:
         waiting = await blocker.fetchval(
             "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted "
             "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
         )
-        return bool(waiting) and not store._queue
-
-    async def all_queued() -> bool:
-        return len(store._queue) == len(batches)
+        return waiting == count and not store._queue
 
     try:
         lead = asyncio.create_task(store.append([event("lead")]))
-        await _wait_for(writer_waits, "the writer to wait on the lock")
+        await _wait_for(lambda: writers_wait(1), "the first writer to wait on the lock")
+        # queued in one turn of the loop, before the second writer runs and takes them
         tasks = [asyncio.create_task(store.append(batch)) for batch in batches]
-        await _wait_for(all_queued, "every batch to queue")
+        await _wait_for(lambda: writers_wait(2), "the second writer to wait with every batch")
     finally:
         await tx.rollback()
         await blocker.close()
