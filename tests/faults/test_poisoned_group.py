@@ -1,8 +1,9 @@
 """A poisoned group: one bad request among many good ones coalesced into one group commit.
 
 A real server on 127.0.0.1 and a real PostgreSQL. A blocker holds the log's lock while the
-requests arrive, so they all wait in the store's queue and are committed as one group when the
-lock is released: the bad request is certainly a neighbour of every good one. Only it may fail
+requests arrive, and each of the store's group commits (``WRITERS``) waits on it with a lead
+request, so they all wait in the store's queue and are committed as one group when the lock is
+released: the bad request is certainly a neighbour of every good one. Only it may fail
 (a 4xx problem naming the field); every good request is 200 and stored once; the chain verifies.
 
 No fixed sleep stands in for a state: each wait is on something observable, with a deadline.
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import hashlib
 import hmac
 import random
@@ -25,7 +27,7 @@ import asyncpg
 import orjson
 import pytest
 
-from hub.store.events import EVENT_LOG_LOCK
+from hub.store.events import EVENT_LOG_LOCK, WRITERS
 from hub.usecases.verify import verify_chain
 from tests.api.conftest import (
     CONNECTIONS,
@@ -268,20 +270,25 @@ async def test_one_bad_request_fails_alone_in_a_group_commit(
     held = True
     await blocker.execute("SELECT pg_advisory_xact_lock($1)", EVENT_LOG_LOCK)
 
-    async def writer_waits_on_the_lock() -> bool:
+    async def writers_wait_on_the_lock(count: int) -> bool:
         waiting = await watcher.fetchval(
             "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted "
             "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
         )
-        return bool(waiting) and not store._queue
+        return waiting == count and not store._queue
 
     try:
         async with aiohttp.ClientSession() as http:
-            lead = asyncio.create_task(good_request(http, server.url, key, 0))
-            # the first group (the lead alone) is now inside its transaction, waiting
-            await eventually(
-                writer_waits_on_the_lock, within=PATIENCE, what="the writer to wait on the lock"
-            )
+            # a lead request for each of the store's group commits, each inside its transaction
+            # and waiting on the lock, so that what comes next queues behind them
+            leads = []
+            for n in range(WRITERS):
+                leads.append(asyncio.create_task(good_request(http, server.url, key, -n)))
+                await eventually(
+                    functools.partial(writers_wait_on_the_lock, n + 1),
+                    within=PATIENCE,
+                    what=f"{n + 1} writer(s) to wait on the lock",
+                )
             goods = [
                 asyncio.create_task(good_request(http, server.url, key, n))
                 for n in range(1, GOOD // 2 + 1)
@@ -300,9 +307,10 @@ async def test_one_bad_request_fails_alone_in_a_group_commit(
             await eventually(
                 all_queued, within=PATIENCE, what=f"{GOOD} good requests and the bad one to queue"
             )
-            await hold.rollback()  # the next group: every queued request at once
+            # the leads commit, then the first writer free takes every queued request at once
+            await hold.rollback()
             held = False
-            answers = await asyncio.gather(lead, *goods)
+            answers = await asyncio.gather(*leads, *goods)
             refused = await bad
     finally:
         if held:
@@ -314,20 +322,21 @@ async def test_one_bad_request_fails_alone_in_a_group_commit(
     assert refused.content_type == PROBLEM
     assert refused.body["status"] == refused.status
     assert poison.field in {item["field"] for item in refused.body.get("errors", [])}, refused
-    assert [a.status for a in answers] == [200] * (GOOD + 1), [
-        a for a in answers if a.status != 200
-    ][:3]
+    sent = GOOD + WRITERS
+    assert [a.status for a in answers] == [200] * sent, [a for a in answers if a.status != 200][:3]
     assert all(a.body["results"][0]["status"] == "appended" for a in answers)
     stored = await store.read_after(0, limit=1000)
-    assert sorted(e.external_id for e in stored) == sorted(f"good-{n}" for n in range(GOOD + 1))
+    assert sorted(e.external_id for e in stored) == sorted(
+        f"good-{n}" for n in range(1 - WRITERS, GOOD + 1)
+    )
     positions = sorted(a.body["results"][0]["position"] for a in answers)
-    assert positions == list(range(1, GOOD + 2))
+    assert positions == list(range(1, sent + 1))
     report = await verify_chain(store)
     assert report.ok, report.reason
-    assert report.checked == GOOD + 1
+    assert report.checked == sent
 
     # the group commit goes on serving
     async with aiohttp.ClientSession() as http:
         after = await good_request(http, server.url, key, GOOD + 1)
     assert after.status == 200
-    assert after.body["results"][0]["position"] == GOOD + 2
+    assert after.body["results"][0]["position"] == sent + 1
