@@ -127,8 +127,8 @@ class TenantLinks:
     changed_links: set[str] = field(default_factory=set)
     _of_order: dict[str, set[str]] = field(default_factory=dict)
     """order_ref → the keys of the links resolving to it."""
-    _payments: dict[str, dict[str, None]] = field(default_factory=dict)
-    """payment_id → the keys of the payment links naming it, first held first."""
+    _payments: dict[str, set[str]] = field(default_factory=dict)
+    """payment_id → the keys of the payment links naming it."""
     _refunds: dict[str, set[str]] = field(default_factory=dict)
     """payment_ref → the keys of the processor refund links naming it."""
 
@@ -151,7 +151,7 @@ class TenantLinks:
             self._of_order.setdefault(link.order_ref, set()).add(link.key)
         payment_id, payment_ref = link.payment_id, link.payment_ref
         if link.side == "payment" and payment_id is not None:
-            self._payments.setdefault(payment_id, {})[link.key] = None
+            self._payments.setdefault(payment_id, set()).add(link.key)
         if link.side == "processor_refund" and payment_ref is not None:
             self._refunds.setdefault(payment_ref, set()).add(link.key)
 
@@ -160,7 +160,7 @@ class TenantLinks:
             self._of_order.get(link.order_ref, set()).discard(link.key)
         payment_id, payment_ref = link.payment_id, link.payment_ref
         if link.side == "payment" and payment_id is not None:
-            self._payments.get(payment_id, {}).pop(link.key, None)
+            self._payments.get(payment_id, set()).discard(link.key)
         if link.side == "processor_refund" and payment_ref is not None:
             self._refunds.get(payment_ref, set()).discard(link.key)
 
