@@ -18,6 +18,10 @@ from hub.errors import InvalidInput, RejectedError, UnsupportedMediaType
 
 M = TypeVar("M", bound=BaseModel)
 
+JSON_BODY = web.RequestKey("ledgerhub_json_body", object)
+"""The body as parsed by the route's guard (``hub.api.routing``), when it parsed it with orjson
+and found nothing to refuse: ``read_json`` answers with it instead of parsing again."""
+
 
 def problem_items(exc: ValidationError, *, list_field: str | None = None) -> list[dict[str, Any]]:
     """Pydantic errors as ``{"index", "field", "message"}``; ``index`` from ``list_field[i]``."""
@@ -86,15 +90,20 @@ async def read_json(request: web.Request, *, list_field: str | None = None) -> A
             f"send the body as application/json (got {request.content_type or 'no content type'})"
         )
     body = await request.read()
-    try:
-        value = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise RejectedError(f"the body is not valid JSON: {exc}") from exc
+    value = request.get(JSON_BODY, _UNPARSED)
+    if value is _UNPARSED:
+        try:
+            value = orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            raise RejectedError(f"the body is not valid JSON: {exc}") from exc
     inexact = inexact_numbers(body)
     if inexact:
         items = json_problem_items(inexact, list_field=list_field)
         raise InvalidInput(describe(items), errors=items)
     return value
+
+
+_UNPARSED = object()
 
 
 def validate(model: type[M], value: Any, *, list_field: str | None = None) -> M:

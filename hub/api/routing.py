@@ -36,9 +36,11 @@ from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
+import orjson
 from aiohttp import web
 from pydantic import BaseModel
 
+from hub.api.bodies import JSON_BODY
 from hub.domain.keys import Access
 from hub.errors import InvalidInput
 
@@ -319,6 +321,27 @@ class _Duplicate(Exception):
     pass
 
 
+_ESCAPED_COLONS = (b"\\u003a", b"\\u003A")
+
+
+def _no_key_twice(raw: bytes, value: Any) -> bool:
+    """True only if no object in the JSON text ``raw`` (parsed by orjson as ``value``) holds a
+    key twice; False when that is not known (the standard library's parse then looks).
+
+    orjson keeps the last of a key given twice, and its rendering of ``value`` writes a ``:``
+    for each member kept and for each colon inside a string, never escaping one. The text sent
+    has a ``:`` for each member it holds and each colon written plainly in a string, plus the
+    colons written ``\\u003a``. Equal counts mean no member was dropped. A text with
+    ``\\\\u003a`` (an escaped backslash, then ``u003a``) is counted too high, never too low: it
+    only sends the body to the exact parse. A duplicate always drops a ``:``, so it is never
+    missed."""
+    try:
+        kept = orjson.dumps(value).count(b":")
+    except orjson.JSONEncodeError:  # nested deeper than orjson writes: ask the exact parse
+        return False
+    return kept == raw.count(b":") + sum(raw.count(e) for e in _ESCAPED_COLONS)
+
+
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     found = dict(pairs)
     if len(found) != len(pairs):
@@ -362,6 +385,14 @@ async def _check_body(request: web.Request) -> None:
     if content_type != JSON and not content_type.endswith("+json"):
         return  # the handler refuses it (415)
     raw = await request.read()  # kept by aiohttp for the handler; 413 past the limit
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        pass  # orjson refuses it (the handler answers 400); the standard library may not
+    else:
+        if b"\\u0000" not in raw and _no_key_twice(raw, value):
+            request[JSON_BODY] = value  # ``read_json`` answers the handler with it
+            return
     try:
         json.loads(raw, object_pairs_hook=_unique_keys)
         if b"\\u0000" not in raw:

@@ -71,27 +71,92 @@ def canonical_bytes(link: ChainLink) -> bytes:
 
     Raises ``Unchainable`` for a time whose UTC instant is outside years 1-9999.
     """
-    return orjson.dumps(
+    return assemble(
+        link_body(
+            id=link.id,
+            tenant=link.tenant,
+            source=link.source,
+            external_id=link.external_id,
+            type=link.type,
+            stream=link.stream,
+            occurred_at=link.occurred_at,
+            data_json=link.data_json,
+            meta_json=link.meta_json,
+            raw=link.raw,
+        ),
+        position=link.position,
+        stream_version=link.stream_version,
+        recorded_at=rendered_time(link.recorded_at, "recorded_at"),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class LinkBody:
+    """The parts of an event's canonical bytes known before it has a place in the log (all
+    but its position, stream version and recording time), already rendered.
+
+    The event store renders them before it takes the log's lock, so that what it does under the
+    lock is joining bytes and hashing (``assemble``)."""
+
+    names: bytes
+    """``"id","tenant","source","external_id","type","stream"``, as orjson writes them."""
+    occurred_at: bytes
+    rest: bytes
+    """``data,meta,raw``: the payloads as given (PostgreSQL's rendering), ``raw`` base64."""
+
+
+def link_body(
+    *,
+    id: uuid.UUID,
+    tenant: str,
+    source: str,
+    external_id: str,
+    type: str,
+    stream: str,
+    occurred_at: datetime,
+    data_json: str,
+    meta_json: str,
+    raw: bytes | None,
+) -> LinkBody:
+    """``LinkBody`` of an event (``Unchainable`` for an ``occurred_at`` with no UTC instant in
+    years 1-9999)."""
+    names = orjson.dumps([str(id), tenant, source, external_id, type, stream])
+    rest = orjson.dumps(
         [
-            link.position,
-            str(link.id),
-            link.tenant,
-            link.source,
-            link.external_id,
-            link.type,
-            link.stream,
-            link.stream_version,
-            # orjson's RFC 3339 rendering (µs only when non-zero, "Z"), of the UTC instant
-            _utc(link.occurred_at, "occurred_at"),
-            _utc(link.recorded_at, "recorded_at"),
-            orjson.Fragment(link.data_json),
-            orjson.Fragment(link.meta_json),
-            None if link.raw is None else base64.b64encode(link.raw).decode("ascii"),
-        ],
-        option=_UTC_OPTS,
+            orjson.Fragment(data_json),
+            orjson.Fragment(meta_json),
+            None if raw is None else base64.b64encode(raw).decode("ascii"),
+        ]
+    )
+    return LinkBody(names[1:-1], rendered_time(occurred_at, "occurred_at"), rest[1:-1])
+
+
+def rendered_time(value: datetime, field: str) -> bytes:
+    """A time as the canonical bytes hold it: orjson's RFC 3339 rendering of its UTC instant
+    (µs only when non-zero, ``Z``), quoted."""
+    return orjson.dumps(_utc(value, field), option=_UTC_OPTS)
+
+
+def assemble(body: LinkBody, *, position: int, stream_version: int, recorded_at: bytes) -> bytes:
+    """The canonical bytes of the event of ``body`` at ``position`` (``recorded_at`` rendered by
+    ``rendered_time``): the JSON array ``[position, id, tenant, source, external_id, type,
+    stream, stream_version, occurred_at, recorded_at, data, meta, raw]`` without spaces, as
+    ``orjson.dumps`` writes it."""
+    return b"[%d,%b,%d,%b,%b,%b]" % (
+        position,
+        body.names,
+        stream_version,
+        body.occurred_at,
+        recorded_at,
+        body.rest,
     )
 
 
 def event_hash(previous: bytes, link: ChainLink) -> bytes:
     """The hash of ``link`` chained onto ``previous``."""
-    return hashlib.sha256(previous + canonical_bytes(link)).digest()
+    return chained(previous, canonical_bytes(link))
+
+
+def chained(previous: bytes, canonical: bytes) -> bytes:
+    """The hash of an event of ``canonical`` bytes chained onto ``previous``."""
+    return hashlib.sha256(previous + canonical).digest()

@@ -19,11 +19,16 @@ cheap because this process coalesces every append waiting at that moment into on
 has up to ``WRITERS`` (two) such transactions in flight: one under the lock, the next preparing
 its rows outside it (serialising, PostgreSQL's rendering of the payloads), then waiting for it.
 
-The head must be read by a statement issued *after* the lock statement returns: in READ
-COMMITTED each statement takes a fresh snapshot, and only a snapshot taken after the lock is
-granted sees the previous holder's rows. That read is one statement (the head, the group's known
-keys and its streams' versions): every round trip made under the lock is one that every other
-appender, in this process or another (``serve --processes``), waits for.
+The head must be read by a statement that starts *after* the lock is granted: in READ
+COMMITTED each statement takes a fresh snapshot, and only a snapshot taken after the grant sees
+the previous holder's rows. Every round trip made under the lock, and this process's turn to
+resume after each, is one that every other appender, in this process or another
+(``serve --processes``), waits for; so the lock and that read are one call
+(``ledgerhub.append_state``, migration 0024: the head, the group's known keys and its streams'
+versions), and what does not depend on the head (each payload's JSON, PostgreSQL's rendering of
+it, the hashed bytes of every field but position, stream version and recording time) is
+prepared before the lock is asked for. Under the lock remain that call, joining bytes and
+hashing them in order, the COPY, the notification and the commit.
 
 Group commit and isolation between requests
 -------------------------------------------
@@ -40,6 +45,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -49,7 +55,16 @@ import asyncpg
 import orjson
 
 from hub import telemetry
-from hub.domain.chain import GENESIS_HASH, ChainLink, Unchainable, event_hash
+from hub.domain.chain import (
+    GENESIS_HASH,
+    ChainLink,
+    LinkBody,
+    Unchainable,
+    assemble,
+    chained,
+    link_body,
+    rendered_time,
+)
 from hub.domain.events import AppendResult, NewEvent, RecordedEvent
 from hub.errors import (
     ConcurrencyConflict,
@@ -70,6 +85,17 @@ processes of ``serve --processes``."""
 NOTIFY_CHANNEL = "ledgerhub_events"
 """Each append transaction notifies this channel with the new head position (sent on commit)."""
 
+_SELECT = (
+    "SELECT position, id, tenant, source, external_id, type, stream, stream_version, "
+    "occurred_at, recorded_at, data::text AS data, meta::text AS meta, raw, hash "
+    "FROM ledgerhub.events"
+)
+
+APPEND_STATE = "SELECT * FROM ledgerhub.append_state($1, $2, $3, $4, $5, $6)"
+"""Take the log's lock for this transaction, then read (a new snapshot) one row each: the head
+(``h``: the time to record, its position and hash), a logged key of the group (``k``), a stream's
+current version (``v``); every read an index probe at any size of the log (migration 0024)."""
+
 _COLUMNS = (
     "position",
     "id",
@@ -86,62 +112,6 @@ _COLUMNS = (
     "raw",
     "hash",
 )
-_SELECT = (
-    "SELECT position, id, tenant, source, external_id, type, stream, stream_version, "
-    "occurred_at, recorded_at, data::text AS data, meta::text AS meta, raw, hash "
-    "FROM ledgerhub.events"
-)
-
-_BY_KEY = """\
-  FROM unnest($1::text[], $2::text[], $3::text[]) AS k(tenant, source, external_id)
-  CROSS JOIN LATERAL (SELECT position, stream_version FROM ledgerhub.events AS x
-                       WHERE x.tenant = k.tenant AND x.source = k.source
-                         AND x.external_id = k.external_id OFFSET 0) AS e"""
-"""The events already stored under the keys in $1-$3, each found through ``events_idempotency``.
-
-A lateral subquery kept from being flattened into a join (``OFFSET 0``) is always a nested
-loop of probes: a plain join of ``unnest`` with the log was planned as a hash join over a scan
-of the whole log (or of the source's events) whenever the table had no statistics yet — a new
-database, or the first big import before autoanalyze — so an append cost grew with the log.
-Not ``LIMIT 1``: with statistics of a nearly empty log the planner expected the first of a
-tenant's events to match and probed ``events_tenant_position``, reading every event of the
-tenant per key. With all three columns of the unique index equal it knows the probe finds at
-most one row, and with any statistics no other index looks cheaper (with none: ``LOCK_LOG``)."""
-
-LOCK_LOG = (
-    "SELECT pg_advisory_xact_lock($1), set_config('plan_cache_mode', 'force_custom_plan', true),"
-    " set_config('enable_seqscan', 'off', true)"
-)
-"""Take the log's lock for this transaction, and plan what follows in it for the log as it is
-now. Every read an append makes under the lock (the head, its keys, its streams' versions) is
-an index probe at any size of the log, but a session caches a generic plan for a prepared
-statement after five runs, and one made while the statistics described a handful of rows (the
-first autoanalyze of a new database comes at about 50) scanned the whole log for every key of
-every later group until autovacuum analyzed it again. Measured: 500-event HTTP batches into a
-log analyzed at two events, 607 events/s (auto_explain: up to 3.2 s for one group's lookups
-at 4,565 events); 12,652 with this. A custom plan each time costs about 0.08 ms a group,
-and sequential scans are refused besides, as no estimate makes one right here. (Left: a log
-never analyzed, or analyzed while empty, has no statistics at all, and the planner may then
-probe ``events_tenant_position`` for the keys; autovacuum analyzes it after its first 50
-rows.)"""
-
-_GROUP_STATE = f"""
-SELECT 'h' AS kind, clock_timestamp() AS now, h.position, h.hash,
-       NULL::text AS tenant, NULL::text AS source, NULL::text AS name, NULL::int AS version
-  FROM (SELECT) AS one
-  LEFT JOIN LATERAL (SELECT position, hash FROM ledgerhub.events
-                     ORDER BY position DESC LIMIT 1) AS h ON true
-UNION ALL
-SELECT 'k', NULL, e.position, NULL, k.tenant, k.source, k.external_id, e.stream_version
-{_BY_KEY}
-UNION ALL
-SELECT 'v', NULL, NULL, NULL, s.tenant, NULL, s.stream,
-       (SELECT max(e.stream_version) FROM ledgerhub.events AS e
-         WHERE e.tenant = s.tenant AND e.stream = s.stream)
-  FROM unnest($4::text[], $5::text[]) AS s(tenant, stream)
-"""
-"""Read under the lock, one row each: the head (``h``), a logged key of the group (``k``), a
-stream's current version (``v``)."""
 
 Key = tuple[str, str, str]
 StreamKey = tuple[str, str]
@@ -180,6 +150,11 @@ class _GroupState:
     previous_hash: bytes
     recorded_at: datetime
     rows: list[tuple[Any, ...]] = field(default_factory=list)
+
+    @functools.cached_property
+    def recorded(self) -> bytes:
+        """``recorded_at`` as the hashed bytes hold it."""
+        return rendered_time(self.recorded_at, "recorded_at")
 
 
 def _translate(exc: BaseException) -> LedgerhubError:
@@ -360,86 +335,20 @@ class EventStore:
         ]
         if not live:
             return _settled(outcomes)
-        events = [event for _, request, _ in live for event in request.events]
         async with self._pool.acquire() as conn, conn.transaction():
-            # PostgreSQL's own rendering of each payload is what the hash chain covers.
-            normalised = await conn.fetch(
-                "SELECT d::text AS data, m::text AS meta "
-                "FROM unnest($1::jsonb[], $2::jsonb[]) WITH ORDINALITY AS u(d, m, n) ORDER BY n",
-                [text for _, _, payloads in live for text in payloads.data],
-                [text for _, _, payloads in live for text in payloads.meta],
-            )
-            await conn.execute(LOCK_LOG, EVENT_LOG_LOCK)
-            # A new statement, so a new snapshot: it sees the previous lock holder's commit.
-            # One statement for the head, the known keys and the streams' versions: each round
-            # trip made under the lock is a round trip every other appender waits for.
-            state = await self._group_state(conn, events)
+            # Everything that does not depend on the head, before the lock is asked for.
+            normalised = await _normalised(conn, [payloads for _, _, payloads in live])
+            staged = []
             offset = 0
             for number, request, _ in live:
                 texts = normalised[offset : offset + len(request.events)]
                 offset += len(request.events)
-                outcomes[number] = _stage(request.events, texts, state)
-            if state.rows:
-                await conn.copy_records_to_table(
-                    "events", schema_name="ledgerhub", columns=_COLUMNS, records=state.rows
-                )
-                await conn.execute(
-                    "SELECT pg_notify($1, $2)", NOTIFY_CHANNEL, str(state.next_position - 1)
-                )
+                staged.append((number, request, texts, _bodies(request.events, texts)))
+            state = await _locked_state(conn, [e for _, request, _ in live for e in request.events])
+            for number, request, texts, bodies in staged:
+                outcomes[number] = _stage(request.events, texts, bodies, state)
+            await _write_rows(conn, state)
         return _settled(outcomes)
-
-    @staticmethod
-    async def _group_state(conn: Connection, events: list[NewEvent]) -> _GroupState:
-        """The head (position, hash, the time to record), the logged keys among ``events``'
-        (position, stream version) and their streams' versions; read under the lock."""
-        keys = {e.idempotency_key for e in events}
-        streams = {(e.tenant, e.stream_name) for e in events}
-        rows = await conn.fetch(
-            _GROUP_STATE,
-            *(list(column) for column in zip(*keys, strict=True)),
-            *(list(column) for column in zip(*streams, strict=True)),
-        )
-        head = None
-        known: dict[Key, tuple[int, int]] = {}
-        versions: dict[StreamKey, int] = {}
-        for r in rows:
-            if r["kind"] == "k":
-                known[(r["tenant"], r["source"], r["name"])] = (r["position"], r["version"])
-            elif r["kind"] == "v":
-                versions[(r["tenant"], r["name"])] = r["version"] or 0
-            else:
-                head = r
-        assert head is not None
-        return _GroupState(
-            known=known,
-            versions=versions,
-            next_position=(head["position"] or 0) + 1,
-            previous_hash=head["hash"] or GENESIS_HASH,
-            recorded_at=head["now"],
-        )
-
-    @staticmethod
-    async def _known_keys(conn: Connection, events: list[NewEvent]) -> dict[Key, tuple[int, int]]:
-        keys = {e.idempotency_key for e in events}
-        rows = await conn.fetch(
-            f"SELECT k.tenant, k.source, k.external_id, e.position, e.stream_version {_BY_KEY}",
-            *(list(column) for column in zip(*keys, strict=True)),
-        )
-        return {
-            (r["tenant"], r["source"], r["external_id"]): (r["position"], r["stream_version"])
-            for r in rows
-        }
-
-    @staticmethod
-    async def _stream_versions(conn: Connection, events: list[NewEvent]) -> dict[StreamKey, int]:
-        streams = {(e.tenant, e.stream_name) for e in events}
-        rows = await conn.fetch(
-            "SELECT s.tenant, s.stream, (SELECT max(e.stream_version) FROM ledgerhub.events AS e "
-            "WHERE e.tenant = s.tenant AND e.stream = s.stream) AS version "
-            "FROM unnest($1::text[], $2::text[]) AS s(tenant, stream)",
-            *(list(column) for column in zip(*streams, strict=True)),
-        )
-        return {(r["tenant"], r["stream"]): r["version"] or 0 for r in rows}
 
     # ------------------------------------------------------------------ read
 
@@ -597,8 +506,104 @@ def _unholdable(index: int, field_name: str, message: str) -> InvalidInput:
     )
 
 
+async def _normalised(conn: Connection, requests: Sequence[_Payloads]) -> list[asyncpg.Record]:
+    """PostgreSQL's own rendering (``jsonb::text``) of each payload of ``requests``, in order:
+    what the hash chain covers. Read before the log's lock is asked for."""
+    return await conn.fetch(
+        "SELECT d::text AS data, m::text AS meta "
+        "FROM unnest($1::jsonb[], $2::jsonb[]) WITH ORDINALITY AS u(d, m, n) ORDER BY n",
+        [text for payloads in requests for text in payloads.data],
+        [text for payloads in requests for text in payloads.meta],
+    )
+
+
+def _bodies(
+    events: Sequence[NewEvent], texts: Sequence[asyncpg.Record]
+) -> list[LinkBody | Unchainable]:
+    """Each event's hashed bytes but those its place in the log decides, or why it has none
+    (the request's answer if the event is to be appended, see ``_stage``)."""
+    bodies: list[LinkBody | Unchainable] = []
+    for event, text in zip(events, texts, strict=True):
+        try:
+            bodies.append(
+                link_body(
+                    id=event.id,
+                    tenant=event.tenant,
+                    source=event.source,
+                    external_id=event.external_id,
+                    type=event.type,
+                    stream=event.stream_name,
+                    occurred_at=event.occurred_at,
+                    data_json=text["data"],
+                    meta_json=text["meta"],
+                    raw=event.raw,
+                )
+            )
+        except Unchainable as exc:  # a time NewEvent would have refused
+            bodies.append(exc)
+        except orjson.JSONEncodeError as exc:  # text that is not UTF-8 (a lone surrogate)
+            bodies.append(Unchainable(_not_utf8(event), f"cannot be stored: {exc}"))
+    return bodies
+
+
+def _not_utf8(event: NewEvent) -> str:
+    """The first text field of ``event`` that has no UTF-8 form."""
+    for name in ("tenant", "source", "external_id", "type", "stream"):
+        value = getattr(event, name)
+        try:
+            if isinstance(value, str):
+                value.encode("utf-8")
+        except UnicodeEncodeError:
+            return name
+    return "event"
+
+
+async def _locked_state(conn: Connection, events: Sequence[NewEvent]) -> _GroupState:
+    """Take the log's lock for ``conn``'s transaction and read, after it is granted, the head
+    (position, hash, the time to record), the logged keys among ``events``' (position, stream
+    version) and their streams' versions: one call (``APPEND_STATE``)."""
+    keys = {e.idempotency_key for e in events}
+    streams = {(e.tenant, e.stream_name) for e in events}
+    rows = await conn.fetch(
+        APPEND_STATE,
+        EVENT_LOG_LOCK,
+        *(list(column) for column in zip(*keys, strict=True)),
+        *(list(column) for column in zip(*streams, strict=True)),
+    )
+    head = None
+    known: dict[Key, tuple[int, int]] = {}
+    versions: dict[StreamKey, int] = {}
+    for r in rows:
+        if r["kind"] == "k":
+            known[(r["tenant"], r["source"], r["name"])] = (r["position"], r["version"])
+        elif r["kind"] == "v":
+            versions[(r["tenant"], r["name"])] = r["version"] or 0
+        else:
+            head = r
+    assert head is not None
+    return _GroupState(
+        known=known,
+        versions=versions,
+        next_position=(head["position"] or 0) + 1,
+        previous_hash=head["hash"] or GENESIS_HASH,
+        recorded_at=head["now"],
+    )
+
+
+async def _write_rows(conn: Connection, state: _GroupState) -> None:
+    """Copy what ``state`` has staged into the log and notify its new head."""
+    if state.rows:
+        await conn.copy_records_to_table(
+            "events", schema_name="ledgerhub", columns=_COLUMNS, records=state.rows
+        )
+        await conn.execute("SELECT pg_notify($1, $2)", NOTIFY_CHANNEL, str(state.next_position - 1))
+
+
 def _stage(
-    events: Sequence[NewEvent], texts: Sequence[asyncpg.Record], state: _GroupState
+    events: Sequence[NewEvent],
+    texts: Sequence[asyncpg.Record],
+    bodies: Sequence[LinkBody | Unchainable],
+    state: _GroupState,
 ) -> list[AppendResult] | LedgerhubError:
     """Judge one request against ``state``; if accepted, add its rows and advance ``state``.
 
@@ -634,40 +639,28 @@ def _stage(
                 actual=current,
                 index=index,
             )
-        link = ChainLink(
-            position=position,
-            id=event.id,
-            tenant=event.tenant,
-            source=event.source,
-            external_id=event.external_id,
-            type=event.type,
-            stream=event.stream_name,
-            stream_version=current + 1,
-            occurred_at=event.occurred_at,
-            recorded_at=state.recorded_at,
-            data_json=text["data"],
-            meta_json=text["meta"],
-            raw=event.raw,
+        body = bodies[index]
+        if isinstance(body, Unchainable):  # a time NewEvent would have refused: a 422
+            return _unholdable(index, body.field, str(body))
+        canonical = assemble(
+            body, position=position, stream_version=current + 1, recorded_at=state.recorded
         )
-        try:
-            previous = event_hash(previous, link)
-        except Unchainable as exc:  # a time NewEvent would have refused: this request's 422
-            return _unholdable(index, exc.field, str(exc))
+        previous = chained(previous, canonical)
         rows.append(
             (
-                link.position,
-                link.id,
-                link.tenant,
-                link.source,
-                link.external_id,
-                link.type,
-                link.stream,
-                link.stream_version,
-                link.occurred_at,
-                link.recorded_at,
-                link.data_json,
-                link.meta_json,
-                link.raw,
+                position,
+                event.id,
+                event.tenant,
+                event.source,
+                event.external_id,
+                event.type,
+                stream_key[1],
+                current + 1,
+                event.occurred_at,
+                state.recorded_at,
+                text["data"],
+                text["meta"],
+                event.raw,
                 previous,
             )
         )

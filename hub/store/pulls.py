@@ -28,21 +28,18 @@ import asyncpg
 import orjson
 
 from hub import telemetry
-from hub.domain.chain import GENESIS_HASH
 from hub.domain.events import AppendResult, NewEvent
 from hub.errors import LeaseLost, LedgerhubError
 from hub.store.events import (
-    _COLUMNS,
     _DB_ERRORS,
-    EVENT_LOG_LOCK,
-    LOCK_LOG,
-    NOTIFY_CHANNEL,
-    EventStore,
-    _GroupState,
+    _bodies,
+    _locked_state,
+    _normalised,
     _Payloads,
     _serialise,
     _stage,
     _translate,
+    _write_rows,
 )
 from hub.store.pool import Connection
 
@@ -133,35 +130,13 @@ async def _append(conn: Connection, events: Sequence[NewEvent]) -> list[AppendRe
     payloads = _serialise(events)
     if not isinstance(payloads, _Payloads):
         raise payloads
-    normalised = await conn.fetch(
-        "SELECT d::text AS data, m::text AS meta "
-        "FROM unnest($1::jsonb[], $2::jsonb[]) WITH ORDINALITY AS u(d, m, n) ORDER BY n",
-        payloads.data,
-        payloads.meta,
-    )
-    await conn.execute(LOCK_LOG, EVENT_LOG_LOCK)
-    head = await conn.fetchrow(
-        "SELECT clock_timestamp() AS now, h.position, h.hash FROM (SELECT) AS one "
-        "LEFT JOIN LATERAL (SELECT position, hash FROM ledgerhub.events "
-        "ORDER BY position DESC LIMIT 1) AS h ON true"
-    )
-    assert head is not None
-    listed = list(events)
-    state = _GroupState(
-        known=await EventStore._known_keys(conn, listed),
-        versions=await EventStore._stream_versions(conn, listed),
-        next_position=(head["position"] or 0) + 1,
-        previous_hash=head["hash"] or GENESIS_HASH,
-        recorded_at=head["now"],
-    )
-    outcome = _stage(events, normalised, state)
+    normalised = await _normalised(conn, [payloads])
+    bodies = _bodies(events, normalised)
+    state = await _locked_state(conn, events)
+    outcome = _stage(events, normalised, bodies, state)
     if isinstance(outcome, LedgerhubError):
         raise outcome
-    if state.rows:
-        await conn.copy_records_to_table(
-            "events", schema_name="ledgerhub", columns=_COLUMNS, records=state.rows
-        )
-        await conn.execute("SELECT pg_notify($1, $2)", NOTIFY_CHANNEL, str(state.next_position - 1))
+    await _write_rows(conn, state)
     return outcome
 
 
