@@ -22,6 +22,8 @@ JSON_BODY = web.RequestKey("ledgerhub_json_body", object)
 """The body as parsed by the route's guard (``hub.api.routing``), when it parsed it with orjson
 and found nothing to refuse: ``read_json`` answers with it instead of parsing again."""
 
+_UNPARSED = object()
+
 
 def problem_items(exc: ValidationError, *, list_field: str | None = None) -> list[dict[str, Any]]:
     """Pydantic errors as ``{"index", "field", "message"}``; ``index`` from ``list_field[i]``."""
@@ -101,9 +103,6 @@ async def read_json(request: web.Request, *, list_field: str | None = None) -> A
         items = json_problem_items(inexact, list_field=list_field)
         raise InvalidInput(describe(items), errors=items)
     return value
-
-
-_UNPARSED = object()
 
 
 def validate(model: type[M], value: Any, *, list_field: str | None = None) -> M:

@@ -32,9 +32,10 @@ hashing them in order, the COPY, the notification and the commit.
 
 Group commit and isolation between requests
 -------------------------------------------
-Each request (a batch) is judged on its own inside the group: its payloads are serialised,
-its duplicates and ``expected_version`` checked and its hash links computed in Python, under the
-lock, against the database plus the requests accepted before it in the same group. A request
+Each request (a batch) is judged on its own inside the group: its payloads are serialised and
+its hashed bytes prepared before the lock; under it, its duplicates and ``expected_version`` are
+checked and its hash links computed in Python, against the database plus the requests accepted
+before it in the same group. A request
 that fails any of this (a conflict, a value the log cannot hold) is that request's error and is
 simply left out; it never fails its neighbours. If the group's transaction fails for any other
 reason (the database refused a row, or a bug), every request in it is retried alone, so a bad
