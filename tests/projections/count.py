@@ -6,6 +6,9 @@ events per type idempotently (``counts``), so tests can tell "applied exactly on
 
 - ``batch-<pid>-<first>-<last>``: written after a batch's rows are written, before it sleeps
   ``LEDGERHUB_TEST_BATCH_SLEEP`` seconds (so a test can kill a worker mid-batch);
+- ``held-<pid>-<first>-<last>``: written after the rows of the rebuild batch holding position
+  ``LEDGERHUB_TEST_HOLD_REBUILD_AT`` are written; the handler then never returns, so that batch
+  never commits (a test kills the worker there, at a point it knows);
 - ``active-<name>``: a file holding the pid of the process whose handler is running; finding it
   held by another live process means two were handling the projection at once, recorded as
   ``overlap-<pid>``;
@@ -94,6 +97,11 @@ class CountByType(Projection):
         )
         if where is not None and len(events) > 1:
             (where / f"batch-{os.getpid()}-{events[0].position}-{events[-1].position}").touch()
+        hold = int(os.environ.get("LEDGERHUB_TEST_HOLD_REBUILD_AT", "0"))
+        if where is not None and ctx.mode == "rebuild" and any(e.position == hold for e in events):
+            first, last = events[0].position, events[-1].position
+            (where / f"held-{os.getpid()}-{first}-{last}").touch()
+            await asyncio.Event().wait()  # until the test kills this process
         pause = float(os.environ.get("LEDGERHUB_TEST_BATCH_SLEEP", "0"))
         if pause:
             await asyncio.sleep(pause)

@@ -8,6 +8,8 @@ import signal
 import subprocess
 from pathlib import Path
 
+import asyncpg
+
 from hub.domain.events import NewEvent
 from hub.store import EventStore
 from tests.factories import event
@@ -194,7 +196,9 @@ async def test_a_rebuild_interrupted_by_kill_9_is_resumed_by_the_next_holder(
     store: EventStore, workers: Workers, model: ReadModel, dsn: str, tmp_path: Path
 ) -> None:
     await store.append(_types(30))
-    first = workers.start(**SLOW_BATCHES)
+    # Batches of 5; the first worker's rebuild batch holding position 16 writes its rows and
+    # never commits: it is killed there, with positions 1-15 of the new generation committed.
+    first = workers.start(LEDGERHUB_BATCH_SIZE="5", LEDGERHUB_TEST_HOLD_REBUILD_AT="16")
     await wait_until(model.caught_up, what="the projection to catch up", within=30)
     queued = cli(dsn, tmp_path, "rebuild", "count_by_type", "--no-wait")
     assert queued.returncode == 0, queued.stderr
@@ -202,29 +206,36 @@ async def test_a_rebuild_interrupted_by_kill_9_is_resumed_by_the_next_holder(
     total = await model.head()
     assert total == 31, "the 30 events and the rebuild's audit event"
 
-    async def progress() -> int:
-        done = await model.conn.fetchval(
-            "SELECT done FROM ledgerhub.projection_jobs WHERE id = $1", job_id
-        )
-        return int(done) if 0 < done < total else 0
+    async def held() -> bool:
+        return (tmp_path / f"held-{first.pid}-16-20").exists()
 
-    halfway = await wait_until(progress, what="the rebuild to be half way")
+    await wait_until(held, what="the first worker to hold its rebuild batch 16-20")
     os.kill(first.pid, signal.SIGKILL)
     first.wait(timeout=10)
-    second = workers.start(**SLOW_BATCHES)
 
-    async def finished() -> bool:
+    async def job() -> asyncpg.Record:
         row = await model.conn.fetchrow(
             "SELECT state, done, holder FROM ledgerhub.projection_jobs WHERE id = $1", job_id
         )
         assert row is not None, f"rebuild job {job_id} vanished"
-        return row["state"] == "done" and pid_of(row["holder"]) == second.pid
+        return row
 
-    await wait_until(finished, what="the second worker to finish the rebuild", within=30)
+    halfway = await job()
+    assert (halfway["state"], halfway["done"]) == ("running", 15), "the held batch rolled back"
+    assert pid_of(halfway["holder"]) == first.pid
+    second = workers.start(LEDGERHUB_BATCH_SIZE="5")
+
+    async def finished() -> asyncpg.Record | None:
+        row = await job()
+        return row if row["state"] == "done" else None
+
+    done = await wait_until(finished, what="the rebuild to finish after the kill", within=30)
+    assert pid_of(done["holder"]) == second.pid, "the second worker finished it"
     generation = await model.conn.fetchval(
         "SELECT active_generation FROM ledgerhub.projections WHERE name = 'count_by_type'"
     )
     assert generation == 2, "resumed into the same new generation, not started over"
     await _caught_up_exactly_once(model, total)
-    handled = {await model.handled_by(p) for p in range(1, total + 1)}
-    assert handled == {first.pid, second.pid}, f"both built part of it (half way: {halfway})"
+    handled = {p: await model.handled_by(p) for p in range(1, total + 1)}
+    assert {p for p, pid in handled.items() if pid == first.pid} == set(range(1, 16))
+    assert {p for p, pid in handled.items() if pid == second.pid} == set(range(16, total + 1))
