@@ -23,6 +23,7 @@ import asyncio
 import os
 import subprocess
 import sys
+import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -105,6 +106,9 @@ def start_hub(dsn: str) -> tuple[subprocess.Popen[str], str, str]:
     if "serving on" not in first:
         server.kill()
         raise RuntimeError(f"ledgerhub serve did not start: {first}")
+    # The access log follows, a line a request: read it all, or the server blocks writing it
+    # once the pipe is full (after a few hundred single-event requests).
+    threading.Thread(target=server.stderr.read, daemon=True).start()
     return server, first.split("serving on ", 1)[1].split()[0], key
 
 
