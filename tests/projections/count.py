@@ -4,11 +4,12 @@
 events per type idempotently (``counts``), so tests can tell "applied exactly once" from
 "applied again by a replay". It talks to the test through files in ``LEDGERHUB_TEST_DIR``:
 
-- ``batch-<pid>-<first>-<last>``: written after a batch's rows are written, before it sleeps
-  ``LEDGERHUB_TEST_BATCH_SLEEP`` seconds (so a test can kill a worker mid-batch);
-- ``held-<pid>-<first>-<last>``: written after the rows of the rebuild batch holding position
-  ``LEDGERHUB_TEST_HOLD_REBUILD_AT`` are written; the handler then never returns, so that batch
-  never commits (a test kills the worker there, at a point it knows);
+- ``held-<pid>-<first>-<last>``: with ``LEDGERHUB_TEST_HOLD_AT=<mode>:<position>``, the first
+  batch in that mode (``live``, ``rebuild``…) holding ``position``, of any process sharing the
+  directory, writes this after its rows and then waits for a file ``release``: until then
+  the batch cannot commit (a test kills or stops its worker there, at a point it knows); later
+  batches pass (``hold-claimed``);
+- ``LEDGERHUB_TEST_BATCH_SLEEP`` (seconds): every batch sleeps so long before it commits;
 - ``active-<name>``: a file holding the pid of the process whose handler is running; finding it
   held by another live process means two were handling the projection at once, recorded as
   ``overlap-<pid>``;
@@ -55,6 +56,18 @@ def _enter(marker: Path) -> Path | None:
         return marker
 
 
+def _hold(where: Path, ctx: Context, events: Sequence[RecordedEvent]) -> bool:
+    """Whether this batch is the one ``LEDGERHUB_TEST_HOLD_AT`` names, met for the first time."""
+    mode, _, position = os.environ.get("LEDGERHUB_TEST_HOLD_AT", "").partition(":")
+    if ctx.mode != mode or not any(e.position == int(position) for e in events):
+        return False
+    try:
+        os.close(os.open(where / "hold-claimed", os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+    except FileExistsError:
+        return False
+    return True
+
+
 class CountByType(Projection):
     """Counts events per type; remembers how often each event was applied and by whom."""
 
@@ -95,13 +108,11 @@ class CountByType(Projection):
             [e.type for e in events],
             os.getpid(),
         )
-        if where is not None and len(events) > 1:
-            (where / f"batch-{os.getpid()}-{events[0].position}-{events[-1].position}").touch()
-        hold = int(os.environ.get("LEDGERHUB_TEST_HOLD_REBUILD_AT", "0"))
-        if where is not None and ctx.mode == "rebuild" and any(e.position == hold for e in events):
+        if where is not None and _hold(where, ctx, events):
             first, last = events[0].position, events[-1].position
             (where / f"held-{os.getpid()}-{first}-{last}").touch()
-            await asyncio.Event().wait()  # until the test kills this process
+            while not (where / "release").exists():  # noqa: ASYNC110 - another process's file
+                await asyncio.sleep(0.05)
         pause = float(os.environ.get("LEDGERHUB_TEST_BATCH_SLEEP", "0"))
         if pause:
             await asyncio.sleep(pause)

@@ -8,7 +8,7 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -185,13 +185,6 @@ class ReadModel:
 def pid_of(holder: str) -> int:
     """The process id inside a lease holder's name (``host:pid:random``)."""
     return int(holder.split(":")[-2])
-
-
-def batch_markers(workdir: Path, pid: int) -> Iterator[tuple[int, int]]:
-    """(first, last) positions of the batches process ``pid`` had written, not yet committed."""
-    for path in workdir.glob(f"batch-{pid}-*"):
-        _, _, first, last = path.name.split("-")
-        yield int(first), int(last)
 
 
 def overlaps(workdir: Path) -> list[str]:

@@ -16,14 +16,11 @@ from tests.factories import event
 from tests.runtime.harness import (
     ReadModel,
     Workers,
-    batch_markers,
     cli,
     overlaps,
     pid_of,
     wait_until,
 )
-
-SLOW_BATCHES = {"LEDGERHUB_BATCH_SIZE": "5", "LEDGERHUB_TEST_BATCH_SLEEP": "0.4"}
 
 
 def _types(n: int, offset: int = 0) -> list[NewEvent]:
@@ -44,27 +41,26 @@ async def test_kill_9_mid_batch_then_takeover_applies_every_event_exactly_once(
     store: EventStore, workers: Workers, model: ReadModel, tmp_path: Path
 ) -> None:
     await store.append(_types(60))
-    first = workers.start(**SLOW_BATCHES)
-    second = workers.start(**SLOW_BATCHES)
-    holder = await wait_until(model.holder, what="a worker to take the lease")
-    victim = first if pid_of(holder) == first.pid else second
+    # Batches of 5; whichever worker applies positions 31-35 first writes their rows and never
+    # commits them: it is killed there, with 1-30 committed.
+    held = {"LEDGERHUB_BATCH_SIZE": "5", "LEDGERHUB_TEST_HOLD_AT": "live:33"}
+    first = workers.start(**held)
+    second = workers.start(**held)
+
+    async def holding() -> list[subprocess.Popen[bytes]]:
+        return [w for w in (first, second) if (tmp_path / f"held-{w.pid}-31-35").exists()]
+
+    [victim] = await wait_until(holding, what="a worker to hold its batch 31-35")
     survivor = second if victim is first else first
-
-    # Wait until the holder has written a batch's rows and is sleeping before its commit.
-    async def uncommitted_batch() -> tuple[int, int] | None:
-        checkpoint = await model.checkpoint()
-        pending = [m for m in batch_markers(tmp_path, victim.pid) if m[0] > checkpoint]
-        return min(pending) if pending else None
-
-    await wait_until(model.checkpoint, what="a first committed batch")
-    batch = await wait_until(uncommitted_batch, what="a batch written but not committed")
+    holder = await model.holder()
+    assert holder is not None
+    assert pid_of(holder) == victim.pid, "it holds the lease, stuck in the batch"
     os.kill(victim.pid, signal.SIGKILL)
     victim.wait(timeout=10)
 
-    checkpoint = await model.checkpoint()
-    assert checkpoint < batch[1], "the killed batch must not have committed"
+    assert await model.checkpoint() == 30, "the killed batch must not have committed"
     applications = await model.applications()
-    assert not [p for p in applications if batch[0] <= p <= batch[1]], "its writes rolled back"
+    assert sorted(applications) == list(range(1, 31)), "its writes rolled back"
 
     async def survivor_holds() -> bool:
         holder = await model.holder()
@@ -73,7 +69,8 @@ async def test_kill_9_mid_batch_then_takeover_applies_every_event_exactly_once(
     await wait_until(survivor_holds, what="the survivor to take over", within=20)
     await store.append(_types(10, offset=60))
     await _caught_up_exactly_once(model, 70)
-    assert await model.handled_by(batch[1]) == survivor.pid
+    assert await model.handled_by(35) == survivor.pid
+    assert await model.handled_by(30) == victim.pid
 
 
 async def test_a_killed_workers_projections_are_taken_over_and_spread(
@@ -139,18 +136,19 @@ async def test_a_paused_worker_cannot_commit_after_its_lease_was_taken_over(
     store: EventStore, workers: Workers, model: ReadModel, tmp_path: Path
 ) -> None:
     await store.append(_types(40))
-    first = workers.start(**SLOW_BATCHES)
+    # Batches of 5; the first worker writes the rows of 11-15 and waits for a file to go on.
+    held = {"LEDGERHUB_BATCH_SIZE": "5", "LEDGERHUB_TEST_HOLD_AT": "live:13"}
+    first = workers.start(**held)
     holder = await wait_until(model.holder, what="the first worker to take the lease")
     assert pid_of(holder) == first.pid
 
-    async def uncommitted_batch() -> tuple[int, int] | None:
-        checkpoint = await model.checkpoint()
-        pending = [m for m in batch_markers(tmp_path, first.pid) if m[0] > checkpoint]
-        return min(pending) if pending else None
+    async def holding() -> bool:
+        return (tmp_path / f"held-{first.pid}-11-15").exists()
 
-    batch = await wait_until(uncommitted_batch, what="a batch written but not committed")
+    await wait_until(holding, what="the first worker to hold its batch 11-15")
     os.kill(first.pid, signal.SIGSTOP)  # frozen mid-batch: not dead, its socket stays open
-    second = workers.start(**SLOW_BATCHES)
+    assert await model.checkpoint() == 10
+    second = workers.start(**held)  # the hold is claimed: its batches pass
 
     async def second_holds() -> bool:
         holder = await model.holder()
@@ -158,11 +156,17 @@ async def test_a_paused_worker_cannot_commit_after_its_lease_was_taken_over(
 
     await wait_until(second_holds, what="the second worker to take over", within=20)
     await _caught_up_exactly_once(model, 40)
-    assert await model.handled_by(batch[1]) == second.pid
+    assert await model.handled_by(15) == second.pid
 
+    (tmp_path / "release").touch()
     os.kill(first.pid, signal.SIGCONT)  # it wakes up and tries to commit its stale batch
     await store.append(_types(5, offset=40))
-    await asyncio.sleep(1.5)  # let the woken worker try; nothing it does may count twice
+
+    async def first_gave_up() -> bool:  # its batch failed, then it stopped the projection
+        log = (tmp_path / "worker-0.log").read_bytes()
+        return b"lost the lease of count_by_type" in log
+
+    await wait_until(first_gave_up, what="the woken worker to find its lease lost")
     await _caught_up_exactly_once(model, 45)
 
 
@@ -198,7 +202,7 @@ async def test_a_rebuild_interrupted_by_kill_9_is_resumed_by_the_next_holder(
     await store.append(_types(30))
     # Batches of 5; the first worker's rebuild batch holding position 16 writes its rows and
     # never commits: it is killed there, with positions 1-15 of the new generation committed.
-    first = workers.start(LEDGERHUB_BATCH_SIZE="5", LEDGERHUB_TEST_HOLD_REBUILD_AT="16")
+    first = workers.start(LEDGERHUB_BATCH_SIZE="5", LEDGERHUB_TEST_HOLD_AT="rebuild:16")
     await wait_until(model.caught_up, what="the projection to catch up", within=30)
     queued = cli(dsn, tmp_path, "rebuild", "count_by_type", "--no-wait")
     assert queued.returncode == 0, queued.stderr
