@@ -189,7 +189,16 @@ async def test_no_event_is_missed_when_an_append_commits_late(
     other = await EventStore.open(dsn)
     try:
         slow = asyncio.create_task(other.append([event("slow")]))
-        await asyncio.sleep(0.2)  # the slow transaction now holds the lock
+
+        async def slow_holds_the_lock() -> bool:  # its insert is in the trigger's pg_sleep
+            return bool(
+                await model.conn.fetchval(
+                    "SELECT count(*) FROM pg_stat_activity "
+                    "WHERE wait_event = 'PgSleep' AND datname = current_database()"
+                )
+            )
+
+        await wait_until(slow_holds_the_lock, what="the slow append to hold the log's lock")
         later = [asyncio.create_task(store.append([event(f"later-{i}")])) for i in range(5)]
         await asyncio.gather(slow, *later)
     finally:
