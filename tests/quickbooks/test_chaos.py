@@ -25,7 +25,7 @@ import orjson
 
 from hub.store import EventStore
 from tests.accounting.harness import ROOT, documents
-from tests.accounting.test_chaos import _caught_up, _shop_orders, _worker
+from tests.accounting.test_chaos import _caught_up, _documents_so_far, _shop_orders, _worker
 from tests.ledger.harness import Books
 from tests.quickbooks.fake_qbo import serve
 from tests.quickbooks.harness import SECRET_ENV, TOKEN_FILE, new_fake, write_config
@@ -111,7 +111,7 @@ async def test_every_document_once_through_faults_and_sigkills(
         try:
             deadline = asyncio.get_running_loop().time() + 180
             while True:
-                docs = await documents(books.conn, target="quickbooks")
+                docs = await _documents_so_far(books, "quickbooks")
                 synced = await _synced(books)
                 if docs and {k for k, _, _ in synced} >= set(docs) and await _caught_up(books):
                     break
