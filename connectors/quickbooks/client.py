@@ -18,8 +18,9 @@ per currency, ``JournalEntry/<Id>+JournalEntry/<Id>``.
 - update: in place (the entity read for its ``SyncToken``, then a full update; a
   ``Stale Object Error``, code 5010, reads it again) for one-entity shapes whose entity is
   unchanged; otherwise (payments, several currencies, a changed entity) the old entities are
-  voided and the document created again under a revised idempotency key, which the receipt
-  carries (``Receipt.idempotency_key``) so the sender records it.
+  voided and the document created again under a revised idempotency key (derived from the old
+  target id, ``Document.replacing``), which the receipt carries (``Receipt.idempotency_key``)
+  so the sender records it.
 - void: Invoices and Payments are voided (``operation=void``; a Payment ``operation=update``
   with ``include=void``), the other entities deleted (``operation=delete``: QuickBooks voids
   only those two); voiding something already gone is a no-op.
@@ -137,7 +138,7 @@ class QuickBooksTarget:
             if written is not None:
                 return Receipt(target_id, written.tid)
         await self.void(target_id)
-        fresh = dataclasses.replace(document, revision=document.content_hash[:16])
+        fresh = document.replacing(target_id)
         receipt = await self.create(fresh)
         return dataclasses.replace(receipt, idempotency_key=fresh.idempotency_key)
 

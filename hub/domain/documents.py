@@ -7,6 +7,7 @@ target confirmed to send only what is new or changed.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from dataclasses import dataclass
 from datetime import date
@@ -38,8 +39,8 @@ class Document:
     ``balance`` document (``BALANCE``) is the exception: its one line is a bank account's
     statement balance at the end of ``business_date`` (zero included), not a movement."""
     revision: str = ""
-    """Set only to re-create a voided document at a target that cannot update in place: the
-    new copy needs an idempotency key of its own."""
+    """Set only on a copy that replaces a voided one (``replacing``): the new copy needs an
+    idempotency key of its own."""
     customer: str | None = None
     """The customer of a sale (a target may name its contact after it)."""
     order: str | None = None
@@ -64,3 +65,23 @@ class Document:
             seed += f"\x00{self.revision}"
         digest = hashlib.sha256(seed.encode())
         return f"lh-{digest.hexdigest()[:40]}"
+
+    def replacing(self, target_id: str) -> Document:
+        """This document as the copy that replaces the target's ``target_id`` (a target that
+        cannot change it in place voids that one and creates this). Its revision, and so its
+        idempotency key, follows from the copy it replaces, never from its content: a call
+        repeated after a crash, with the content changed since, meets the copy the first call
+        made; content that changes back never meets a voided copy's key."""
+        return dataclasses.replace(self, revision=target_id)
+
+    def encode(self) -> bytes:
+        """The document as JSON (``decode`` reads it back equal)."""
+        return orjson.dumps(dataclasses.asdict(self))
+
+    @classmethod
+    def decode(cls, data: bytes | str) -> Document:
+        """The document ``encode`` wrote."""
+        fields = orjson.loads(data)
+        fields["business_date"] = date.fromisoformat(fields["business_date"])
+        fields["postings"] = tuple((a, c, int(m)) for a, c, m in fields["postings"])
+        return cls(**fields)

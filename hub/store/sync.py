@@ -1,10 +1,12 @@
 """The accounting sync's tables: what each target holds, sync runs, and the calls made.
 
 ``sync_documents`` is the sender's memory of what a target confirmed (document key → content
-hash and the target's id); ``sync_runs`` and ``sync_calls`` are the run log operators read
-(``ledgerhub sync status``, ``GET /v1/sync/runs``). A sender holds a session advisory lock per
-(tenant, target) while it runs, so two processes never push the same tenant's documents at once
-and a dead process's lock goes with its connection.
+hash and the target's id); ``sync_pending`` holds each document whose call to the target was
+made (or is being made) and whose outcome is not recorded yet, as it was sent, so a run after a
+crash can make that call again exactly (migration 0025); ``sync_runs`` and ``sync_calls`` are
+the run log operators read (``ledgerhub sync status``, ``GET /v1/sync/runs``). A sender holds
+a session advisory lock per (tenant, target) while it runs, so two processes never push the
+same tenant's documents at once and a dead process's lock goes with its connection.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from hub.domain.documents import Document
 from hub.store.events import _DB_ERRORS, _translate
 from hub.store.projections import ProjectionStore
 
@@ -71,6 +74,13 @@ ON CONFLICT (tenant, target, doc_key) DO UPDATE SET
     target_id = excluded.target_id, status = excluded.status, message = excluded.message,
     updated_at = now()
 """
+_UNPEND = (
+    "DELETE FROM ledgerhub.sync_pending WHERE tenant = $1 AND target = $2 AND doc_key = ANY($3)"
+)
+_PEND = (
+    "INSERT INTO ledgerhub.sync_pending (tenant, target, doc_key, document) "
+    "VALUES ($1, $2, $3, $4::jsonb) ON CONFLICT DO NOTHING"
+)
 _RUNS = "SELECT * FROM ledgerhub.sync_runs"
 _INSERT_CALL = (
     "INSERT INTO ledgerhub.sync_calls "
@@ -118,26 +128,49 @@ class SyncLog:
 
     async def remember(self, tenant: str, target: str, held: Held) -> None:
         """Record what ``target`` now holds (or refused) for one document."""
-        await self._store.fetch(
-            _UPSERT_HELD,
-            tenant,
-            target,
-            held.doc_key,
-            held.idempotency_key,
-            held.content_hash,
-            held.target_id,
-            held.status,
-            held.message,
-        )
+        await self.remember_all(tenant, target, [held])
 
     async def remember_all(self, tenant: str, target: str, helds: Sequence[Held]) -> None:
-        """``remember`` for many documents, in one transaction (pipelined: no round trip a row)."""
+        """``remember`` for many documents, in one transaction (pipelined: no round trip a row);
+        their calls are no longer pending."""
         rows = [
             (tenant, target, h.doc_key, h.idempotency_key, h.content_hash, h.target_id,
              h.status, h.message)
             for h in helds
         ]  # fmt: skip
-        await self._many(_UPSERT_HELD, rows)
+        if not rows:
+            return
+        try:
+            async with self._store.pool.acquire() as conn, conn.transaction():
+                await conn.executemany(_UPSERT_HELD, rows)
+                await conn.execute(_UNPEND, tenant, target, [h.doc_key for h in helds])
+        except _DB_ERRORS as exc:
+            raise _translate(exc) from exc
+
+    async def pending(self, tenant: str, target: str) -> dict[str, Document]:
+        """Document key → the document as it was sent in a call whose outcome is not recorded
+        (the process making it died, or the target never answered)."""
+        rows = await self._store.fetch(
+            "SELECT doc_key, document::text AS document FROM ledgerhub.sync_pending "
+            "WHERE tenant = $1 AND target = $2",
+            tenant,
+            target,
+        )
+        return {r["doc_key"]: Document.decode(r["document"]) for r in rows}
+
+    async def pend(self, tenant: str, target: str, documents: Sequence[Document]) -> None:
+        """Note ``documents`` as about to be sent (before the call, or before the flush that
+        makes a batch's calls durable). A document already pending keeps the earlier entry:
+        that unrecorded call is the one a later run must make again."""
+        rows = [(tenant, target, d.key, d.encode().decode()) for d in documents]
+        if len(rows) == 1:
+            await self._store.fetch(_PEND, *rows[0])
+        else:
+            await self._many(_PEND, rows)
+
+    async def unpend(self, tenant: str, target: str, doc_key: str) -> None:
+        """Forget a pending call that the target showed it never applied."""
+        await self._store.fetch(_UNPEND, tenant, target, [doc_key])
 
     async def _many(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
         if not rows:

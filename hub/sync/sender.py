@@ -16,7 +16,15 @@ outcome a duplicate) and each call is recorded in the run's call log. ``TargetUn
 retried with exponential backoff and jitter (honouring ``retry_after``), then counted as failed
 and left for the next run; ``TargetRejected`` parks the document until its content changes.
 A crash between a call and its record repeats the call with the same idempotency key, which
-the target answers with the document it already holds.
+the target answers with the document it already holds. That holds only if the repeat is the
+same call, and by the next run the document may have changed: a target that replays its first
+answer to a key would return the old content as if it were the new, and a re-created copy would
+be made again beside the first. So each document is noted as pending (``sync_pending``, as it
+is sent) before its call, or before the flush at a target that batches, and the note goes with
+its outcome; a run that finds one first makes that call again, exactly (the same document, from
+the same recorded state, so under the same keys: a re-created copy's key follows from the copy
+it replaces, ``Document.replacing``), records what it learns, and only then sends the document
+as it is now. A pending document no longer wanted is made again and then voided.
 
 A run is one batch at a target that batches (``hub.spi.target.batched``: the Beancount file is
 written once per run, not once per document). The outcomes of a batch's calls are held back
@@ -229,8 +237,11 @@ class _Run:
     target: Target
     counts: RunCounts
     tally: _Tally
-    confirmed: list[tuple[Held, str]] = field(default_factory=list)
-    """Calls that succeeded and await the target's flush: what it holds now, the operation."""
+    each: bool = True
+    """Whether the target makes each call durable itself (else it batches until a flush)."""
+    confirmed: list[tuple[Held, str, Document | None]] = field(default_factory=list)
+    """Calls that succeeded and await the target's flush: what it holds now, the operation,
+    the document sent (None for a void)."""
     calls: list[Call] = field(default_factory=list)
     """Calls made and not yet in the run's call log (written with the outcomes)."""
     faulted: bool = False
@@ -242,26 +253,38 @@ class _Run:
             wanted = await source.documents(conn, self.tenant, self.target.name)
             last = await source.last_positions(conn, self.tenant, self.target.name)
         held = await self.sender.log.held(self.tenant, self.target.name)
+        pending = await self.sender.log.pending(self.tenant, self.target.name)
         parents = await self.sender.events.meta_values(
             sorted(set(last.values())), telemetry.TRACEPARENT
         )
         # each outcome is recorded after its call, or, at a target that batches, after the
         # run's one flush
-        each = not isinstance(self.target, BatchingTarget)
+        self.each = not isinstance(self.target, BatchingTarget)
         with contextlib.suppress(_Unwritten):  # leaving the batch so drops what was not written
-            await self._send(wanted, held, last, parents, each)
+            await self._send(wanted, held, pending, last, parents)
 
     async def _send(
         self,
         wanted: list[Document],
         held: dict[str, Held],
+        pending: dict[str, Document],
         last: dict[str, int],
         parents: dict[int, str],
-        each: bool,
     ) -> None:
+        each = self.each
         async with batched(self.target) as flush:
+            keys = {d.key for d in wanted}
+            for key in sorted(pending.keys() - keys):  # sent, never recorded, and now gone
+                settled, was = await self._repeat(pending[key], held.get(key), flush)
+                if settled and was is not None:
+                    held[key] = was  # voided with the others below
             for document in wanted:
                 previous = held.get(document.key)
+                earlier = pending.get(document.key)
+                if earlier is not None:
+                    settled, previous = await self._repeat(earlier, previous, flush)
+                    if not settled:
+                        continue
                 unchanged = previous is not None and previous.content_hash == document.content_hash
                 if unchanged and previous is not None and previous.status in ("synced", "parked"):
                     continue
@@ -280,7 +303,6 @@ class _Run:
                     await self._one(document, previous)
                 if each:
                     await self._record(flush)
-            keys = {d.key for d in wanted}
             for key, was in sorted(held.items()):
                 if key not in keys and was.status == "synced" and was.target_id is not None:
                     await self._gone(was)
@@ -298,6 +320,9 @@ class _Run:
         if not self.confirmed:
             return
         done, self.confirmed = self.confirmed, []
+        if not self.each:  # the batch's calls become durable at the flush: pending from now
+            sent = [d for _, _, d in done if d is not None]
+            await self.sender.log.pend(self.tenant, self.target.name, sent)
         try:
             async for attempt in self._retrying():
                 with attempt:
@@ -308,15 +333,50 @@ class _Run:
             for _ in done:
                 self._count("failed")
             await self._append(
-                [self._failure(h.doc_key, h.content_hash, str(exc), parked=False) for h, _ in done]
-            )
+                [self._failure(h.doc_key, h.content_hash, str(exc), parked=False)
+                 for h, _, _ in done]
+            )  # fmt: skip
             raise _Unwritten from exc
-        await self._append([self._success(held, operation) for held, operation in done])
-        await self.sender.log.remember_all(self.tenant, self.target.name, [h for h, _ in done])
+        await self._append([self._success(held, operation) for held, operation, _ in done])
+        await self.sender.log.remember_all(self.tenant, self.target.name, [h for h, _, _ in done])
         for _ in done:
             self._count("sent")
 
+    async def _repeat(
+        self, earlier: Document, previous: Held | None, flush: Callable[[], Awaitable[None]]
+    ) -> tuple[bool, Held | None]:
+        """Make again the call an earlier run made for ``earlier`` and never recorded: the same
+        document from the same recorded state ``previous``, so under the same keys, which the
+        target answers with what the first call made (or, if it never arrived, makes now).
+        Whether that settled it, and what the target then holds for the document (recorded
+        like any outcome)."""
+        with telemetry.tracer.start_as_current_span(
+            f"sync {self.target.name} {earlier.kind} (repeated)",
+            attributes={"ledgerhub.tenant": self.tenant, "ledgerhub.doc_key": earlier.key},
+        ):
+            try:
+                receipt, operation = await self._push(earlier, previous)
+            except TargetRejected:  # an applied call's key answers with its first reply: never made
+                await self.sender.log.unpend(self.tenant, self.target.name, earlier.key)
+                return True, previous
+            except TargetUnavailable as exc:
+                self._count("failed")
+                await self._failed(earlier, str(exc), parked=False)
+                return False, previous
+        now = self._held(earlier, receipt)
+        self.confirmed.append((now, operation, earlier))
+        if self.each:
+            await self._record(flush)
+        return True, now
+
+    def _held(self, document: Document, receipt: Receipt) -> Held:
+        """What the target holds for ``document`` after a call answered with ``receipt``."""
+        key = receipt.idempotency_key or document.idempotency_key
+        return Held(document.key, key, document.content_hash, receipt.target_id, "synced", None)
+
     async def _one(self, document: Document, held: Held | None) -> None:
+        if self.each:  # the call is durable when it returns: pending from before it is made
+            await self.sender.log.pend(self.tenant, self.target.name, [document])
         try:
             receipt, operation = await self._push(document, held)
         except TargetRejected as exc:
@@ -330,11 +390,7 @@ class _Run:
                 self.faulted = True
                 await self.sender.health.target_fault(self.tenant, self.target.name, str(exc))
             return
-        key = receipt.idempotency_key or document.idempotency_key
-        self.confirmed.append(
-            (Held(document.key, key, document.content_hash, receipt.target_id, "synced", None),
-             operation)
-        )  # fmt: skip
+        self.confirmed.append((self._held(document, receipt), operation, document))
 
     def _count(self, outcome: telemetry.DocumentOutcome) -> None:
         """Count a document's outcome in this run and in the process's metrics."""
@@ -379,7 +435,7 @@ class _Run:
             update = self.target.update
             return await self._call(document.key, "update", update, previous, document), "update"
         await self._call(document.key, "void", self.target.void, previous)
-        fresh = dataclasses.replace(document, revision=document.content_hash[:16])
+        fresh = document.replacing(previous)
         receipt = await self._call(document.key, "create", self.target.create, fresh)
         return dataclasses.replace(receipt, idempotency_key=fresh.idempotency_key), "recreate"
 
@@ -391,7 +447,7 @@ class _Run:
             self._count("failed")
             log.warning("sync: voiding %s at %s failed: %s", was.doc_key, self.target.name, exc)
             return
-        self.confirmed.append((dataclasses.replace(was, status="voided"), "void"))
+        self.confirmed.append((dataclasses.replace(was, status="voided"), "void", None))
 
     async def _failed(self, document: Document, message: str, *, parked: bool) -> None:
         await self._append(

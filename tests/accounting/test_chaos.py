@@ -17,6 +17,7 @@ import random
 import signal
 import sys
 from collections import Counter
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -70,6 +71,26 @@ async def _documents_so_far(books: Books, target: str) -> dict[str, Any]:
         return {}
 
 
+async def _moment_to_kill(books: Books, rng: random.Random, since: datetime) -> None:
+    """Wait for the moment to kill the worker started at ``since``: in half the rounds a random
+    one (starting, booking or sending), in the other half while a sync run of it is open
+    (found in ``sync_runs``; a random instant into it), else after 10 s."""
+    if rng.random() < 0.5:
+        await asyncio.sleep(rng.uniform(1.0, 3.0))  # the chaos's timing, not a synchronization
+        return
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 10
+    while loop.time() < deadline:
+        running = await books.conn.fetchval(
+            "SELECT count(*) FROM ledgerhub.sync_runs WHERE ended_at IS NULL AND started_at >= $1",
+            since,
+        )
+        if running:
+            await asyncio.sleep(rng.uniform(0.0, 0.3))
+            return
+        await asyncio.sleep(0.05)
+
+
 async def _synced(books: Books) -> Counter[tuple[str, str, str]]:
     """Synced outcomes per (document, content, operation): a document whose content changed
     (a payment re-booked when its order arrived) is written again, but each content once."""
@@ -91,6 +112,7 @@ async def test_every_document_once_through_faults_and_sigkills(
     fake = FakeXero(set(CHART), "refresh-0", "org-1", seed=5)
     fake.fault_rate = FAULT_RATE
     fake.stall = 3.0  # longer than the client's 2 s timeout (write_config)
+    fake.latency = 0.05  # each call takes a while (a real one longer), so runs can be cut
     log = tmp_path / "workers.log"
     async with serve(fake):
         write_config(config, "per_transaction", target="xero", xero_url=fake.url)
@@ -98,8 +120,9 @@ async def test_every_document_once_through_faults_and_sigkills(
         env = _environment(dsn, config, tmp_path / "home")
         for chunk in chunks:
             await store.append(chunk)
+            since = await books.conn.fetchval("SELECT now()")
             proc = await _worker(env, log)
-            await asyncio.sleep(rng.uniform(1.0, 3.0))
+            await _moment_to_kill(books, rng, since)
             proc.send_signal(signal.SIGKILL)
             assert await proc.wait() == -signal.SIGKILL, log.read_text()[-3000:]
 
@@ -131,17 +154,20 @@ async def test_every_document_once_through_faults_and_sigkills(
     keys = Counter(fake.live_keys())
     # each document under the key it was last written with: its own, or a new one when it was
     # voided and written again (a payment re-booked when its order arrived)
-    current = {
-        r["doc_key"]: r["idempotency_key"]
-        for r in await books.conn.fetch(
-            "SELECT doc_key, idempotency_key FROM ledgerhub.sync_documents "
-            "WHERE target = $1 AND status = 'synced'",
-            "xero",
-        )
-    }
-    assert set(current) == set(docs)
-    assert sorted(keys) == sorted(current.values())
+    synced_rows = await books.conn.fetch(
+        "SELECT doc_key, idempotency_key, content_hash FROM ledgerhub.sync_documents "
+        "WHERE target = $1 AND status = 'synced'",
+        "xero",
+    )
+    current = {r["doc_key"]: r["idempotency_key"] for r in synced_rows}
+    assert set(current) == set(docs), set(current) ^ set(docs)
+    assert sorted(keys) == sorted(current.values()), set(keys) ^ set(current.values())
     assert set(keys.values()) == {1}, [k for k, n in keys.items() if n > 1]  # no second copy
+    # and each holds the content recorded, the content the books have now
+    live = {(key, content) for key, content, part in fake.live_tags() if not part}
+    assert live == {(r["idempotency_key"], r["content_hash"]) for r in synced_rows}
+    recorded = {r["doc_key"]: r["content_hash"] for r in synced_rows}
+    assert recorded == {key: d["content_hash"] for key, d in docs.items()}
     parts = Counter((key, part) for key, _, part in fake.live_tags())
     assert set(parts.values()) == {1}  # a payment's fee SPEND once too
     kinds = {collection: len(fake.live(collection)) for collection in fake.store}

@@ -18,14 +18,19 @@ import os
 import random
 import signal
 from collections import Counter
-from datetime import datetime
 from pathlib import Path
 
 import orjson
 
 from hub.store import EventStore
 from tests.accounting.harness import ROOT, documents
-from tests.accounting.test_chaos import _caught_up, _documents_so_far, _shop_orders, _worker
+from tests.accounting.test_chaos import (
+    _caught_up,
+    _documents_so_far,
+    _moment_to_kill,
+    _shop_orders,
+    _worker,
+)
 from tests.ledger.harness import Books
 from tests.quickbooks.fake_qbo import serve
 from tests.quickbooks.harness import SECRET_ENV, TOKEN_FILE, new_fake, write_config
@@ -50,26 +55,6 @@ def _environment(dsn: str, config: Path, home: Path) -> dict[str, str]:
         **{SECRET_ENV: "secret"},
     )
     return env
-
-
-async def _moment_to_kill(books: Books, rng: random.Random, since: datetime) -> None:
-    """Wait for the moment to kill the worker started at ``since``: in half the rounds a random
-    one (starting, booking or sending), in the other half while a sync run of it is open
-    (found in ``sync_runs``; a random instant into it), else after 10 s."""
-    if rng.random() < 0.5:
-        await asyncio.sleep(rng.uniform(1.0, 3.0))  # the chaos's timing, not a synchronization
-        return
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + 10
-    while loop.time() < deadline:
-        running = await books.conn.fetchval(
-            "SELECT count(*) FROM ledgerhub.sync_runs WHERE ended_at IS NULL AND started_at >= $1",
-            since,
-        )
-        if running:
-            await asyncio.sleep(rng.uniform(0.0, 0.3))
-            return
-        await asyncio.sleep(0.05)
 
 
 async def _synced(books: Books) -> Counter[tuple[str, str, str]]:

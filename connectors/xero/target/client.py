@@ -9,8 +9,9 @@ collection is a ManualJournal written before this scheme).
   Contacts`` under a key derived from the name), and remembered.
 - update: in place (``POST <collection>/<id>``) for journals, invoices and bank transactions
   whose shape is unchanged; otherwise (payments, transfers, a changed shape) the target voids
-  the old object(s) and creates the document again under a revised idempotency key, which the
-  receipt carries (``Receipt.idempotency_key``) so the sender records it.
+  the old object(s) and creates the document again under a revised idempotency key (derived
+  from the old target id, ``Document.replacing``), which the receipt carries
+  (``Receipt.idempotency_key``) so the sender records it.
 - void: journals ``VOIDED``, invoices ``VOIDED``, payments, bank transactions and transfers
   ``DELETED``; voiding twice repeats the first call's idempotency key.
 - held: every live object of the five collections whose Reference (Narration) ends with a
@@ -129,7 +130,7 @@ class XeroTarget:
             await self._write("POST", f"/{collection}/{object_id}", {collection: [item]}, key)
             return Receipt(target_id, self.request_ids.pop(key, f"xero-{key}"))
         await self.void(target_id)
-        fresh = dataclasses.replace(document, revision=document.content_hash[:16])
+        fresh = document.replacing(target_id)
         receipt = await self.create(fresh)
         return dataclasses.replace(receipt, idempotency_key=fresh.idempotency_key)
 
