@@ -227,7 +227,8 @@ async def _serve(
             done, _ = await asyncio.wait({stopped, *exits}, return_when=asyncio.FIRST_COMPLETED)
         if stopped in done:
             return None
-        await asyncio.wait(exits, timeout=STOP_SECONDS)  # the child that failed, reaped
+        # the child that failed, reaped (the others are stopped after this, not waited for)
+        await asyncio.wait(exits, timeout=STOP_SECONDS, return_when=asyncio.FIRST_COMPLETED)
         for child in children:
             if child.process.returncode is not None:
                 return (
