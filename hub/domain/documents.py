@@ -76,7 +76,7 @@ class Document:
 
     def encode(self) -> bytes:
         """The document as JSON (``decode`` reads it back equal)."""
-        return orjson.dumps(dataclasses.asdict(self))
+        return orjson.dumps({f.name: getattr(self, f.name) for f in dataclasses.fields(self)})
 
     @classmethod
     def decode(cls, data: bytes | str) -> Document:

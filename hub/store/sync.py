@@ -79,7 +79,8 @@ _UNPEND = (
 )
 _PEND = (
     "INSERT INTO ledgerhub.sync_pending (tenant, target, doc_key, document) "
-    "VALUES ($1, $2, $3, $4::jsonb) ON CONFLICT DO NOTHING"
+    "SELECT $1, $2, k, d::jsonb FROM unnest($3::text[], $4::text[]) AS u (k, d) "
+    "ON CONFLICT DO NOTHING"
 )
 _RUNS = "SELECT * FROM ledgerhub.sync_runs"
 _INSERT_CALL = (
@@ -162,11 +163,9 @@ class SyncLog:
         """Note ``documents`` as about to be sent (before the call, or before the flush that
         makes a batch's calls durable). A document already pending keeps the earlier entry:
         that unrecorded call is the one a later run must make again."""
-        rows = [(tenant, target, d.key, d.encode().decode()) for d in documents]
-        if len(rows) == 1:
-            await self._store.fetch(_PEND, *rows[0])
-        else:
-            await self._many(_PEND, rows)
+        if documents:  # one statement, whatever their number
+            encoded = [d.encode().decode() for d in documents]
+            await self._store.fetch(_PEND, tenant, target, [d.key for d in documents], encoded)
 
     async def unpend(self, tenant: str, target: str, doc_key: str) -> None:
         """Forget a pending call that the target showed it never applied."""

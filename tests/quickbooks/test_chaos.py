@@ -120,17 +120,20 @@ async def test_every_document_once_through_faults_and_sigkills(
     keys = Counter(fake.live_keys())
     # each document under the key it was last written with: its own, or a new one when it was
     # voided and written again (a payment re-booked when its order arrived)
-    current = {
-        r["doc_key"]: r["idempotency_key"]
-        for r in await books.conn.fetch(
-            "SELECT doc_key, idempotency_key FROM ledgerhub.sync_documents "
-            "WHERE target = $1 AND status = 'synced'",
-            "quickbooks",
-        )
-    }
-    assert set(current) == set(docs)
-    assert sorted(keys) == sorted(current.values())
+    synced_rows = await books.conn.fetch(
+        "SELECT doc_key, idempotency_key, content_hash FROM ledgerhub.sync_documents "
+        "WHERE target = $1 AND status = 'synced'",
+        "quickbooks",
+    )
+    current = {r["doc_key"]: r["idempotency_key"] for r in synced_rows}
+    assert set(current) == set(docs), set(current) ^ set(docs)
+    assert sorted(keys) == sorted(current.values()), set(keys) ^ set(current.values())
     assert set(keys.values()) == {1}, [k for k, n in keys.items() if n > 1]  # no second copy
+    # and each holds the content recorded, the content the books have now
+    live = {(key, content) for _, key, content, part in fake.live_tags() if not part}
+    assert live == {(r["idempotency_key"], r["content_hash"]) for r in synced_rows}
+    recorded = {r["doc_key"]: r["content_hash"] for r in synced_rows}
+    assert recorded == {key: d["content_hash"] for key, d in docs.items()}
     parts = Counter((key, part) for _, key, _, part in fake.live_tags())
     assert set(parts.values()) == {1}  # a payment's fee Purchase once too
     kinds = {entity: len(fake.live(entity)) for entity in fake.store}
