@@ -356,12 +356,11 @@ class _Run:
         ):
             try:
                 receipt, operation = await self._push(earlier, previous)
-            except TargetRejected:  # an applied call's key answers with its first reply: never made
+            except TargetRejected:  # so was the first (an applied call's key gives its reply)
                 await self.sender.log.unpend(self.tenant, self.target.name, earlier.key)
                 return True, previous
             except TargetUnavailable as exc:
-                self._count("failed")
-                await self._failed(earlier, str(exc), parked=False)
+                await self._unavailable(earlier, exc)
                 return False, previous
         now = self._held(earlier, receipt)
         self.confirmed.append((now, operation, earlier))
@@ -384,13 +383,17 @@ class _Run:
             await self._failed(document, str(exc), parked=True)
             return
         except TargetUnavailable as exc:
-            self._count("failed")
-            await self._failed(document, str(exc), parked=False)
-            if self.sender.health is not None and not self.faulted:  # once a run is enough
-                self.faulted = True
-                await self.sender.health.target_fault(self.tenant, self.target.name, str(exc))
+            await self._unavailable(document, exc)
             return
         self.confirmed.append((self._held(document, receipt), operation, document))
+
+    async def _unavailable(self, document: Document, exc: TargetUnavailable) -> None:
+        """``document`` failed this run: counted, logged, and reported to ``health``."""
+        self._count("failed")
+        await self._failed(document, str(exc), parked=False)
+        if self.sender.health is not None and not self.faulted:  # once a run is enough
+            self.faulted = True
+            await self.sender.health.target_fault(self.tenant, self.target.name, str(exc))
 
     def _count(self, outcome: telemetry.DocumentOutcome) -> None:
         """Count a document's outcome in this run and in the process's metrics."""
