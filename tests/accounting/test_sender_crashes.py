@@ -23,7 +23,7 @@ from ledgerhub_example.target import JsonLinesTarget
 from connectors.beancount import BeancountTarget
 from connectors.xero.target import AiohttpTransport, Tokens, XeroTarget
 from hub.domain.documents import Document
-from hub.spi.target import HeldDocument, Receipt, Target
+from hub.spi.target import BatchingTarget, HeldDocument, Receipt, Target
 from hub.store import EventStore
 from hub.sync.sender import Backoff, Sender
 from hub.testing.target import document
@@ -79,6 +79,24 @@ class _Dying:
         return await self.inner.held()
 
 
+class _DyingBatches(_Dying):
+    """``_Dying`` for a target that batches: its calls are durable at the flush, so the
+    process dies right after a ``flush`` (``dies_after = "flush"``)."""
+
+    def __init__(self, target: BatchingTarget) -> None:
+        super().__init__(target)
+        self.batching = target
+
+    def batch(self) -> contextlib.AbstractAsyncContextManager[None]:
+        return self.batching.batch()
+
+    async def flush(self) -> None:
+        await self.batching.flush()
+        if self.dies_after == "flush":
+            self.dies_after = None
+            raise _Died
+
+
 @contextlib.asynccontextmanager
 async def _jsonl(tmp: Path) -> AsyncIterator[Target]:
     yield JsonLinesTarget(tmp / "books.jsonl", {"1000", "1200", "4000"})
@@ -102,7 +120,7 @@ async def _beancount(tmp: Path) -> AsyncIterator[Target]:
 
 TARGETS = {"jsonl": _jsonl, "xero": _xero, "beancount": _beancount}
 """A target that voids and re-creates (the example plugin), one that updates over HTTP with
-idempotency keys (Xero's), and one that batches (the Beancount file)."""
+idempotency keys (Xero's), and one that batches (the Beancount file, durable at the flush)."""
 
 
 def _version(amount: int) -> list[Document]:
@@ -125,7 +143,10 @@ class _Case:
 
     def __init__(self, store: EventStore, inner: Target) -> None:
         self.inner = inner
-        self.target = _Dying(inner)
+        batching = isinstance(inner, BatchingTarget)
+        self.target = _DyingBatches(inner) if isinstance(inner, BatchingTarget) else _Dying(inner)
+        self.durable = "flush" if batching else None
+        """Where a call becomes durable: the flush at a target that batches, else the call."""
         self.source = _Source()
         self.sender = Sender(store, self.source, FAST)
 
@@ -134,8 +155,9 @@ class _Case:
         await self.sender.run("default", self.target)  # type: ignore[arg-type]
 
     async def dies(self, docs: list[Document], operation: str) -> None:
-        """A run that dies right after its first call named ``operation`` returned."""
-        self.target.dies_after = operation
+        """A run that dies right after its first call named ``operation`` was made durable
+        (returned, or at a target that batches, was flushed)."""
+        self.target.dies_after = self.durable or operation
         with pytest.raises(_Died):
             await self.run(docs)
 
