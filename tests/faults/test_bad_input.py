@@ -25,9 +25,11 @@ import aiohttp
 import asyncpg
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from hub.domain.events import NewEvent, inexact_numbers
+from hub.domain.events import NewEvent, _suspect, exact_problems, inexact_numbers
 from hub.usecases.verify import verify_chain
 from tests.api import deliveries
 from tests.api.conftest import (
@@ -436,3 +438,47 @@ def test_inexact_numbers_names_each_path_in_document_order() -> None:
     assert [p.field for p in inexact_numbers(body)] == ["a.1", "b.c"]
     assert inexact_numbers(b'{"n": 18446744073709551615, "m": -9223372036854775808}') == []
     assert inexact_numbers(b"not json 12345678901234567890") == []
+
+
+_DIGITS = st.text("0123456789", min_size=1, max_size=40)
+_LITERALS = st.builds(
+    lambda sign, whole, frac, exp: f"{sign}{int(whole)}{frac}{exp}",
+    st.sampled_from(["", "-"]),
+    _DIGITS,
+    st.one_of(st.just(""), _DIGITS.map(lambda d: f".{d}")),
+    st.one_of(
+        st.just(""),
+        st.builds(
+            lambda e, s, d: f"{e}{s}{d}",
+            st.sampled_from("eE"),
+            st.sampled_from(["", "+", "-"]),
+            st.text("0123456789", min_size=1, max_size=4),
+        ),
+    ),
+)
+"""JSON number literals of any length, fraction and exponent."""
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.lists(_LITERALS, min_size=1, max_size=4),
+    st.text("abcdeE0123456789-+. _", max_size=30),
+)
+def test_the_quick_screen_never_hides_a_number_that_would_change(
+    literals: list[str], text: str
+) -> None:
+    """``inexact_numbers`` screens bodies before it parses them; what it answers is always what
+    the full check answers, whatever the numbers and the text around them."""
+    body = orjson.dumps({"text": text, "n": "NUMBERS"}).replace(
+        b'"NUMBERS"', f"[{', '.join(literals)}]".encode()
+    )
+    assert inexact_numbers(body) == exact_problems(body)
+
+
+def test_text_that_looks_like_an_exponent_is_no_alarm() -> None:
+    """Words and ids next to digits (``order-1001``, ``invoice1234``) do not cost the full check:
+    only an exponent after a digit, or a long run of digits, does."""
+    assert not _suspect(b'{"external_id": "order-1001", "ref": "invoice1234", "n": 1.5e10}')
+    assert _suspect(b'{"n": 1e400}')
+    assert _suspect(b'{"n": -2.5E-308}')
+    assert _suspect(b'{"n": 12345678901234567}')
