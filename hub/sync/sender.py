@@ -433,14 +433,22 @@ class _Run:
     async def _push(self, document: Document, held: Held | None) -> tuple[Receipt, str]:
         previous = held.target_id if held is not None and held.status == "synced" else None
         if previous is None:
+            if held is not None and held.status == "voided" and held.target_id is not None:
+                # back after it was voided: a copy of its own, or the target would answer the
+                # first key with the voided one
+                return await self._replacing(document, held.target_id), "recreate"
             return await self._call(document.key, "create", self.target.create, document), "create"
         if self.target.supports_update:
             update = self.target.update
             return await self._call(document.key, "update", update, previous, document), "update"
         await self._call(document.key, "void", self.target.void, previous)
-        fresh = document.replacing(previous)
+        return await self._replacing(document, previous), "recreate"
+
+    async def _replacing(self, document: Document, voided: str) -> Receipt:
+        """Create ``document`` as the copy that replaces ``voided``, under a key of its own."""
+        fresh = document.replacing(voided)
         receipt = await self._call(document.key, "create", self.target.create, fresh)
-        return dataclasses.replace(receipt, idempotency_key=fresh.idempotency_key), "recreate"
+        return dataclasses.replace(receipt, idempotency_key=fresh.idempotency_key)
 
     async def _gone(self, was: Held) -> None:
         assert was.target_id is not None

@@ -216,3 +216,17 @@ async def test_a_create_made_but_not_recorded_then_gone(
         await case.run(_version(2500)[1:])  # and no longer wanted
         await case.check()
         assert await case.sender.log.pending("default", case.inner.name) == {}
+
+
+@pytest.mark.parametrize("name", sorted(TARGETS))
+async def test_a_document_voided_then_wanted_again_is_a_copy_of_its_own(
+    store: EventStore, tmp_path: Path, name: str
+) -> None:
+    """Not a crash: a document gone (voided at the target) that comes back (a mapping changed
+    back) is created again under a key of its own, never answered with the voided copy."""
+    async with _case(store, tmp_path, name) as case:
+        await case.run(_version(2500))
+        await case.run(_version(2500)[1:])  # the payout voided
+        await case.check()
+        await case.run(_version(2500))  # and wanted again
+        await case.check()
