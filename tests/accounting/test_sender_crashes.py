@@ -1,6 +1,7 @@
 """A sender that dies after a call reached the target and before its outcome was recorded, and
 a document that changes before the next run: the target still ends with one copy of each
-document, of its latest content, under the key ``sync_documents`` records.
+document, of its latest content, under the key ``sync_documents`` records. The same holds for a
+document voided and then wanted again (no crash needed: a key answered with a voided copy).
 
 A process's death is a ``BaseException`` raised by the target right after the call returned
 (nothing the sender does after the call happens). The documents come from a source of their
