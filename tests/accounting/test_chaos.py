@@ -6,7 +6,10 @@ when its order arrives is written again, under a new key).
 
 The worker is the real ``python -m hub worker`` (projections and sender); the Xero it talks to
 is the local fake, in this test's event loop, which keeps answering while workers die. New
-events arrive between kills, so most kills land while there is work in flight.
+events arrive between kills, so most kills land while there is work in flight; half the kills
+wait for a sync run of the worker to be open, so that many land in the middle of sending,
+however fast the machine is. At the end each live object at the fake holds the content the
+books hold now, under the key ``sync_documents`` records.
 """
 
 from __future__ import annotations
