@@ -157,25 +157,7 @@ async def test_every_document_once_through_faults_and_sigkills(
     assert interrupted >= 5, interrupted  # kills landed in the middle of sync runs
     assert {"500", "429", "timeout", "drop"} <= set(fake.injected), fake.injected
     docs = await documents(books.conn, target="xero")
-    keys = Counter(fake.live_keys())
-    # each document under the key it was last written with: its own, or a new one when it was
-    # voided and written again (a payment re-booked when its order arrived)
-    synced_rows = await books.conn.fetch(
-        "SELECT doc_key, idempotency_key, content_hash FROM ledgerhub.sync_documents "
-        "WHERE target = $1 AND status = 'synced'",
-        "xero",
-    )
-    current = {r["doc_key"]: r["idempotency_key"] for r in synced_rows}
-    assert set(current) == set(docs), set(current) ^ set(docs)
-    assert sorted(keys) == sorted(current.values()), set(keys) ^ set(current.values())
-    assert set(keys.values()) == {1}, [k for k, n in keys.items() if n > 1]  # no second copy
-    # and each holds the content recorded, the content the books have now
-    live = {(key, content) for key, content, part in fake.live_tags() if not part}
-    assert live == {(r["idempotency_key"], r["content_hash"]) for r in synced_rows}
-    recorded = {r["doc_key"]: r["content_hash"] for r in synced_rows}
-    assert recorded == {key: d["content_hash"] for key, d in docs.items()}
-    parts = Counter((key, part) for key, _, part in fake.live_tags())
-    assert set(parts.values()) == {1}  # a payment's fee SPEND once too
+    await assert_once_as_the_books_say(books, "xero", docs, fake.live_tags())
     kinds = {collection: len(fake.live(collection)) for collection in fake.store}
     assert kinds["Invoices"] == ORDERS, kinds  # one per order
     assert kinds["Payments"] >= 1, kinds  # paid as Xero payments (not all: see the README)
@@ -184,6 +166,31 @@ async def test_every_document_once_through_faults_and_sigkills(
     synced = await _synced(books)
     assert {k for k, _, _ in synced} == set(docs)
     assert set(synced.values()) == {1}  # one outcome per document and content
+
+
+async def assert_once_as_the_books_say(
+    books: Books, target: str, docs: dict[str, Any], live_tags: list[tuple[str, str, str]]
+) -> None:
+    """Each document lives at ``target`` once (a payment's fee part once too), under the key it
+    was last written with (its own, or a new one when it was voided and written again: a
+    payment re-booked when its order arrived), holding the content recorded, which is the
+    content the books hold now. ``live_tags``: (key, content hash, part) of each live object."""
+    rows = await books.conn.fetch(
+        "SELECT doc_key, idempotency_key, content_hash FROM ledgerhub.sync_documents "
+        "WHERE target = $1 AND status = 'synced'",
+        target,
+    )
+    current = {r["doc_key"]: r["idempotency_key"] for r in rows}
+    assert set(current) == set(docs), set(current) ^ set(docs)
+    keys = Counter(key for key, _, part in live_tags if not part)
+    assert sorted(keys) == sorted(current.values()), set(keys) ^ set(current.values())
+    assert set(keys.values()) == {1}, [k for k, n in keys.items() if n > 1]  # no second copy
+    parts = Counter((key, part) for key, _, part in live_tags)
+    assert set(parts.values()) == {1}, [p for p, n in parts.items() if n > 1]
+    live = {(key, content) for key, content, part in live_tags if not part}
+    assert live == {(r["idempotency_key"], r["content_hash"]) for r in rows}
+    recorded = {r["doc_key"]: r["content_hash"] for r in rows}
+    assert recorded == {key: d["content_hash"] for key, d in docs.items()}
 
 
 def _shop_orders(count: int) -> list[NewEvent]:

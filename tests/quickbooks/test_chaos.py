@@ -17,10 +17,7 @@ import asyncio
 import os
 import random
 import signal
-from collections import Counter
 from pathlib import Path
-
-import orjson
 
 from hub.store import EventStore
 from tests.accounting.harness import ROOT, documents
@@ -29,7 +26,9 @@ from tests.accounting.test_chaos import (
     _documents_so_far,
     _moment_to_kill,
     _shop_orders,
+    _synced,
     _worker,
+    assert_once_as_the_books_say,
 )
 from tests.ledger.harness import Books
 from tests.quickbooks.fake_qbo import serve
@@ -55,16 +54,6 @@ def _environment(dsn: str, config: Path, home: Path) -> dict[str, str]:
         **{SECRET_ENV: "secret"},
     )
     return env
-
-
-async def _synced(books: Books) -> Counter[tuple[str, str, str]]:
-    """Synced outcomes per (document, content, operation): a document whose content changed
-    (a payment re-booked when its order arrived) is written again, but each content once."""
-    rows = await books.conn.fetch(
-        "SELECT data::text AS d FROM ledgerhub.events WHERE type = 'accounting.document.synced'"
-    )
-    found = (orjson.loads(r["d"]) for r in rows)
-    return Counter((d["doc_key"], d["content_hash"], d["operation"]) for d in found)
 
 
 async def test_every_document_once_through_faults_and_sigkills(
@@ -117,25 +106,8 @@ async def test_every_document_once_through_faults_and_sigkills(
     assert interrupted >= 5, interrupted  # kills landed in the middle of sync runs
     assert {"500", "429", "timeout", "drop"} <= set(fake.injected), fake.injected
     docs = await documents(books.conn, target="quickbooks")
-    keys = Counter(fake.live_keys())
-    # each document under the key it was last written with: its own, or a new one when it was
-    # voided and written again (a payment re-booked when its order arrived)
-    synced_rows = await books.conn.fetch(
-        "SELECT doc_key, idempotency_key, content_hash FROM ledgerhub.sync_documents "
-        "WHERE target = $1 AND status = 'synced'",
-        "quickbooks",
-    )
-    current = {r["doc_key"]: r["idempotency_key"] for r in synced_rows}
-    assert set(current) == set(docs), set(current) ^ set(docs)
-    assert sorted(keys) == sorted(current.values()), set(keys) ^ set(current.values())
-    assert set(keys.values()) == {1}, [k for k, n in keys.items() if n > 1]  # no second copy
-    # and each holds the content recorded, the content the books have now
-    live = {(key, content) for _, key, content, part in fake.live_tags() if not part}
-    assert live == {(r["idempotency_key"], r["content_hash"]) for r in synced_rows}
-    recorded = {r["doc_key"]: r["content_hash"] for r in synced_rows}
-    assert recorded == {key: d["content_hash"] for key, d in docs.items()}
-    parts = Counter((key, part) for _, key, _, part in fake.live_tags())
-    assert set(parts.values()) == {1}  # a payment's fee Purchase once too
+    live = [(key, content, part) for _, key, content, part in fake.live_tags()]
+    await assert_once_as_the_books_say(books, "quickbooks", docs, live)
     kinds = {entity: len(fake.live(entity)) for entity in fake.store}
     assert kinds["Invoice"] == 8, kinds  # one per order
     assert kinds["Payment"] >= 1, kinds  # applied to invoices (not all: see the README)
